@@ -1,0 +1,159 @@
+"""Command line: check the config before Hydra creates a run dir, then train.
+
+Hydra reports composition errors (unknown option, misspelt key, wrong type) as several lines; the
+pre-flight check here composes the same config first and turns each into one sentence that names
+the problem and the fix, with exit code 2 and no run dir left behind. It also resolves
+`trainer.resume` to the run dir being resumed, so a resumed run writes into its own dir.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from gan_platform.errors import EXIT_USER_ERROR, UserError, report_and_exit
+
+EXIT_CODES = {"finished": 0, "early_stopped": 0, "failed": 1, "diverged": 3, "interrupted": 130}
+
+
+def _group_options(group: str) -> list[str]:
+    from hydra.core.global_hydra import GlobalHydra
+
+    try:
+        return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
+    except Exception:  # noqa: BLE001
+        return []
+
+
+def explain_compose_error(error: Exception) -> str:
+    """Hydra/OmegaConf composition error -> one sentence naming the problem and the fix."""
+    text = str(error)
+    m = re.search(r"Could not (?:find|load) '([\w/]+)/(\w+)'", text)
+    if m:
+        group, option = m.group(1), m.group(2)
+        options = _group_options(group)
+        how = f"+{group}=NAME" if group == "experiment" else f"{group}=NAME"
+        return f"Unknown {group} '{option}': choose one of {', '.join(options)} ({how})."
+    m = re.search(r"Could not override '([\w.]+)'", text) or re.search(r"Key '(\w+)' (?:is not in struct|not in)", text)
+    if m and "not in struct" in text:
+        full = re.search(r"full_key: ([\w.]+)", text)
+        key = full.group(1) if full else m.group(1)
+        parent = key.rsplit(".", 1)[0] if "." in key else ""
+        hint = f" (see the keys of '{parent}' with --cfg job)" if parent else ""
+        return f"Unknown config key '{key}': check its spelling{hint}; add a new key only with +{key}=VALUE."
+    m = re.search(r"Value '(.*?)' (?:of type '\w+' )?could not be converted to (\w+)", text, re.S)
+    if m:
+        full = re.search(r"full_key: ([\w.]+)", text)
+        key = full.group(1) if full else "a config value"
+        return f"{key} must be of type {m.group(2).lower()}, got '{m.group(1)}'."
+    m = re.search(r"Error parsing override '(.*?)'", text)
+    if m:
+        return f"Cannot parse the override '{m.group(1)}': write overrides as key=value (group=option, +key=value to add)."
+    m = re.search(r"Could not append to config. An item is already at '([\w.]+)'", text)
+    if m:
+        return f"'{m.group(1)}' is already set by the config: override it as {m.group(1)}=VALUE, without the '+'."
+    if "Missing mandatory value" in text:
+        full = re.search(r"full_key: ([\w.]+)", text)
+        return f"The config value '{full.group(1) if full else '?'}' must be set: add {full.group(1) if full else 'KEY'}=VALUE."
+    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return f"Invalid configuration: {first}"
+
+
+def _is_plain_run(argv: list[str]) -> bool:
+    """True for `key=value` overrides only (no --help, --cfg, -m, ...: Hydra handles those)."""
+    return all(not a.startswith("-") for a in argv)
+
+
+def _has_override(argv: list[str], key: str) -> bool:
+    return any(a.lstrip("+~").split("=", 1)[0] == key for a in argv)
+
+
+def find_resumable(name: str, root: Path = Path("outputs")) -> Optional[Path]:
+    """The newest run dir of experiment `name` that has a checkpoint and did not finish."""
+    from gan_platform.checkpoint import find_checkpoint
+    from gan_platform.rundir import RunDir
+
+    base = root / name
+    if not base.is_dir():
+        return None
+    for d in sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True):
+        status = RunDir(d).read_summary().get("status")
+        if status not in ("finished", "early_stopped") and find_checkpoint(d / "checkpoints" / "last"):
+            return d
+    return None
+
+
+def preflight(argv: list[str]) -> list[str]:
+    """Compose and check the config; returns extra overrides (the run dir of a resumed run)."""
+    from hydra import compose, initialize_config_module
+
+    from gan_platform.config import validate
+
+    with initialize_config_module(config_module="gan_platform.conf", version_base="1.3"):
+        try:
+            cfg = compose("config", overrides=argv)
+        except Exception as e:  # noqa: BLE001 - every composition error becomes one sentence
+            raise UserError(explain_compose_error(e)) from e
+        validate(cfg)
+    extra: list[str] = []
+    resume = cfg.trainer.resume
+    if resume and not _has_override(argv, "hydra.run.dir") and not os.environ.get("GAN_RUN_DIR"):
+        if resume == "auto":
+            found = find_resumable(str(cfg.name))
+        else:
+            from gan_platform.checkpoint import resolve_checkpoint
+
+            ckpt = resolve_checkpoint(resume)
+            found = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else None
+        if found is not None:
+            extra.append(f"hydra.run.dir={found}")
+    return extra
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0)
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def hydra_entry(cfg: DictConfig) -> int:
+    from gan_platform.run import run
+
+    run_dir = HydraConfig.get().runtime.output_dir
+    try:
+        summary = run(cfg, run_dir)
+    except UserError as e:
+        report_and_exit(e)
+    code = EXIT_CODES.get(summary["status"], 1)
+    if code and _rank() == 0:
+        print(f"gan_platform: run ended with status '{summary['status']}'" +
+              (f": {summary['error']}" if summary.get("error") else "") + f" (run dir: {run_dir})", file=sys.stderr)
+    if code and not HydraConfig.get().mode.name == "MULTIRUN":
+        sys.exit(code)
+    return code
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _is_plain_run(argv):
+        try:
+            argv += preflight(argv)
+        except UserError as e:
+            report_and_exit(e)
+    if _rank() > 0:
+        # Only the main process writes the run dir; the others get a scratch dir and no logs.
+        argv += [f"hydra.run.dir={tempfile.mkdtemp(prefix='gan_rank')}", "hydra.output_subdir=null",
+                 "hydra/job_logging=disabled"]
+    sys.argv = [sys.argv[0]] + argv
+    hydra_entry()
+    return 0
+
+
+__all__ = ["main", "preflight", "explain_compose_error", "EXIT_USER_ERROR"]

@@ -1,0 +1,175 @@
+"""The config schema and its checks: a wrong key, type or value is one sentence, before any work.
+
+Three layers:
+1. Structured configs (dataclasses in Hydra's ConfigStore, as `schema`): typed fields of the
+   fixed-shape groups (trainer, eval, loss, task, top level); Hydra rejects a misspelt key or a
+   value of the wrong type while composing.
+2. `_target_` nodes (model, dataset, optimizer): every key must be a parameter of the target, and a
+   parameter whose default is a number must get a number.
+3. Ranges and combinations (`check_ranges`): positive learning rate, steps, batch size, ...
+`validate(cfg)` runs 2 and 3; `__main__` runs all three before Hydra creates a run dir.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from hydra.utils import get_method, get_class
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+
+from gan_platform.errors import ConfigError
+
+PRECISIONS = ("no", "bf16", "fp16")
+
+
+@dataclass
+class TrainerConfig:
+    steps: int = 2000
+    batch_size: int = 64
+    d_steps: int = 1
+    g_steps: int = 1
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    grid_size: int = 64
+    resume: Optional[str] = None
+    precision: str = "no"
+    lr_decay: str = "none"
+    lr_decay_start: float = 0.5
+    progress: bool = True
+
+
+@dataclass
+class LossConfig:
+    name: str = MISSING
+    gradient_penalty: float = 0.0
+    weight_clip: float = 0.0
+
+
+@dataclass
+class TaskConfig:
+    name: str = "gan"
+    conditional: bool = False
+    mismatch_weight: float = 0.0
+
+
+@dataclass
+class Config:
+    task: Any = field(default_factory=TaskConfig)
+    model: Any = MISSING
+    loss: LossConfig = field(default_factory=LossConfig)
+    dataset: Any = MISSING
+    optimizer: Any = MISSING
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    eval: Any = MISSING
+    tracker: Any = MISSING
+    name: str = "default"
+    seed: int = 0
+
+
+def register_schema() -> None:
+    """Make `schema` available to the defaults list of conf/config.yaml."""
+    ConfigStore.instance().store(name="schema", node=Config)
+
+
+register_schema()
+
+_HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
+# Keys the platform supplies itself when it builds these objects.
+_SUPPLIED = {"out_shape", "in_shape", "num_classes", "z_dim", "params"}
+
+
+def _resolve_target(path: str, where: str):
+    try:
+        return get_class(path) if path.rsplit(".", 1)[-1][:1].isupper() else get_method(path)
+    except Exception:  # noqa: BLE001
+        try:
+            return get_method(path)
+        except Exception as e:  # noqa: BLE001
+            raise ConfigError(f"{where}._target_ '{path}' cannot be imported: check the spelling of the class or function.") from e
+
+
+def _check_target(node: DictConfig, where: str) -> None:
+    target = _resolve_target(node["_target_"], where)
+    try:
+        sig = inspect.signature(target)
+    except (TypeError, ValueError):
+        return
+    params = sig.parameters
+    accepts_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for key in node.keys():
+        key = str(key)
+        if key in _HYDRA_KEYS:
+            continue
+        if key not in params and not accepts_kwargs:
+            known = sorted(k for k in params if k not in _SUPPLIED and k not in ("self",) and
+                           params[k].kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD))
+            raise ConfigError(f"Unknown key '{where}.{key}': {node['_target_']} takes {', '.join(known)}; check the spelling.")
+        if key in params:
+            default = params[key].default
+            value = node[key]
+            if isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise ConfigError(f"{where}.{key} must be true or false, got {value!r}.")
+            elif isinstance(default, (int, float)) and default is not None:
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ConfigError(f"{where}.{key} must be a number, got {value!r}.")
+                if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float) and not value.is_integer():
+                    raise ConfigError(f"{where}.{key} must be a whole number, got {value!r}.")
+
+
+def _walk_targets(node: Any, where: str) -> None:
+    if isinstance(node, DictConfig):
+        if "_target_" in node:
+            _check_target(node, where)
+        for key in node.keys():
+            child = node._get_node(key)
+            if isinstance(child, (DictConfig, ListConfig)):
+                _walk_targets(node[key], f"{where}.{key}")
+
+
+def _positive(cfg: DictConfig, key: str, number_type: str = "number", allow_zero: bool = False) -> None:
+    value = OmegaConf.select(cfg, key)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key} must be a {number_type}, got {value!r}.")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = "zero or more" if allow_zero else "positive"
+        raise ConfigError(f"{key} must be {bound}, got {value}: set {key} to a {bound} {number_type}.")
+
+
+def check_ranges(cfg: DictConfig) -> None:
+    """Values that are the right type but make no sense."""
+    for key in ("trainer.steps", "trainer.batch_size", "trainer.d_steps", "trainer.g_steps", "trainer.log_every",
+                "trainer.grid_size"):
+        _positive(cfg, key, "whole number")
+    for key in ("trainer.sample_every", "trainer.checkpoint_every", "eval.every", "eval.early_stop_patience"):
+        _positive(cfg, key, "whole number", allow_zero=True)
+    _positive(cfg, "optimizer.lr")
+    for key in ("loss.gradient_penalty", "loss.weight_clip", "task.mismatch_weight"):
+        _positive(cfg, key, allow_zero=True)
+    if cfg.trainer.precision not in PRECISIONS:
+        raise ConfigError(f"trainer.precision must be one of {', '.join(PRECISIONS)}, got '{cfg.trainer.precision}'.")
+    if cfg.trainer.lr_decay not in ("none", "linear"):
+        raise ConfigError(f"trainer.lr_decay must be none or linear, got '{cfg.trainer.lr_decay}'.")
+    if not 0.0 <= cfg.trainer.lr_decay_start <= 1.0:
+        raise ConfigError(f"trainer.lr_decay_start is a fraction of the steps in [0, 1], got {cfg.trainer.lr_decay_start}.")
+    if cfg.eval.get("best_mode", "min") not in ("min", "max"):
+        raise ConfigError(f"eval.best_mode must be min or max, got '{cfg.eval.best_mode}'.")
+    if "z_dim" in cfg.model:
+        _positive(cfg, "model.z_dim", "whole number")
+    if cfg.loss.name == "wasserstein" and cfg.loss.gradient_penalty == 0 and cfg.loss.weight_clip == 0 and cfg.task.name == "gan":
+        raise ConfigError("loss=wasserstein needs a Lipschitz critic: set loss.weight_clip (e.g. 0.01) or "
+                          "loss.gradient_penalty (e.g. 10), or use +experiment=wgan / wgan_gp.")
+
+
+def validate(cfg: DictConfig) -> None:
+    """All config checks that need no data: target keys and types, then ranges."""
+    for group in ("model", "dataset", "optimizer"):
+        if group in cfg and cfg[group] is not None:
+            _walk_targets(cfg[group], group)
+    check_ranges(cfg)

@@ -1,0 +1,36 @@
+"""Errors a user can cause, reported as one sentence and a non-zero exit."""
+
+from __future__ import annotations
+
+import sys
+
+EXIT_USER_ERROR = 2
+
+
+class UserError(Exception):
+    """A mistake in config, input files or command line that the user can fix.
+
+    The message is one sentence naming the problem and the fix; it is printed without a traceback.
+    """
+
+
+class ConfigError(UserError):
+    """A config value that is missing, misspelt, of the wrong type or out of range."""
+
+
+class DivergedError(RuntimeError):
+    """Training produced a NaN or inf; the run stops and keeps its last good checkpoint."""
+
+    def __init__(self, step: int, what: str):
+        self.step = step
+        self.what = what
+        super().__init__(
+            f"Training diverged at step {step}: {what} is not finite; the last good checkpoint is kept "
+            "(lower the learning rate or add a gradient penalty and resume)."
+        )
+
+
+def report_and_exit(error: BaseException, code: int = EXIT_USER_ERROR) -> None:
+    """Print `error` as one line on stderr and exit with `code`."""
+    print(f"gan_platform: error: {error}", file=sys.stderr, flush=True)
+    sys.exit(code)

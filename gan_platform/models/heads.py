@@ -1,0 +1,79 @@
+"""Pieces shared by every discriminator: class conditioning, packing, diversity features."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gan_platform.errors import ConfigError
+
+CONDITIONINGS = ("concat", "projection")
+
+
+def check_conditioning(num_classes: int, conditioning: str, pack: int = 1) -> None:
+    """Refuse impossible model options with a clear sentence."""
+    if num_classes < 0:
+        raise ConfigError(f"The number of classes must be non-negative, got {num_classes}.")
+    if conditioning not in CONDITIONINGS:
+        raise ConfigError(f"Unknown model.conditioning '{conditioning}': choose one of {', '.join(CONDITIONINGS)}.")
+    if pack < 1:
+        raise ConfigError(f"model.discriminator.pack must be at least 1, got {pack}.")
+    if pack > 1 and num_classes:
+        raise ConfigError("Packing (pack > 1) is for unconditional GANs: set model.discriminator.pack=1 for a conditional run.")
+
+
+def one_hot(y: Optional[Tensor], num_classes: int, like: Tensor) -> Tensor:
+    """One-hot float codes of `y` with the dtype and device of `like`."""
+    if y is None:
+        raise ValueError("this model is conditional: pass class labels y")
+    return F.one_hot(y.long(), num_classes).to(dtype=like.dtype, device=like.device)
+
+
+def pack_samples(x: Tensor, pack: int) -> Tensor:
+    """PacGAN: (N, ...) -> (N / pack, pack * first_dim, ...), `pack` samples judged as one."""
+    if pack == 1:
+        return x
+    if x.shape[0] % pack:
+        raise ConfigError(f"The batch size {x.shape[0]} is not a multiple of model.discriminator.pack={pack}.")
+    return x.reshape(x.shape[0] // pack, pack * x.shape[1], *x.shape[2:])
+
+
+def minibatch_std(features: Tensor) -> Tensor:
+    """Diversity feature (ProGAN's minibatch standard deviation): append the mean per-feature std over
+    the batch, so that D can see a batch whose samples are all alike (a collapsed G)."""
+    std = features.float().std(dim=0, unbiased=False).mean().to(features.dtype)
+    return torch.cat([features, std.expand(features.shape[0], 1)], dim=1)
+
+
+class ScoreHead(nn.Module):
+    """Features (N, F) -> scores (N,): optional diversity feature, dropout, and class projection.
+
+    With ``projection`` conditioning (Miyato & Koyama 2018) the score is
+    ``w . phi(x) + embed(y) . phi(x)``; with ``concat`` conditioning the class was already appended
+    to D's input and the head is a plain linear layer.
+    """
+
+    def __init__(self, features: int, num_classes: int = 0, conditioning: str = "concat",
+                 dropout: float = 0.0, minibatch_std: bool = False):
+        super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"model.discriminator.dropout must be in [0, 1), got {dropout}.")
+        self.use_minibatch_std = minibatch_std
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        width = features + (1 if minibatch_std else 0)
+        self.linear = nn.Linear(width, 1)
+        self.embed = nn.Embedding(num_classes, width) if (num_classes and conditioning == "projection") else None
+
+    def forward(self, h: Tensor, y: Optional[Tensor] = None) -> Tensor:
+        if self.use_minibatch_std:
+            h = minibatch_std(h)
+        h = self.dropout(h)
+        out = self.linear(h).squeeze(1)
+        if self.embed is not None:
+            if y is None:
+                raise ValueError("this discriminator is conditional: pass class labels y")
+            out = out + (self.embed(y.long()) * h).sum(dim=1)
+        return out

@@ -1,0 +1,123 @@
+"""Build a run from its config: accelerator, data, task, evaluator, tracker; hand them to the trainer.
+
+Data flows one way: config -> objects built here -> trainer drives task steps -> evaluator
+measures -> tracker and run dir record.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_list, set_seed
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from gan_platform.config import validate
+from gan_platform.errors import ConfigError, UserError
+from gan_platform.rundir import RunDir
+from gan_platform.trainer import Trainer
+
+log = logging.getLogger(__name__)
+
+
+def make_accelerator(cfg: DictConfig) -> Accelerator:
+    """One CPU, one GPU or many, as `accelerate launch` (or nothing) says."""
+    # D's buffers (BatchNorm) must not be broadcast from rank 0 at every forward: G and D are
+    # separate DDP modules, called several times per step.
+    ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
+    acc = Accelerator(mixed_precision=cfg.trainer.precision, kwargs_handlers=[ddp])
+    if acc.num_processes > 1 and cfg.trainer.batch_size < 1:
+        raise ConfigError("trainer.batch_size must be at least 1 per process.")
+    return acc
+
+
+def shared_run_dir(acc: Accelerator, local_dir: str) -> Path:
+    """The main process's run dir, the same on every rank (ranks resolve `${now:...}` themselves)."""
+    obj = [str(local_dir)]
+    if acc.num_processes > 1:
+        broadcast_object_list(obj, from_process=0)
+    return Path(obj[0])
+
+
+def build_dataset(cfg: DictConfig, acc: Accelerator):
+    dataset = instantiate(cfg.dataset)
+    dataset.to(acc.device).shard(acc.process_index, acc.num_processes)
+    return dataset
+
+
+def build_gan_task(cfg: DictConfig, dataset, acc: Accelerator):
+    from gan_platform.tasks.gan import GANTask
+
+    conditional = bool(cfg.task.conditional)
+    if conditional and not dataset.labelled:
+        raise ConfigError(f"A conditional GAN needs labelled data, and dataset '{dataset.name}' has no labels: "
+                          "choose a labelled dataset (digits, ring8, grid25, an image folder with class subfolders) or set task.conditional=false.")
+    num_classes = dataset.num_classes if conditional else 0
+    if conditional and num_classes < 2:
+        raise ConfigError(f"A conditional GAN needs at least 2 classes; dataset '{dataset.name}' has {num_classes}.")
+    shape = dataset.sample_shape
+    z_dim = int(cfg.model.z_dim)
+    G = instantiate(cfg.model.generator, out_shape=shape, z_dim=z_dim, num_classes=num_classes)
+    D = instantiate(cfg.model.discriminator, in_shape=shape, num_classes=num_classes,
+                    conditioning=cfg.model.get("conditioning", "concat"))
+    g_opt = instantiate(cfg.optimizer)(params=G.parameters())
+    d_opt = instantiate(cfg.optimizer)(params=D.parameters())
+    G, g_opt = acc.prepare(G, g_opt)
+    D, d_opt = acc.prepare(D, d_opt)
+    return GANTask(acc, G, D, g_opt, d_opt, loss=cfg.loss.name, z_dim=z_dim, num_classes=num_classes,
+                   mismatch_weight=float(cfg.task.mismatch_weight) if conditional else 0.0,
+                   gp_weight=float(cfg.loss.gradient_penalty), clip_value=float(cfg.loss.weight_clip))
+
+
+TASK_BUILDERS: dict[str, Callable[..., Any]] = {"gan": build_gan_task}
+
+
+def build_task(cfg: DictConfig, dataset, acc: Accelerator):
+    name = cfg.task.name
+    if name not in TASK_BUILDERS:
+        raise ConfigError(f"Unknown task '{name}': choose one of {', '.join(sorted(TASK_BUILDERS))}.")
+    return TASK_BUILDERS[name](cfg, dataset, acc)
+
+
+def build_evaluator(cfg: DictConfig, dataset, task, acc: Accelerator):
+    from gan_platform.evaluation import Evaluator
+
+    return Evaluator()
+
+
+def build_tracker(cfg: DictConfig, acc: Accelerator):
+    from gan_platform.tracking import SafeTracker, Tracker
+
+    return SafeTracker(Tracker())
+
+
+def run(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
+    """Train one run described by `cfg`, writing into `run_dir`; returns the summary."""
+    validate(cfg)
+    acc = make_accelerator(cfg)
+    run_path = shared_run_dir(acc, str(run_dir))
+    set_seed(int(cfg.seed), device_specific=True)
+    dataset = build_dataset(cfg, acc)
+    task = build_task(cfg, dataset, acc)
+    evaluator = build_evaluator(cfg, dataset, task, acc)
+    tracker = build_tracker(cfg, acc) if acc.is_main_process else None
+    from gan_platform.tracking import Tracker
+
+    tracker = tracker or Tracker()
+    config = OmegaConf.to_container(cfg, resolve=True)
+    trainer = Trainer(accelerator=acc, task=task, dataset=dataset, run_dir=RunDir(run_path), cfg=cfg.trainer,
+                      eval_cfg=cfg.eval, evaluator=evaluator, tracker=tracker, seed=int(cfg.seed), config=config)
+    trainer.tracker_resume_state = {}
+    trainer.resume()
+    tracker.start(config, str(run_path), trainer.tracker_resume_state)
+    try:
+        summary = trainer.fit()
+    finally:
+        tracker.finish(trainer.summary())
+    acc.end_training()
+    return summary

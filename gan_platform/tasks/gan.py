@@ -1,0 +1,152 @@
+"""The GAN training step, unconditional and conditional.
+
+One critic step:  L_D = d_real(D(x, c)) + d_fake(D(G(z, c'), c'))
+                        [+ w * d_fake(D(x, c_wrong))]        conditional: reject real x with a wrong label
+                        [+ lambda * E[(||grad D(x_hat)|| - 1)^2]]   WGAN-GP
+                  then clip D's weights into [-c, c]          WGAN
+One generator step: L_G = g(D(G(z, c), c)), with D frozen.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+from accelerate import Accelerator
+from torch import Tensor, nn
+
+from gan_platform.errors import ConfigError
+from gan_platform.losses import clip_weights, get_loss, gradient_penalty
+
+
+class GANTask:
+    """Adversarial training of `generator` against `discriminator` with a named loss."""
+
+    def __init__(self, accelerator: Accelerator, generator: nn.Module, discriminator: nn.Module,
+                 g_optimizer: torch.optim.Optimizer, d_optimizer: torch.optim.Optimizer, *,
+                 loss: str, z_dim: int, num_classes: int = 0, mismatch_weight: float = 0.0,
+                 gp_weight: float = 0.0, clip_value: float = 0.0):
+        if gp_weight < 0 or clip_value < 0 or mismatch_weight < 0:
+            raise ConfigError("loss.gradient_penalty, loss.weight_clip and task.mismatch_weight must be >= 0 (0 turns them off).")
+        if mismatch_weight > 0 and num_classes < 2:
+            raise ConfigError("task.mismatch_weight > 0 needs a conditional run with at least 2 classes: set task.conditional=true or task.mismatch_weight=0.")
+        self.accelerator = accelerator
+        self.generator, self.discriminator = generator, discriminator
+        self.modules = {"generator": generator, "discriminator": discriminator}
+        self.optimizers = {"generator": g_optimizer, "discriminator": d_optimizer}
+        self.loss = get_loss(loss)
+        self.z_dim, self.num_classes = z_dim, num_classes
+        self.mismatch_weight, self.gp_weight, self.clip_value = mismatch_weight, gp_weight, clip_value
+        self.device = accelerator.device
+        self._d_frozen = accelerator.unwrap_model(discriminator)
+
+    # -- inputs ----------------------------------------------------------------------------
+    def noise(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
+        return torch.randn(n, self.z_dim, device=self.device, generator=generator)
+
+    def random_labels(self, n: int, generator: Optional[torch.Generator] = None) -> Optional[Tensor]:
+        if not self.num_classes:
+            return None
+        return torch.randint(self.num_classes, (n,), device=self.device, generator=generator)
+
+    def wrong_labels(self, labels: Tensor) -> Tensor:
+        """A label != the true one for every sample, uniformly among the others."""
+        shift = torch.randint(1, self.num_classes, labels.shape, device=labels.device)
+        return (labels + shift) % self.num_classes
+
+    # -- steps -----------------------------------------------------------------------------
+    def d_step(self, real: Tensor, labels: Optional[Tensor]) -> dict[str, Tensor]:
+        G, D, acc = self.generator, self.discriminator, self.accelerator
+        n = real.shape[0]
+        cond = labels if self.num_classes else None
+        fake_labels = self.random_labels(n)
+        with torch.no_grad(), acc.autocast():
+            fake = G(self.noise(n), fake_labels)
+        with acc.autocast():
+            real_scores = D(real, cond)
+            fake_scores = D(fake, fake_labels)
+            loss = self.loss.d(real_scores, fake_scores)
+            logs = {"d_real": real_scores.detach().float().mean(), "d_fake": fake_scores.detach().float().mean()}
+            if self.mismatch_weight > 0:
+                wrong_scores = D(real, self.wrong_labels(cond))
+                loss = loss + self.mismatch_weight * self.loss.d_fake(wrong_scores)
+                logs["d_wrong_label"] = wrong_scores.detach().float().mean()
+            if self.loss.name == "wasserstein":
+                logs["wasserstein"] = logs["d_real"] - logs["d_fake"]
+        if self.gp_weight > 0:
+            extra = (cond,) if self.num_classes else ()
+            scale = acc.scaler.get_scale() if acc.scaler is not None else 1.0
+            with acc.autocast():
+                penalty = gradient_penalty(D, real, fake, *extra, scale=scale)
+            loss = loss + self.gp_weight * penalty
+            logs["grad_penalty"] = penalty.detach()
+        opt = self.optimizers["discriminator"]
+        opt.zero_grad(set_to_none=True)
+        acc.backward(loss)
+        opt.step()
+        if self.clip_value > 0:
+            clip_weights(D, self.clip_value)
+        logs["d_loss"] = loss.detach().float()
+        return logs
+
+    def g_step(self, real: Tensor, labels: Optional[Tensor]) -> dict[str, Tensor]:
+        G, acc = self.generator, self.accelerator
+        n = real.shape[0]
+        y = self.random_labels(n)
+        D = self._d_frozen  # unwrapped and frozen: no DDP sync of D's (unused) gradients
+        D.requires_grad_(False)
+        try:
+            with acc.autocast():
+                loss = self.loss.g(D(G(self.noise(n), y), y))
+            opt = self.optimizers["generator"]
+            opt.zero_grad(set_to_none=True)
+            acc.backward(loss)
+            opt.step()
+        finally:
+            D.requires_grad_(True)
+        return {"g_loss": loss.detach().float()}
+
+    # -- sampling --------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int, labels: Optional[Tensor] = None, z: Optional[Tensor] = None,
+               batch_size: int = 500) -> Tensor:
+        """n samples from G in eval mode (in batches), float32, with labels or random classes."""
+        G = self.accelerator.unwrap_model(self.generator)
+        was_training = G.training
+        G.eval()
+        try:
+            if self.num_classes and labels is None:
+                labels = self.random_labels(n)
+            z = self.noise(n) if z is None else z
+            out = []
+            for i in range(0, n, batch_size):
+                y = labels[i:i + batch_size] if labels is not None else None
+                with self.accelerator.autocast():
+                    out.append(G(z[i:i + batch_size], y).float())
+            return torch.cat(out)
+        finally:
+            G.train(was_training)
+
+    def grid_inputs(self, n: int, generator: torch.Generator) -> dict[str, Tensor]:
+        """Fixed inputs for the sample grids: the same z at every step, so progress is visible.
+        Conditional runs get one row per class."""
+        if self.num_classes:
+            per_class = max(1, n // self.num_classes)
+            labels = torch.arange(self.num_classes).repeat_interleave(per_class)
+            z = torch.randn(len(labels), self.z_dim, generator=generator)
+            return {"z": z, "labels": labels}
+        return {"z": torch.randn(n, self.z_dim, generator=generator)}
+
+    def sample_grid(self, fixed: dict[str, Tensor]) -> Tensor:
+        labels = fixed.get("labels")
+        return self.sample(len(fixed["z"]), labels.to(self.device) if labels is not None else None,
+                           fixed["z"].to(self.device))
+
+    def grid_rows(self, fixed: dict[str, Tensor]) -> int:
+        return self.num_classes if self.num_classes else 0
+
+    def extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        pass

@@ -1,0 +1,366 @@
+"""The training loop: schedule, cadences, checkpoint/resume, early stop, divergence, logging.
+
+One iteration = `d_steps` critic steps (a fresh real batch each) then `g_steps` generator steps;
+`step` counts iterations (generator iterations in the WGAN paper's sense). Every `log_every`
+iterations the losses (kept on the device in between: no per-step host syncs) are averaged over
+the window and over all processes, checked for NaN/inf, and logged; every `sample_every` a sample
+grid is written; every `eval.every` the evaluator runs; every `checkpoint_every` the full state is
+saved. Ctrl-C or SIGTERM finish the current iteration, save a checkpoint and stop cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import time
+import traceback
+from contextlib import contextmanager
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import gather_object
+from tqdm.auto import tqdm
+
+from gan_platform.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from gan_platform.errors import DivergedError, UserError
+from gan_platform.rundir import RunDir
+from gan_platform.tracking import Tracker
+from gan_platform.visualize import image_grid, save_png, scatter_plot, upscale
+
+log = logging.getLogger(__name__)
+
+
+class _Stop(Exception):
+    def __init__(self, status: str):
+        self.status = status
+
+
+def _rng_state(data_generator: torch.Generator) -> dict[str, Any]:
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "data": data_generator.get_state(),
+        "python": random.getstate(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], data_generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    data_generator.set_state(state["data"])
+    random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in state["python"]))
+    np_state = state["numpy"]
+    np.random.set_state((np_state[0], np_state[1].numpy().astype(np.uint32), *np_state[2:]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    """Drives a task's d_step/g_step on batches from a dataset and writes the run dir."""
+
+    def __init__(self, *, accelerator: Accelerator, task: Any, dataset: Any, run_dir: RunDir, cfg: Any,
+                 eval_cfg: Any, evaluator: Any, tracker: Tracker, seed: int, config: dict[str, Any]):
+        self.acc, self.task, self.dataset, self.run_dir = accelerator, task, dataset, run_dir
+        self.cfg, self.eval_cfg, self.evaluator, self.tracker = cfg, eval_cfg, evaluator, tracker
+        self.config, self.seed = config, seed
+        self.main = accelerator.is_main_process
+        self.step = 0
+        self.data_generator = torch.Generator(device=dataset.device).manual_seed(seed * 1000 + accelerator.process_index)
+        grid_gen = torch.Generator().manual_seed(seed + 12345)
+        self.fixed = task.grid_inputs(cfg.grid_size, grid_gen)
+        self.best: dict[str, Any] = {}
+        self.bad_evals = 0
+        self.last_eval: dict[str, float] = {}
+        self.last_train: dict[str, float] = {}
+        self.status = "running"
+        self.error: Optional[str] = None
+        self.schedulers = self._make_schedulers()
+        self._sums: dict[str, torch.Tensor] = {}
+        self._count = 0
+        self._stop_requested = False
+        self._window_start = time.perf_counter()
+        self._pbar = None
+
+    # -- schedules -------------------------------------------------------------------------
+    def _make_schedulers(self) -> dict[str, torch.optim.lr_scheduler.LambdaLR]:
+        if self.cfg.lr_decay == "none":
+            return {}
+        start = int(self.cfg.lr_decay_start * self.cfg.steps)
+        span = max(1, self.cfg.steps - start)
+
+        def linear(step: int) -> float:  # 1 until `start`, then linearly to 0 at `steps`
+            return 1.0 - max(0, step - start) / span
+
+        return {name: torch.optim.lr_scheduler.LambdaLR(opt, linear) for name, opt in self.task.optimizers.items()}
+
+    # -- state -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        rng = _rng_state(self.data_generator)
+        rngs = gather_object([rng]) if self.acc.num_processes > 1 else [rng]
+        return {
+            "step": self.step,
+            "num_processes": self.acc.num_processes,
+            "modules": {k: self.acc.unwrap_model(m).state_dict() for k, m in self.task.modules.items()},
+            "optimizers": {k: o.state_dict() for k, o in self.task.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "scaler": self.acc.scaler.state_dict() if self.acc.scaler is not None else None,
+            "rng": rngs,
+            "task": self.task.extra_state(),
+            "trainer": {"best": self.best, "bad_evals": self.bad_evals, "fixed": self.fixed,
+                        "last_eval": self.last_eval, "tracker": self.tracker.state()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        try:
+            for k, m in self.task.modules.items():
+                self.acc.unwrap_model(m).load_state_dict(state["modules"][k])
+            for k, o in self.task.optimizers.items():
+                o.load_state_dict(state["optimizers"][k])
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise UserError(f"The checkpoint does not fit this run's model or optimizer config ({str(e).splitlines()[0]}): "
+                            "resume with the config the run was started with.") from e
+        for k, s in self.schedulers.items():
+            if k in state.get("schedulers", {}):
+                s.load_state_dict(state["schedulers"][k])
+        if self.acc.scaler is not None and state.get("scaler"):
+            self.acc.scaler.load_state_dict(state["scaler"])
+        rngs = state["rng"]
+        rank = self.acc.process_index
+        if len(rngs) == self.acc.num_processes:
+            _set_rng_state(rngs[rank], self.data_generator)
+        else:
+            log.warning("The checkpoint was written by %d processes and this run has %d: RNG streams restart from the seed.",
+                        len(rngs), self.acc.num_processes)
+        self.task.load_extra_state(state.get("task", {}))
+        t = state["trainer"]
+        self.best, self.bad_evals, self.fixed = t["best"], t["bad_evals"], t["fixed"]
+        self.last_eval = t.get("last_eval", {})
+        self.step = int(state["step"])
+
+    def save(self, name: str = "last") -> None:
+        state = self.state_dict()  # collective (RNG gather): every rank calls it
+        if self.main:
+            save_checkpoint(self.run_dir.checkpoints_dir / name, state, self.step)
+        self.acc.wait_for_everyone()
+
+    def resume(self) -> Optional[dict]:
+        """Continue from `trainer.resume` ("auto": this run dir's last checkpoint if there is one)."""
+        spec = self.cfg.resume
+        if not spec:
+            return None
+        if spec == "auto":
+            folder = find_checkpoint(self.run_dir.checkpoints_dir / "last")
+            if folder is None:
+                log.info("trainer.resume=auto: no checkpoint in %s, starting fresh.", self.run_dir.root)
+                return None
+        else:
+            folder = spec
+        state, meta = load_checkpoint(folder)
+        self.load_state_dict(state)
+        self.tracker_resume_state = state["trainer"].get("tracker") or {}
+        if self.main:
+            self.run_dir.truncate_metrics(self.step)
+        log.info("Resumed from %s at step %d.", folder, self.step)
+        return meta
+
+    # -- the loop --------------------------------------------------------------------------
+    def iteration(self) -> None:
+        """One iteration: d_steps critic steps, then g_steps generator steps."""
+        bs = self.cfg.batch_size
+        for _ in range(self.cfg.d_steps):
+            x, y = self.dataset.sample(bs, self.data_generator)
+            self._accumulate(self.task.d_step(x, y))
+        for _ in range(self.cfg.g_steps):
+            x, y = self.dataset.sample(bs, self.data_generator)
+            self._accumulate(self.task.g_step(x, y))
+        for s in self.schedulers.values():
+            s.step()
+        self._count += 1
+
+    def _accumulate(self, logs: dict[str, torch.Tensor]) -> None:
+        for k, v in logs.items():
+            self._sums[k] = self._sums[k] + v if k in self._sums else v.clone()
+
+    def _flush_train_logs(self) -> dict[str, float]:
+        """Average the window's losses (over iterations and processes); one host sync."""
+        if not self._sums:
+            return {}
+        keys = sorted(self._sums)
+        steps_per_key = {k: self._count * (self.cfg.g_steps if k.startswith("g_") else self.cfg.d_steps) for k in keys}
+        values = torch.stack([self._sums[k].float() / steps_per_key[k] for k in keys])
+        if self.acc.num_processes > 1:
+            values = self.acc.reduce(values, reduction="mean")
+        floats = values.tolist()
+        elapsed = time.perf_counter() - self._window_start
+        out = {f"train/{k}": v for k, v in zip(keys, floats)}
+        out["perf/it_per_s"] = self._count / max(elapsed, 1e-9)
+        self._sums, self._count, self._window_start = {}, 0, time.perf_counter()
+        bad = [k for k, v in out.items() if not np.isfinite(v)]
+        if bad:
+            raise DivergedError(self.step, bad[0])
+        return out
+
+    def _check_parameters(self) -> None:
+        for name, m in self.task.modules.items():
+            for p in m.parameters():
+                if not torch.isfinite(p).all():
+                    raise DivergedError(self.step, f"a parameter of the {name}")
+
+    @contextmanager
+    def _side_rng(self):
+        """Sampling for grids and evaluation must not move the training RNG streams."""
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed + 7919 * (self.step + 1))
+            yield
+
+    def write_samples(self) -> None:
+        if not self.main:
+            return
+        with self._side_rng():
+            samples = self.task.sample_grid(self.fixed)
+        raw = {"samples": samples.cpu(), **{k: v.cpu() for k, v in self.fixed.items() if k != "z"}}
+        self.run_dir.samples_dir.mkdir(parents=True, exist_ok=True)
+        torch.save(raw, self.run_dir.sample_path(self.step, ".pt"))
+        if self.dataset.kind == "points":
+            real, _ = self.dataset.all(2500)
+            picture = scatter_plot(samples, real, getattr(self.dataset, "means", None), title=f"step {self.step}")
+        else:
+            picture = upscale(image_grid(samples, rows=self.task.grid_rows(self.fixed)))
+        save_png(picture, self.run_dir.sample_path(self.step, ".png"))
+        self.tracker.log_images({"samples": picture}, self.step, captions={"samples": f"step {self.step}"})
+
+    def evaluate(self) -> None:
+        with self._side_rng():
+            metrics = self.evaluator.evaluate(self.task, self.step)
+        if not metrics:
+            return
+        self.last_eval = metrics
+        if self.main:
+            self.run_dir.append_metrics({"step": self.step, **metrics})
+            self.tracker.log(metrics, self.step)
+        key, mode = self.eval_cfg.best_metric, self.eval_cfg.best_mode
+        if not key or key not in metrics or not np.isfinite(metrics[key]):
+            return
+        old = self.best.get(key)
+        improved = old is None or (metrics[key] < old if mode == "min" else metrics[key] > old)
+        if improved:
+            self.best = {"step": self.step, key: metrics[key], "metrics": dict(metrics)}
+            self.bad_evals = 0
+            self.save("best")
+        else:
+            self.bad_evals += 1
+            patience = self.eval_cfg.early_stop_patience
+            if patience and self.bad_evals >= patience:
+                log.info("Early stop at step %d: %s has not improved for %d evaluations (best %.4g at step %d).",
+                         self.step, key, self.bad_evals, self.best[key], self.best["step"])
+                raise _Stop("early_stopped")
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "step": self.step,
+            "steps": self.cfg.steps,
+            "error": self.error,
+            "experiment": self.config.get("name"),
+            "final": {**self.last_train, **self.last_eval},
+            "best": self.best,
+            "protocol": self.evaluator.protocol(),
+            "num_processes": self.acc.num_processes,
+        }
+
+    def _write_summary(self) -> None:
+        if self.main:
+            self.run_dir.write_summary(self.summary())
+
+    def _on_signal(self, signum, frame):
+        if self._stop_requested:  # second Ctrl-C: stop now, keep the last checkpoint
+            raise KeyboardInterrupt
+        self._stop_requested = True
+        if self.main:
+            log.warning("Stop requested: finishing this iteration, saving a checkpoint (press Ctrl-C again to quit now).")
+
+    def _stop_agreed(self) -> bool:
+        flag = self._stop_requested
+        if self.acc.num_processes > 1:
+            t = torch.tensor([1.0 if flag else 0.0], device=self.acc.device)
+            flag = bool(self.acc.reduce(t, reduction="sum").item() > 0)
+        return flag
+
+    def fit(self) -> dict[str, Any]:
+        """Train to `trainer.steps`; returns the final summary (also written to summary.json)."""
+        cfg = self.cfg
+        every = lambda n: n > 0 and self.step % n == 0  # noqa: E731
+        old_handlers = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                old_handlers[sig] = signal.signal(sig, self._on_signal)
+            except ValueError:  # not the main thread
+                pass
+        self._write_summary()
+        self._pbar = tqdm(total=cfg.steps, initial=self.step, disable=not (self.main and cfg.progress),
+                          desc=str(self.config.get("name", "train")), dynamic_ncols=True, mininterval=1.0)
+        self._window_start = time.perf_counter()
+        try:
+            if self.step == 0 and cfg.sample_every > 0:
+                self.write_samples()
+            while self.step < cfg.steps:
+                self.iteration()
+                self.step += 1
+                self._pbar.update(1)
+                if every(cfg.log_every) or self.step == cfg.steps:
+                    self.last_train = self._flush_train_logs()
+                    if self.main:
+                        self.run_dir.append_metrics({"step": self.step, **self.last_train})
+                        self.tracker.log(self.last_train, self.step)
+                        self._pbar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in self.last_train.items()
+                                                if k in ("train/d_loss", "train/g_loss", "train/wasserstein")})
+                    if self._stop_agreed():
+                        raise _Stop("interrupted")
+                if every(cfg.sample_every) and self.step < cfg.steps:
+                    self.write_samples()
+                if every(self.eval_cfg.every) and self.step < cfg.steps:
+                    self.evaluate()
+                if every(cfg.checkpoint_every) and self.step < cfg.steps:
+                    self._check_parameters()
+                    self.save("last")
+                    self._write_summary()
+            self._check_parameters()
+            self.save("last")
+            if cfg.sample_every > 0:
+                self.write_samples()
+            self.evaluate()
+            self.status = "finished"
+        except _Stop as stop:
+            self.status = stop.status
+            if stop.status == "interrupted":
+                self._check_parameters()
+                self.save("last")
+            elif stop.status == "early_stopped":
+                self.save("last")
+        except DivergedError as e:
+            self.status, self.error = "diverged", str(e)
+            if self.main:
+                log.error("%s", e)
+        except KeyboardInterrupt:
+            self.status, self.error = "interrupted", "stopped by a second Ctrl-C; the last checkpoint is kept"
+        except UserError as e:
+            self.status, self.error = "failed", str(e)
+            raise
+        except BaseException as e:
+            self.status, self.error = "failed", f"{type(e).__name__}: {e}"
+            if self.main:
+                log.error("Run failed:\n%s", traceback.format_exc())
+            raise
+        finally:
+            self._pbar.close()
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
+            self._write_summary()
+        return self.summary()
