@@ -19,6 +19,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+import gan_platform.conf  # noqa: F401  (registers the config schema)
 from gan_platform.errors import EXIT_USER_ERROR, UserError, report_and_exit
 
 EXIT_CODES = {"finished": 0, "early_stopped": 0, "failed": 1, "diverged": 3, "interrupted": 130}
@@ -35,7 +36,11 @@ def _group_options(group: str) -> list[str]:
 
 def explain_compose_error(error: Exception) -> str:
     """Hydra/OmegaConf composition error -> one sentence naming the problem and the fix."""
-    text = str(error)
+    parts, e = [], error
+    while e is not None and len(parts) < 5:  # Hydra keeps the details in the cause
+        parts.append(str(e))
+        e = e.__cause__ or e.__context__
+    text = "\n".join(parts)
     m = re.search(r"Could not (?:find|load) '([\w/]+)/(\w+)'", text)
     if m:
         group, option = m.group(1), m.group(2)
@@ -43,7 +48,7 @@ def explain_compose_error(error: Exception) -> str:
         how = f"+{group}=NAME" if group == "experiment" else f"{group}=NAME"
         return f"Unknown {group} '{option}': choose one of {', '.join(options)} ({how})."
     m = re.search(r"Could not override '([\w.]+)'", text) or re.search(r"Key '(\w+)' (?:is not in struct|not in)", text)
-    if m and "not in struct" in text:
+    if m and ("not in struct" in text or re.search(r"Key '\w+' not in '\w+'", text)):
         full = re.search(r"full_key: ([\w.]+)", text)
         key = full.group(1) if full else m.group(1)
         parent = key.rsplit(".", 1)[0] if "." in key else ""
@@ -63,7 +68,7 @@ def explain_compose_error(error: Exception) -> str:
     if "Missing mandatory value" in text:
         full = re.search(r"full_key: ([\w.]+)", text)
         return f"The config value '{full.group(1) if full else '?'}' must be set: add {full.group(1) if full else 'KEY'}=VALUE."
-    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return f"Invalid configuration: {first}"
 
 
@@ -76,17 +81,16 @@ def _has_override(argv: list[str], key: str) -> bool:
     return any(a.lstrip("+~").split("=", 1)[0] == key for a in argv)
 
 
-def find_resumable(name: str, root: Path = Path("outputs")) -> Optional[Path]:
-    """The newest run dir of experiment `name` that has a checkpoint and did not finish."""
-    from gan_platform.checkpoint import find_checkpoint
-    from gan_platform.rundir import RunDir
+def find_resumable(name: str, steps: int, root: Path = Path("outputs")) -> Optional[Path]:
+    """The newest run dir of experiment `name` whose last checkpoint is short of `steps`."""
+    from gan_platform.checkpoint import find_checkpoint, read_meta
 
     base = root / name
     if not base.is_dir():
         return None
     for d in sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True):
-        status = RunDir(d).read_summary().get("status")
-        if status not in ("finished", "early_stopped") and find_checkpoint(d / "checkpoints" / "last"):
+        ckpt = find_checkpoint(d / "checkpoints" / "last")
+        if ckpt is not None and (read_meta(ckpt) or {}).get("step", steps) < steps:
             return d
     return None
 
@@ -107,7 +111,7 @@ def preflight(argv: list[str]) -> list[str]:
     resume = cfg.trainer.resume
     if resume and not _has_override(argv, "hydra.run.dir") and not os.environ.get("GAN_RUN_DIR"):
         if resume == "auto":
-            found = find_resumable(str(cfg.name))
+            found = find_resumable(str(cfg.name), int(cfg.trainer.steps))
         else:
             from gan_platform.checkpoint import resolve_checkpoint
 
@@ -130,6 +134,12 @@ def hydra_entry(cfg: DictConfig) -> int:
     try:
         summary = run(cfg, run_dir)
     except UserError as e:
+        if _rank() == 0:
+            from gan_platform.rundir import RunDir
+
+            rd = RunDir(run_dir)
+            if rd.read_summary().get("status") in (None, "running"):  # say how it ended, never leave "running"
+                rd.write_summary({**rd.read_summary(), "status": "failed", "error": str(e)})
         report_and_exit(e)
     code = EXIT_CODES.get(summary["status"], 1)
     if code and _rank() == 0:

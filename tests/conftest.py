@@ -1,0 +1,60 @@
+"""Shared test helpers: compose configs with Hydra, run the platform in-process or as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "gan_platform" / "conf" / "experiment").glob("*.yaml"))
+
+# Small, fast settings for tests: a handful of steps, no progress bar, no tracker.
+TINY = ["trainer.progress=false", "trainer.batch_size=16", "trainer.grid_size=16", "tracker=none"]
+
+
+def compose(overrides: list[str]):
+    """The config `python -m gan_platform OVERRIDES` would run, composed by Hydra."""
+    from hydra import compose as hydra_compose, initialize_config_module
+
+    with initialize_config_module(config_module="gan_platform.conf", version_base="1.3"):
+        return hydra_compose("config", overrides=list(overrides))
+
+
+def train(run_dir: Path, overrides: list[str]) -> dict:
+    """Compose and run in this process (no Hydra run dir): the fast way to test training."""
+    from gan_platform.run import run
+
+    cfg = compose(overrides)
+    return run(cfg, run_dir)
+
+
+def cli_env(extra: Optional[dict] = None) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.pop("GAN_RUN_DIR", None)
+    env["WANDB_SILENT"] = "true"
+    env.update(extra or {})
+    return env
+
+
+def run_cli(args: list[str], cwd: Path, env: Optional[dict] = None, timeout: float = 600,
+            module: str = "gan_platform") -> subprocess.CompletedProcess:
+    """`python -m gan_platform ARGS` in `cwd`, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=cli_env(env),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tests run in parallel (xdist) on small machines: one intra-op thread each."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

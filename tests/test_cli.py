@@ -1,0 +1,66 @@
+"""The command line as a user runs it: `python -m gan_platform ...` in a fresh directory."""
+
+import json
+
+import pytest
+
+from conftest import run_cli
+
+BAD_INPUTS = [
+    (["+experiment=wgann"], "Unknown experiment 'wgann': choose one of"),
+    (["loss=vanilla"], "Unknown loss 'vanilla': choose one of hinge, least_squares, minimax"),
+    (["dataset=mnistt"], "Unknown dataset 'mnistt'"),
+    (["optimizer.lrr=1e-4"], "Unknown config key 'optimizer.lrr'"),
+    (["+optimizer.lrr=1e-4"], "Unknown key 'optimizer.lrr'"),
+    (["trainer.stepz=10"], "Unknown config key 'trainer.stepz'"),
+    (["trainer.steps=ten"], "trainer.steps must be of type integer, got 'ten'"),
+    (["model.generator.hidden=wide"], "model.generator.hidden must be a number, got 'wide'"),
+    (["optimizer.lr=-0.001"], "optimizer.lr must be positive, got -0.001"),
+    (["optimizer.lr=0"], "optimizer.lr must be positive"),
+    (["trainer.steps=0"], "trainer.steps must be positive"),
+    (["trainer.batch_size=-4"], "trainer.batch_size must be positive"),
+    (["trainer.d_steps=0"], "trainer.d_steps must be positive"),
+    (["loss.weight_clip=-1"], "loss.weight_clip must be zero or more"),
+    (["+experiment=wgan", "loss.weight_clip=0"], "needs a Lipschitz critic"),
+    (["trainer.precision=fp8"], "trainer.precision must be one of no, bf16, fp16"),
+    (["+experiment=wgan", "dataset=ring8"], "use model=mlp"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_bad_input_is_one_sentence_and_exit_2(tmp_path, args, message):
+    proc = run_cli(args + ["trainer.progress=false"], cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr  # one sentence, no traceback
+    assert lines[0].startswith("gan_platform: error: ") and message in lines[0]
+    assert "Traceback" not in proc.stderr
+    # nothing that looks like a good run is left behind
+    for summary in tmp_path.rglob("summary.json"):
+        assert json.loads(summary.read_text())["status"] == "failed"
+    assert not list(tmp_path.rglob("checkpoints"))
+
+
+def test_a_user_run_writes_the_run_dir_under_outputs(tmp_path):
+    proc = run_cli(["dataset=ring8", "trainer.steps=10", "trainer.log_every=5", "trainer.progress=false",
+                    "trainer.sample_every=10"], cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (run_dir,) = list((tmp_path / "outputs" / "default").iterdir())
+    assert (run_dir / ".hydra" / "config.yaml").exists()
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "finished"
+    assert (run_dir / "samples" / "step_000010.png").exists()
+    assert (run_dir / "checkpoints" / "last" / "meta.json").exists()
+    # resume=auto finds this run again and continues it in the same dir
+    proc = run_cli(["dataset=ring8", "trainer.steps=20", "trainer.log_every=5", "trainer.progress=false",
+                    "trainer.resume=auto"], cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((tmp_path / "outputs" / "default").iterdir())) == 1
+    steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [5, 10, 15, 20]
+
+
+def test_resume_from_a_path_that_is_not_a_run(tmp_path):
+    (tmp_path / "junk").mkdir()
+    proc = run_cli(["dataset=ring8", "trainer.resume=junk"], cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert "is not a gan_platform checkpoint" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,104 @@
+"""The adversarial objectives and D regularisers, on known inputs."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from gan_platform import losses
+from gan_platform.errors import ConfigError
+
+
+def grad_wrt_scores(fn, scores):
+    s = torch.tensor(scores, requires_grad=True)
+    fn(s).backward()
+    return s.grad
+
+
+def test_minimax_values_are_the_gan_value_function():
+    # D(x) = sigmoid(s): with s_real = log 3 (D = 3/4) and s_fake = -log 3 (D = 1/4)
+    real, fake = torch.tensor([math.log(3.0)]), torch.tensor([-math.log(3.0)])
+    value = math.log(0.75) + math.log(1 - 0.25)  # E[log D(x)] + E[log(1 - D(G(z)))]
+    assert losses.LOSSES["minimax"].d(real, fake).item() == pytest.approx(-value, rel=1e-6)
+    # G minimises the same log(1 - D(G(z))) = log(3/4)
+    assert losses.g_minimax(fake).item() == pytest.approx(math.log(0.75), rel=1e-6)
+    assert losses.g_nonsaturating(fake).item() == pytest.approx(-math.log(0.25), rel=1e-6)
+
+
+def test_minimax_generator_gradient_saturates_where_nonsaturating_does_not():
+    # D confidently rejects the fakes: s = -6, D(G(z)) ~ 0.0025
+    s = [-6.0, -6.0]
+    g_minimax = grad_wrt_scores(losses.g_minimax, s)        # d/ds -softplus(s) / n = -sigmoid(s) / n
+    g_ns = grad_wrt_scores(losses.g_nonsaturating, s)         # d/ds softplus(-s) / n = -sigmoid(-s) / n
+    sig = 1 / (1 + math.exp(6.0))
+    assert g_minimax.tolist() == pytest.approx([-sig / 2] * 2, rel=1e-5)
+    assert g_ns.tolist() == pytest.approx([-(1 - sig) / 2] * 2, rel=1e-5)
+    # Both push the fake score up, but the saturating one is ~400x weaker here.
+    assert (g_ns / g_minimax).mean().item() == pytest.approx((1 - sig) / sig, rel=1e-4)
+    assert abs(g_minimax).max() < 0.002 < 0.49 < abs(g_ns).min()
+    # Where D is fooled (s = +6) it is the other way round.
+    assert abs(grad_wrt_scores(losses.g_minimax, [6.0])).item() > 100 * abs(grad_wrt_scores(losses.g_nonsaturating, [6.0])).item()
+
+
+def test_wasserstein_hinge_least_squares_values():
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([-1.0, 3.0])
+    assert losses.LOSSES["wasserstein"].d(real, fake).item() == pytest.approx(1.0 - 1.0)  # E f(fake) - E f(real)
+    assert losses.g_wasserstein(fake).item() == pytest.approx(-1.0)
+    # hinge: relu(1 - [2, 0]) = [0, 1] -> 0.5 ; relu(1 + [-1, 3]) = [0, 4] -> 2
+    assert losses.LOSSES["hinge"].d(real, fake).item() == pytest.approx(2.5)
+    # least squares: 0.5 * mean([1, 1]) + 0.5 * mean([1, 9]) = 0.5 + 2.5
+    assert losses.LOSSES["least_squares"].d(real, fake).item() == pytest.approx(3.0)
+    assert losses.g_least_squares(fake).item() == pytest.approx(0.5 * (4 + 4) / 2)
+
+
+def test_wasserstein_critic_gradient_signs():
+    assert grad_wrt_scores(losses.d_wasserstein_real, [1.0, 2.0]).tolist() == [-0.5, -0.5]
+    assert grad_wrt_scores(losses.d_wasserstein_fake, [1.0, 2.0]).tolist() == [0.5, 0.5]
+
+
+class Linear(nn.Module):
+    def __init__(self, w):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(w))
+
+    def forward(self, x, *cond):
+        return x.flatten(1) @ self.w
+
+
+def test_gradient_penalty_is_zero_for_unit_gradient_norm_and_matches_closed_form():
+    real, fake = torch.randn(32, 2), torch.randn(32, 2)
+    unit = Linear([0.6, 0.8])  # ||grad|| = 1 everywhere
+    assert losses.gradient_penalty(unit, real, fake).item() == pytest.approx(0.0, abs=1e-10)
+    steep = Linear([3.0, 4.0])  # ||grad|| = 5 everywhere -> (5 - 1)^2 = 16
+    penalty = losses.gradient_penalty(steep, real, fake)
+    assert penalty.item() == pytest.approx(16.0, rel=1e-5)
+    penalty.backward()  # d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w|| = 2 * 4 * [0.6, 0.8]
+    assert steep.w.grad.tolist() == pytest.approx([4.8, 6.4], rel=1e-5)
+    # fp16 recipe: a scaled graph gives the same penalty
+    assert losses.gradient_penalty(steep, real, fake, scale=1024.0).item() == pytest.approx(16.0, rel=1e-5)
+
+
+def test_gradient_penalty_norm_is_per_sample_on_images():
+    conv = nn.Conv2d(1, 1, 4, bias=False)  # 4x4 image -> one number: linear in x
+    with torch.no_grad():
+        conv.weight.fill_(0.25)  # ||grad|| = sqrt(16 * 0.0625) = 1
+    critic = lambda x: conv(x).flatten()  # noqa: E731
+    p = losses.gradient_penalty(critic, torch.randn(8, 1, 4, 4), torch.randn(8, 1, 4, 4))
+    assert p.item() == pytest.approx(0.0, abs=1e-10)
+
+
+def test_weight_clipping_bounds_every_parameter():
+    net = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 1))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 1)
+    losses.clip_weights(net, 0.01)
+    values = torch.cat([p.flatten() for p in net.parameters()])
+    assert values.abs().max().item() == pytest.approx(0.01)
+    assert (values.abs() <= 0.01).all()
+
+
+def test_unknown_loss_is_refused():
+    with pytest.raises(ConfigError, match="choose one of hinge, least_squares, minimax"):
+        losses.get_loss("vanilla")

@@ -1,0 +1,136 @@
+"""Real short runs: every experiment trains, the run dir is complete, resume and seeds are exact."""
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import EXPERIMENTS, TINY, compose, train
+from gan_platform.checkpoint import load_checkpoint
+from gan_platform.rundir import read_metrics
+
+RING = TINY + ["dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32"]
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_trains(tmp_path, experiment):
+    cfg = compose([f"+experiment={experiment}"])
+    assert cfg.name == experiment
+    if cfg.task.name != "gan" or cfg.dataset._target_.endswith("digits"):
+        overrides = [f"+experiment={experiment}", *TINY, "trainer.steps=3", "trainer.log_every=1",
+                     "trainer.sample_every=0", "eval.every=0"]
+    else:
+        overrides = [f"+experiment={experiment}", *TINY, "trainer.steps=3", "trainer.log_every=1"]
+    summary = train(tmp_path, overrides)
+    assert summary["status"] == "finished" and summary["step"] == 3
+    records = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "train/g_loss" in r or "train/loss_g" in r]
+    assert [r["step"] for r in records] == [1, 2, 3]
+
+
+def test_experiment_bundles_set_the_variant():
+    wgan = compose(["+experiment=wgan"])
+    assert (wgan.loss.name, wgan.loss.weight_clip, wgan.trainer.d_steps) == ("wasserstein", 0.01, 5)
+    assert wgan.optimizer._target_ == "torch.optim.RMSprop" and wgan.dataset._target_.endswith("digits")
+    gp = compose(["+experiment=wgan_gp"])
+    assert (gp.loss.gradient_penalty, gp.loss.weight_clip, gp.trainer.d_steps) == (10.0, 0.0, 5)
+    assert compose(["+experiment=gan"]).loss.name == "minimax"
+    assert compose(["+experiment=nsgan"]).loss.name == "nonsaturating"
+    assert compose(["+experiment=hinge"]).loss.name == "hinge"
+    assert compose(["+experiment=lsgan"]).loss.name == "least_squares"
+    # command-line choices win over the bundle's
+    cfg = compose(["+experiment=wgan", "dataset=ring8", "model=mlp", "optimizer.lr=1e-4"])
+    assert cfg.dataset._target_.endswith("ring8") and cfg.optimizer.lr == 1e-4
+
+
+def test_run_dir_contract(tmp_path):
+    summary = train(tmp_path, RING + ["trainer.steps=20", "trainer.log_every=5", "trainer.sample_every=10",
+                                      "trainer.checkpoint_every=10"])
+    assert summary["status"] == "finished"
+    records = list(read_metrics(tmp_path / "metrics.jsonl"))
+    assert [r["step"] for r in records] == [5, 10, 15, 20]
+    assert {"train/d_loss", "train/g_loss", "perf/it_per_s"} <= set(records[0])
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["status"] == "finished" and s["step"] == 20 and s["final"]["train/d_loss"] == records[-1]["train/d_loss"]
+    for step in (0, 10, 20):
+        png = tmp_path / "samples" / f"step_{step:06d}.png"
+        assert Image.open(png).size[0] >= 256
+        raw = torch.load(tmp_path / "samples" / f"step_{step:06d}.pt", weights_only=True)
+        assert raw["samples"].shape == (16, 2)
+    state, meta = load_checkpoint(tmp_path / "checkpoints" / "last")
+    assert meta["step"] == 20 == state["step"]
+    assert not list((tmp_path / "checkpoints").glob("*.tmp")) and not list((tmp_path / "checkpoints").glob("*.prev"))
+
+
+def test_image_samples_grid_and_raw(tmp_path):
+    train(tmp_path, TINY + ["+experiment=nsgan", "trainer.steps=2", "trainer.sample_every=2", "eval.every=0"])
+    raw = torch.load(tmp_path / "samples" / "step_000002.pt", weights_only=True)
+    assert raw["samples"].shape == (16, 1, 16, 16)
+    assert raw["samples"].min() >= -1 and raw["samples"].max() <= 1
+    img = Image.open(tmp_path / "samples" / "step_000002.png")
+    assert img.mode == "RGB" and min(img.size) >= 256
+
+
+def _params(run_dir):
+    state, _ = load_checkpoint(run_dir / "checkpoints" / "last")
+    return state["modules"]
+
+
+def test_same_seed_same_bits_and_other_seed_differs(tmp_path):
+    args = RING + ["trainer.steps=15", "seed=3"]
+    train(tmp_path / "a", args)
+    train(tmp_path / "b", args)
+    train(tmp_path / "c", RING + ["trainer.steps=15", "seed=4"])
+    a, b, c = _params(tmp_path / "a"), _params(tmp_path / "b"), _params(tmp_path / "c")
+    for net in ("generator", "discriminator"):
+        for k in a[net]:
+            assert torch.equal(a[net][k], b[net][k]), k
+    assert not torch.equal(a["generator"]["out.weight"], c["generator"]["out.weight"])
+
+
+@pytest.mark.parametrize("experiment", ["wgan", "wgan_gp"])
+def test_resume_continues_bit_for_bit(tmp_path, experiment):
+    """Stop at step 6, resume to 12: same parameters, optimizer state and metrics as 12 straight."""
+    common = RING + [f"+experiment={experiment}", "seed=7", "trainer.log_every=3", "trainer.sample_every=0",
+                     "trainer.checkpoint_every=0", "trainer.d_steps=2",
+                     "model.discriminator.dropout=0.2"]
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    train(straight, common + ["trainer.steps=12"])
+    first = train(stopped, common + ["trainer.steps=6"])
+    assert first["step"] == 6
+    resumed = train(stopped, common + ["trainer.steps=12", "trainer.resume=auto"])
+    assert resumed["status"] == "finished" and resumed["step"] == 12
+    a, b = _params(straight), _params(stopped)
+    for net in a:
+        for k in a[net]:
+            assert torch.equal(a[net][k], b[net][k]), (net, k)
+    sa, _ = load_checkpoint(straight / "checkpoints" / "last")
+    sb, _ = load_checkpoint(stopped / "checkpoints" / "last")
+    assert sa["optimizers"]["generator"]["state"][0]["square_avg" if experiment == "wgan" else "exp_avg_sq"].equal(
+        sb["optimizers"]["generator"]["state"][0]["square_avg" if experiment == "wgan" else "exp_avg_sq"])
+    assert sa["schedulers"] == sb["schedulers"]
+    ma = list(read_metrics(straight / "metrics.jsonl"))
+    mb = list(read_metrics(stopped / "metrics.jsonl"))
+    assert [r["step"] for r in mb] == [3, 6, 9, 12]
+    for ra, rb in zip(ma, mb):
+        assert ra["train/d_loss"] == rb["train/d_loss"]
+
+
+def test_resume_from_a_metrics_file_with_later_steps_keeps_each_step_once(tmp_path):
+    common = RING + ["trainer.log_every=2", "trainer.sample_every=0", "trainer.checkpoint_every=4"]
+    train(tmp_path, common + ["trainer.steps=4"])
+    # as if the run had gone on to log step 6 and a torn line, then been killed
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 6, "train/d_loss": 1.0}\n{"step": 8, "train/d_lo')
+    train(tmp_path, common + ["trainer.steps=8", "trainer.resume=auto"])
+    steps = [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")]
+    assert steps == [2, 4, 6, 8]
+
+
+def test_train_one_side_more_counts_steps(tmp_path):
+    """d_steps critic updates and g_steps generator updates per iteration."""
+    summary = train(tmp_path, RING + ["trainer.steps=3", "trainer.d_steps=4", "trainer.g_steps=2"])
+    state, _ = load_checkpoint(tmp_path / "checkpoints" / "last")
+    assert state["optimizers"]["discriminator"]["state"][0]["step"].item() == 12
+    assert state["optimizers"]["generator"]["state"][0]["step"].item() == 6
+    assert summary["step"] == 3
