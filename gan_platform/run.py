@@ -99,6 +99,9 @@ def build_task(cfg: DictConfig, dataset, acc: Accelerator):
 
 
 def build_evaluator(cfg: DictConfig, dataset, task, acc: Accelerator):
+    """The task's own evaluator if it has one (CycleGAN), else the GAN evaluator."""
+    if hasattr(task, "build_evaluator"):
+        return task.build_evaluator(cfg, dataset, acc)
     from gan_platform.evaluation import Evaluator
 
     return Evaluator()
@@ -108,6 +111,11 @@ def build_tracker(cfg: DictConfig, acc: Accelerator):
     from gan_platform.tracking import SafeTracker, Tracker
 
     return SafeTracker(Tracker())
+
+
+def build_callbacks(cfg: DictConfig) -> list[Callable[..., Any]]:
+    """Things that react to trainer events (eval, samples, end) on the main process."""
+    return []
 
 
 def run(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
@@ -126,6 +134,7 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
     config = OmegaConf.to_container(cfg, resolve=True)
     trainer = Trainer(accelerator=acc, task=task, dataset=dataset, run_dir=RunDir(run_path), cfg=cfg.trainer,
                       eval_cfg=cfg.eval, evaluator=evaluator, tracker=tracker, seed=int(cfg.seed), config=config)
+    trainer.callbacks.extend(build_callbacks(cfg))
     trainer.tracker_resume_state = {}
     trainer.resume()
     tracker.start(config, str(run_path), trainer.tracker_resume_state)

@@ -86,6 +86,9 @@ class Trainer:
         self._stop_requested = False
         self._window_start = time.perf_counter()
         self._pbar = None
+        # Called as fn(event, trainer) on the main process after "eval", "samples" and at "end"
+        # (the dashboard uses it); a failing callback is logged, never fatal.
+        self.callbacks: list[Any] = []
 
     # -- schedules -------------------------------------------------------------------------
     def _make_schedulers(self) -> dict[str, torch.optim.lr_scheduler.LambdaLR]:
@@ -235,6 +238,7 @@ class Trainer:
             picture = upscale(image_grid(samples, rows=self.task.grid_rows(self.fixed)))
         save_png(picture, self.run_dir.sample_path(self.step, ".png"))
         self.tracker.log_images({"samples": picture}, self.step, captions={"samples": f"step {self.step}"})
+        self._notify("samples")
 
     def evaluate(self) -> None:
         with self._side_rng():
@@ -245,6 +249,7 @@ class Trainer:
         if self.main:
             self.run_dir.append_metrics({"step": self.step, **metrics})
             self.tracker.log(metrics, self.step)
+            self._notify("eval")
         key, mode = self.eval_cfg.best_metric, self.eval_cfg.best_mode
         if not key or key not in metrics or not np.isfinite(metrics[key]):
             return
@@ -261,6 +266,15 @@ class Trainer:
                 log.info("Early stop at step %d: %s has not improved for %d evaluations (best %.4g at step %d).",
                          self.step, key, self.bad_evals, self.best[key], self.best["step"])
                 raise _Stop("early_stopped")
+
+    def _notify(self, event: str) -> None:
+        if not self.main:
+            return
+        for fn in self.callbacks:
+            try:
+                fn(event, self)
+            except Exception:  # noqa: BLE001 - a dashboard must never stop training
+                log.warning("Callback %r failed on %s:\n%s", fn, event, traceback.format_exc())
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -363,4 +377,5 @@ class Trainer:
             for sig, handler in old_handlers.items():
                 signal.signal(sig, handler)
             self._write_summary()
+            self._notify("end")
         return self.summary()
