@@ -169,10 +169,12 @@ class SweepRunner:
             if proc is None or proc.stop_reason:
                 continue
             proc.stop_reason = "early_terminate"
-            proc.trial.stop_info = list((run.early_terminate_info or {}).get("lines", []))
+            info = run.early_terminate_info or {}
+            why = " ".join(str((info.get("lines") or [""])[-1]).split())  # the engine's line about this run
+            bands = {str(b): t for b, t in zip(info.get("bands", []), info.get("thresholds", [])) if t != float("inf")}
+            proc.trial.stop_info = {"reason": why, "thresholds": bands}
             proc.popen.send_signal(signal.SIGTERM)  # what `wandb agent` does with a run the server stops
-            why = proc.trial.stop_info[-1] if proc.trial.stop_info else ""
-            self.echo(f"{run.name} stopped early by {self.config['early_terminate']['type']}: {' '.join(why.split())}")
+            self.echo(f"{run.name} stopped early by {self.config['early_terminate']['type']}: {why}")
 
     def _interrupt_all(self) -> None:
         for proc in self.active.values():

@@ -41,7 +41,7 @@ class Trial:
     started: Optional[float] = None
     ended: Optional[float] = None
     search_info: Optional[dict] = None    # what the search method said when it proposed this trial
-    stop_info: Optional[list] = None      # hyperband's reasoning when it stopped this trial
+    stop_info: Optional[dict] = None      # early termination's reason and band thresholds
     error: Optional[str] = None
     pid: Optional[int] = None             # the trial's process while it runs
 
