@@ -37,9 +37,9 @@ MAX_COMPOSE_CHECKS = 40
 
 
 def engine():
-    """W&B's sweep engine, the `sweeps` package (imported quietly: it warns about its pydantic config)."""
+    """W&B's sweep engine, the `sweeps` package (imported quietly: it warns about its pydantic models)."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Valid config keys have changed", category=UserWarning)
+        warnings.simplefilter("ignore")  # pydantic v2 notes on its v1-style models
         import sweeps
     return sweeps
 
