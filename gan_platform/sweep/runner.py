@@ -64,6 +64,7 @@ class SweepRunner:
         self.active: dict[str, TrialProcess] = {}
         self._stop_signals = 0
         self._warned_metric = False
+        self._ended_runs: dict[tuple, Any] = {}
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> int:
@@ -116,9 +117,17 @@ class SweepRunner:
 
     # -- proposing and starting ------------------------------------------------------------
     def engine_runs(self) -> list:
-        """Every trial as the engine sees it, with the histories read so far."""
-        return [t.sweep_run(self.dir, self.active[t.id].history if t.id in self.active else None)
-                for t in self.state.trials]
+        """Every trial as the engine sees it, with the histories read so far (an ended trial's are read once)."""
+        runs = []
+        for t in self.state.trials:
+            if t.id in self.active:
+                runs.append(t.sweep_run(self.dir, self.active[t.id].history))
+                continue
+            key = (t.id, t.state)
+            if key not in self._ended_runs:
+                self._ended_runs[key] = t.sweep_run(self.dir)
+            runs.append(self._ended_runs[key])
+        return runs
 
     def _propose_and_start(self) -> bool:
         proposal = engine().next_run(self.config, self.engine_runs())
@@ -135,8 +144,16 @@ class SweepRunner:
         env = {k: v for k, v in os.environ.items() if k not in AGENT_ENV}
         env["GAN_RUN_DIR"] = str(run_dir)
         log = open(run_dir / "console.log", "a")
-        popen = subprocess.Popen(trial.command, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                 stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            popen = subprocess.Popen(trial.command, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as e:  # the command itself cannot start: a failed trial, and the sweep goes on
+            log.close()
+            trial.state, trial.error, trial.ended = "failed", f"cannot start {trial.command[0]}: {e}", time.time()
+            self.state.save()
+            self.bar.update(1)
+            self.echo(f"{trial.id} failed: {trial.error}")
+            return
         trial.state, trial.pid, trial.exit_code, trial.started = "running", popen.pid, None, time.time()
         self.active[trial.id] = TrialProcess(trial, popen, log)
         self.state.save()
