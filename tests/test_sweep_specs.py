@@ -18,7 +18,7 @@ SWEEP_FILES = sorted((ROOT / "sweeps").glob("*.yaml"))
 
 def test_the_sweeps_the_platform_promises_are_there():
     names = {p.stem for p in SWEEP_FILES}
-    assert {"losses", "wgan"} <= names
+    assert {"losses", "wgan", "cgan"} <= names
     losses = yaml.safe_load((ROOT / "sweeps" / "losses.yaml").read_text())
     assert losses["method"] == "grid" and losses["metric"] == {"name": "collapse/modes", "goal": "maximize"}
     assert set(losses["parameters"]["experiment"]["values"]) == {"gan", "nsgan", "wgan", "wgan_gp", "hinge", "lsgan"}
@@ -27,6 +27,8 @@ def test_the_sweeps_the_platform_promises_are_there():
     assert wgan["method"] == "bayes" and wgan["metric"]["name"] == "eval/fid"
     assert wgan["early_terminate"]["type"] == "hyperband"
     assert {"optimizer.lr", "trainer.d_steps", "loss.weight_clip"} <= set(wgan["parameters"])
+    cgan = yaml.safe_load((ROOT / "sweeps" / "cgan.yaml").read_text())
+    assert "task.conditional=true" in cgan["command"] and "task.mismatch_weight" in cgan["parameters"]
 
 
 @pytest.mark.parametrize("path", SWEEP_FILES, ids=[p.name for p in SWEEP_FILES])
