@@ -149,6 +149,9 @@ def hydra_entry(cfg: DictConfig) -> int:
             rd = RunDir(run_dir)
             if rd.read_summary().get("status") in (None, "running"):  # say how it ended, never leave "running"
                 rd.write_summary({**rd.read_summary(), "status": "failed", "error": str(e)})
+        if HydraConfig.get().mode.name == "MULTIRUN":  # one bad job must not end the other jobs
+            print(f"gan_platform: error: {e} (run dir: {run_dir})", file=sys.stderr, flush=True)
+            return EXIT_USER_ERROR
         report_and_exit(e)
     code = EXIT_CODES.get(summary["status"], 1)
     if code and _rank() == 0:

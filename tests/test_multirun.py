@@ -35,11 +35,17 @@ def test_multirun_gives_every_job_its_own_run_dir(tmp_path):
     assert done[("hinge", 0, "default")]["final"]["train/d_loss"] != done[("hinge", 1, "default")]["final"]["train/d_loss"]
 
 
-def test_multirun_over_experiments_by_their_bare_name(tmp_path):
-    """`experiment=a,b` works like `+experiment=a,b` (W&B sweep parameters cannot start with '+')."""
-    proc = run_cli(["-m", *TINY, "experiment=nsgan", "seed=3"], cwd=tmp_path, env={"GAN_SWEEP_DIR": str(tmp_path / "mr")})
+def test_multirun_by_bare_experiment_name_and_a_bad_job_does_not_end_the_others(tmp_path):
+    """`experiment=a,b` works like `+experiment=a,b` (W&B sweep parameters cannot start with '+');
+    a job with a bad value fails with its one sentence and the next job still runs."""
+    proc = run_cli(["-m", *TINY, "experiment=nsgan", "seed=3", "optimizer.lr=-1,0.0002"], cwd=tmp_path,
+                   env={"GAN_SWEEP_DIR": str(tmp_path / "mr")})
     assert proc.returncode == 0, proc.stderr
-    assert list(jobs(tmp_path / "mr")) == [("nonsaturating", 3, "nsgan")]
+    assert "gan_platform: error: optimizer.lr must be positive, got -1" in proc.stderr
+    statuses = {json.loads((tmp_path / "mr" / job / "summary.json").read_text())["status"] for job in ("0", "1")}
+    assert statuses == {"failed", "finished"}
+    config = yaml.safe_load((tmp_path / "mr" / "1" / ".hydra" / "config.yaml").read_text())
+    assert (config["name"], config["loss"]["name"], config["seed"], config["optimizer"]["lr"]) == ("nsgan", "nonsaturating", 3, 0.0002)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,

@@ -126,3 +126,25 @@ def test_a_trial_started_by_the_wandb_agent_code(tmp_path, monkeypatch):
     assert os.environ["WANDB_RUN_ID"] == "r1d"
     written = yaml.safe_load(Path(os.environ["WANDB_SWEEP_PARAM_PATH"]).read_text())
     assert written["optimizer.lr"]["value"] == 0.0005
+
+
+def test_what_a_wandb_agent_trial_adds_to_its_overrides(tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+
+    from gan_platform.sweep.agent import agent_overrides
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GAN_RUN_DIR", raising=False)
+    cfg = OmegaConf.create({"tracker": {"name": "none"}})
+    with_mode = lambda more: OmegaConf.create({"tracker": {"name": "wandb", "mode": "offline"}})  # noqa: E731
+    monkeypatch.delenv("WANDB_SWEEP_ID", raising=False)
+    assert agent_overrides([], cfg, ["none", "wandb"], with_mode) == []  # not in a sweep: nothing
+    monkeypatch.setenv("WANDB_SWEEP_ID", "abc")
+    monkeypatch.setenv("WANDB_RUN_ID", "r9")
+    assert agent_overrides(["loss=hinge"], cfg, ["none"], with_mode) == ["hydra.run.dir=outputs/sweeps/abc/r9"]
+    assert agent_overrides(["loss=hinge"], cfg, ["none", "wandb"], with_mode) == [
+        "hydra.run.dir=outputs/sweeps/abc/r9", "tracker=wandb", "tracker.mode=online"]
+    assert agent_overrides(["tracker=none", "hydra.run.dir=x"], cfg, ["none", "wandb"], with_mode) == []
+    (tmp_path / "outputs" / "sweeps" / "abc" / "r9" / "checkpoints" / "last").mkdir(parents=True)
+    assert agent_overrides(["tracker.mode=offline"], cfg, ["none", "wandb"], with_mode) == [
+        "hydra.run.dir=outputs/sweeps/abc/r9", "trainer.resume=auto", "tracker=wandb"]  # a restarted run resumes
