@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, cli_env, run_cli
+from conftest import cli_env, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -107,15 +107,15 @@ def test_hyperband_stops_a_trial_that_falls_behind(in_tmp):
     from gan_platform.sweep.runner import SweepRunner
     from gan_platform.sweep.spec import load_sweep
 
-    spec = write_sweep(in_tmp / "hb.yaml", "grid", {"optimizer.lr": {"values": [0.001, 1.0e-8]}}, steps=1500,
+    spec = write_sweep(in_tmp / "hb.yaml", "grid", {"optimizer.lr": {"values": [0.001, 1.0e-8]}}, steps=600,
                        early_terminate={"type": "hyperband", "min_iter": 3, "eta": 3})
     runner = SweepRunner(load_sweep(spec), in_tmp / "sweep", str(spec), poll_s=0.1, echo=lambda s: None)
     assert runner.run() == 0
     first, second = trials(in_tmp / "sweep")
-    assert first["state"] == "finished" and json.loads((in_tmp / "sweep" / "trial-000" / "summary.json").read_text())["step"] == 1500
+    assert first["state"] == "finished" and json.loads((in_tmp / "sweep" / "trial-000" / "summary.json").read_text())["step"] == 600
     assert second["state"] == "stopped" and "STOP" in second["stop_info"]["reason"]
     summary = json.loads((in_tmp / "sweep" / "trial-001" / "summary.json").read_text())
-    assert summary["status"] == "interrupted" and summary["step"] < 1500  # stopped, with a checkpoint
+    assert summary["status"] == "interrupted" and summary["step"] < 600  # stopped, with a checkpoint
     assert (in_tmp / "sweep" / "trial-001" / "checkpoints" / "last").is_dir()
     assert second["stop_info"]["thresholds"]["3"] > 0
 
@@ -126,7 +126,7 @@ def test_failed_trial_is_recorded_interrupt_is_clean_and_rerun_continues(in_tmp)
 
     # trainer.steps=0 is refused by the trial itself (exit 2); the composition check is skipped so
     # that such a trial gets to run, as a trial that fails for any other reason would.
-    spec = write_sweep(in_tmp / "s.yaml", "grid", {"trainer.steps": {"values": [0, 1500]}}, steps=None)
+    spec = write_sweep(in_tmp / "s.yaml", "grid", {"trainer.steps": {"values": [0, 800]}}, steps=None)
     config = load_sweep(spec, check_compose=False)
     sweep_dir = in_tmp / "sweep"
     metrics = sweep_dir / "trial-001" / "metrics.jsonl"
@@ -144,11 +144,11 @@ def test_failed_trial_is_recorded_interrupt_is_clean_and_rerun_continues(in_tmp)
     assert failed["state"] == "failed" and failed["exit_code"] == 2 and "trainer.steps must be positive" in failed["error"]
     assert interrupted["state"] == "interrupted"
     summary = json.loads((sweep_dir / "trial-001" / "summary.json").read_text())
-    assert summary["status"] == "interrupted" and 0 < summary["step"] < 1500
+    assert summary["status"] == "interrupted" and 0 < summary["step"] < 800
     # Run it again: the interrupted trial resumes from its checkpoint; the failed one stays failed.
     assert SweepRunner(config, sweep_dir, str(spec), poll_s=0.1, echo=lambda s: None).run() == 0
     failed, resumed = trials(sweep_dir)
     assert failed["state"] == "failed" and resumed["state"] == "finished"
     assert "trainer.resume=auto" in resumed["command"]
     steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
-    assert steps == list(range(5, 1501, 5))  # every step logged once, across the interruption
+    assert steps == list(range(5, 801, 5))  # every step logged once, across the interruption

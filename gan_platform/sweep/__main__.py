@@ -38,11 +38,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.parallel < 1:
             raise UserError(f"--parallel must be at least 1, got {args.parallel}.")
         from gan_platform.sweep.runner import SweepRunner
-        from gan_platform.sweep.spec import load_sweep
+        from gan_platform.sweep.spec import check_parameters_compose, load_sweep
 
-        config = load_sweep(args.file)
+        config = load_sweep(args.file, check_compose=False)
         runner = SweepRunner(config, args.dir or default_dir(config, args.file), str(args.file), count=args.count,
                              parallel=args.parallel, poll_s=args.poll)
+        check_parameters_compose(args.file, config)  # last: the slowest check
         return runner.run()
     except UserError as e:
         report_and_exit(e)
