@@ -131,15 +131,23 @@ def test_failed_trial_is_recorded_interrupt_is_clean_and_rerun_continues(in_tmp)
     sweep_dir = in_tmp / "sweep"
     metrics = sweep_dir / "trial-001" / "metrics.jsonl"
 
-    def press_ctrl_c_once_trial_1_trains():
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not (metrics.exists() and metrics.read_text().count("\n") >= 2):
-            time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGINT)
+    running = threading.Event()
 
+    def press_ctrl_c_once_trial_1_trains():
+        deadline = time.monotonic() + 240
+        while running.is_set() and time.monotonic() < deadline:
+            if metrics.exists() and metrics.read_text().count("\n") >= 2:
+                os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C in the terminal reaches the runner
+                return
+            time.sleep(0.05)
+
+    running.set()
     threading.Thread(target=press_ctrl_c_once_trial_1_trains, daemon=True).start()
     runner = SweepRunner(config, sweep_dir, str(spec), poll_s=0.1, echo=lambda s: None)
-    assert runner.run() == 130
+    try:
+        assert runner.run() == 130
+    finally:
+        running.clear()
     failed, interrupted = trials(sweep_dir)
     assert failed["state"] == "failed" and failed["exit_code"] == 2 and "trainer.steps must be positive" in failed["error"]
     assert interrupted["state"] == "interrupted"
