@@ -72,12 +72,21 @@ class SweepRunner:
         handle = lock(self.dir)
         if handle is None:
             raise UserError(f"Another sweep runner is using {self.dir}: wait for it to finish or stop it first.")
-        self.state = SweepState.open(self.dir, self.config, self.source)
+        try:
+            self.state = SweepState.open(self.dir, self.config, self.source)
+            for trial in self.state.unfinished():
+                if trial.pid and _alive(trial.pid):
+                    raise UserError(f"{trial.id} of this sweep still runs as process {trial.pid}: "
+                                    "stop it before continuing the sweep.")
+            self.state.save()
+            paths = self._run_trials()
+        finally:
+            handle.close()
+        self._report(paths)
+        return EXIT_INTERRUPTED if self._stop_signals else 0
+
+    def _run_trials(self) -> dict[str, Path]:
         resume = self.state.unfinished()
-        for trial in resume:
-            if trial.pid and _alive(trial.pid):
-                raise UserError(f"{trial.id} of this sweep still runs as process {trial.pid}: stop it before continuing the sweep.")
-        self.state.save()
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         done = sum(t.state not in ("running", "interrupted") for t in self.state.trials)
         self.bar = tqdm(total=self.target, initial=done, desc=f"sweep {self.dir.name}", unit="trial", disable=None)
@@ -98,15 +107,17 @@ class SweepRunner:
                 self._early_terminate()
             if self._stop_signals:
                 self._interrupt_all()
+        except KeyboardInterrupt:  # a second Ctrl-C before the trials were asked to stop
+            self._kill_all()
+        except BaseException:  # a failure of the runner itself: no trial may outlive it
+            self._kill_all()
+            raise
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
             self.bar.close()
             self.state.save()
-            paths = write_leaderboard(self.state)
-            handle.close()
-        self._report(paths)
-        return EXIT_INTERRUPTED if self._stop_signals else 0
+        return write_leaderboard(self.state)
 
     def _on_signal(self, signum, frame) -> None:
         self._stop_signals += 1
@@ -194,6 +205,7 @@ class SweepRunner:
             self.echo(f"{run.name} stopped early by {self.config['early_terminate']['type']}: {why}")
 
     def _interrupt_all(self) -> None:
+        """Ask every running trial to stop (each saves a checkpoint); kill them on a second Ctrl-C."""
         for proc in self.active.values():
             proc.stop_reason = "interrupt"
             proc.popen.send_signal(signal.SIGINT)
@@ -204,7 +216,11 @@ class SweepRunner:
                 self._reap()
         except KeyboardInterrupt:
             pass
-        for proc in list(self.active.values()):  # a second Ctrl-C, or past the grace period
+        self._kill_all()  # a second Ctrl-C, or past the grace period
+
+    def _kill_all(self) -> None:
+        for proc in list(self.active.values()):
+            proc.stop_reason = proc.stop_reason or "interrupt"
             proc.popen.kill()
             proc.popen.wait()
             self._finish(proc)
