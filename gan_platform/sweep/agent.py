@@ -12,6 +12,10 @@ sweep), so the platform passes nothing that would fight them. This module only a
 - `tracker=wandb` and `tracker.mode=online` where that tracker exists: the sweep's server must
   see the metric it optimises, so an offline run cannot serve a sweep.
 Each applies only where the command line does not set the key itself.
+
+W&B locks the sweep's parameters in the run's config: when the tracker later logs the whole
+Hydra config, a parameter that names a config group (`loss=hinge`) keeps the sweep's value under
+its key, which is what the server's grid and bayes search match runs by.
 """
 
 from __future__ import annotations
