@@ -110,8 +110,8 @@ def _check_metric(path: Path, config: dict[str, Any]) -> None:
 
 def _check_command(path: Path, config: dict[str, Any]) -> None:
     command = [str(c) for c in config.get("command") or []]
-    fix = ("set `command: [${env}, ${interpreter}, -m, gan_platform, ${args_no_hyphens}]` "
-           "(fixed overrides such as +experiment=wgan go before ${args_no_hyphens})")
+    fix = ("make `command` the list ${env}, ${interpreter}, -m, gan_platform, any fixed overrides "
+           "(+experiment=wgan), ${args_no_hyphens}, one item a line")
     if not command:
         raise UserError(f"The sweep file {path} has no command: {fix}.")
     for macro, why in UNREADABLE_MACROS.items():
