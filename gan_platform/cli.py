@@ -77,6 +77,12 @@ def _is_plain_run(argv: list[str]) -> bool:
     return all(not a.startswith("-") for a in argv)
 
 
+def append_experiment(argv: list[str]) -> list[str]:
+    """`experiment=NAME` -> `+experiment=NAME`: experiment is not in the defaults list, so Hydra
+    wants the `+`; W&B sweep parameter names cannot start with `+`, so a sweep passes it bare."""
+    return ["+" + a if a.split("=", 1)[0] == "experiment" else a for a in argv]
+
+
 def _has_override(argv: list[str], key: str) -> bool:
     return any(a.lstrip("+~").split("=", 1)[0] == key for a in argv)
 
@@ -107,9 +113,12 @@ def preflight(argv: list[str]) -> list[str]:
         except Exception as e:  # noqa: BLE001 - every composition error becomes one sentence
             raise UserError(explain_compose_error(e)) from e
         validate(cfg)
-    extra: list[str] = []
+        from gan_platform.sweep.agent import agent_overrides  # a trial of `wandb agent`: see there
+
+        extra: list[str] = agent_overrides(argv, cfg, _group_options("tracker"),
+                                           lambda more: compose("config", overrides=more))
     resume = cfg.trainer.resume
-    if resume and not _has_override(argv, "hydra.run.dir") and not os.environ.get("GAN_RUN_DIR"):
+    if resume and not _has_override(argv + extra, "hydra.run.dir") and not os.environ.get("GAN_RUN_DIR"):
         if resume == "auto":
             found = find_resumable(str(cfg.name), int(cfg.trainer.steps))
         else:
@@ -140,6 +149,9 @@ def hydra_entry(cfg: DictConfig) -> int:
             rd = RunDir(run_dir)
             if rd.read_summary().get("status") in (None, "running"):  # say how it ended, never leave "running"
                 rd.write_summary({**rd.read_summary(), "status": "failed", "error": str(e)})
+        if HydraConfig.get().mode.name == "MULTIRUN":  # one bad job must not end the other jobs
+            print(f"gan_platform: error: {e} (run dir: {run_dir})", file=sys.stderr, flush=True)
+            return EXIT_USER_ERROR
         report_and_exit(e)
     code = EXIT_CODES.get(summary["status"], 1)
     if code and _rank() == 0:
@@ -151,7 +163,7 @@ def hydra_entry(cfg: DictConfig) -> int:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = append_experiment(list(sys.argv[1:] if argv is None else argv))
     if _is_plain_run(argv):
         try:
             argv += preflight(argv)
