@@ -31,6 +31,11 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def _layout(fig, rows: int, bottom: float = 0.14) -> None:
+    """Fixed margins: matplotlib's tight_layout costs more than drawing these small figures."""
+    fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.08 / rows, bottom=bottom / rows, wspace=0.32, hspace=0.55)
+
+
 def series_from_records(records: Sequence[dict[str, Any]]) -> Series:
     """metrics.jsonl records -> {key: (steps, values)}; text such as "nan" becomes NaN."""
     out: Series = {}
@@ -67,7 +72,7 @@ def panels_for(series: Series, keys: Sequence[str]) -> list[list[str]]:
     return panels
 
 
-def small_multiples(series: Series, keys: Sequence[str], title: str, cols: int = 3) -> Optional[bytes]:
+def small_multiples(series: Series, keys: Sequence[str], cols: int = 3) -> Optional[bytes]:
     """One panel per metric (losses paired) against the step; None when there is nothing to plot."""
     panels = panels_for(series, keys)
     if not panels:
@@ -89,8 +94,7 @@ def small_multiples(series: Series, keys: Sequence[str], title: str, cols: int =
             ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    _layout(fig, rows)
     return _png(fig)
 
 
@@ -128,7 +132,7 @@ def metric_against_parameters(rows: Sequence[dict[str, Any]], params: Sequence[s
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(params):]:
         ax.axis("off")
-    fig.tight_layout()
+    _layout(fig, nrows, bottom=0.22)
     return _png(fig)
 
 
@@ -147,5 +151,5 @@ def metric_over_steps(curves: dict[str, tuple[list[int], list[float]]], metric: 
     ax.grid(alpha=0.3)
     if len(curves) <= 12:
         ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.95, bottom=0.15)
     return _png(fig)

@@ -81,9 +81,9 @@ def run_body(run_dir: Path, config: Optional[dict[str, Any]] = None) -> tuple[st
              + (f' · <span class="muted">{page.esc(summary["error"])}</span>' if summary.get("error") else "")
              + ' · <a href="metrics.jsonl">metrics.jsonl</a> · <a href="summary.json">summary.json</a></p>',
              "<h2>Summary</h2>", _key_numbers(summary),
-             "<h2>Training curves</h2>", page.plot_img(small_multiples(series, train_keys, "training"), "training curves"),
+             "<h2>Training curves</h2>", page.plot_img(small_multiples(series, train_keys), "training curves"),
              "<h2>Evaluation and mode collapse</h2>",
-             page.plot_img(small_multiples(series, eval_keys, "evaluation"), "evaluation metrics")]
+             page.plot_img(small_multiples(series, eval_keys), "evaluation metrics")]
     pictures = sample_pictures(run_dir)
     parts.append("<h2>Samples over training</h2>")
     if pictures:
