@@ -68,6 +68,7 @@ class Config:
     tracker: Any = MISSING
     name: str = "default"
     seed: int = 0
+    report: bool = True
 
 
 def register_schema() -> None:

@@ -119,6 +119,8 @@ def build_tracker(cfg: DictConfig, acc: Accelerator):
 
 def build_callbacks(cfg: DictConfig) -> list[Callable[..., Any]]:
     """Things that react to trainer events (eval, samples, end) on the main process."""
+    if not cfg.get("report", True):
+        return []
     from gan_platform.report import ReportWriter
 
     return [ReportWriter()]

@@ -25,6 +25,7 @@ into one W&B run.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import string
 from pathlib import Path
@@ -145,7 +146,8 @@ class WandbTracker(Tracker):
         import wandb
 
         resume_state = resume_state or {}
-        self.run_id = resume_state.get("run_id") or new_run_id()
+        # a W&B sweep agent names the run it started in WANDB_RUN_ID; a checkpoint names the run it continues
+        self.run_id = resume_state.get("run_id") or os.environ.get("WANDB_RUN_ID") or new_run_id()
         run_name = self.run_name or f"{config.get('name', 'run')}/{Path(run_dir).name}"
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         init = dict(dir=str(run_dir), mode=self.mode, id=self.run_id, resume="allow", entity=self.entity,

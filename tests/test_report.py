@@ -17,7 +17,7 @@ from conftest import TINY, run_cli, train
 from gan_platform.report import ReportWriter, write_comparison, write_run_report
 from gan_platform.rundir import RunDir
 
-RING = TINY + ["dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32",
+RING = [o for o in TINY if o != "report=false"] + ["dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32",
                "trainer.steps=10", "trainer.log_every=5", "trainer.sample_every=10", "eval.every=0"]
 TRIALS = {"trial-000": ["loss=nonsaturating", "optimizer.lr=0.0001"],
           "trial-001": ["loss=hinge", "optimizer.lr=0.001"],

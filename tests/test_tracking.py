@@ -38,6 +38,7 @@ def test_offline_run_records_config_losses_images_and_summary(tmp_path, wandb_ho
     assert summary["status"] == "finished"
     (wandb_file,) = offline_runs(run_dir)
     assert not list(wandb_home.iterdir())  # nothing in the working dir
+    assert not (run_dir / "report.html").exists()  # report=false
     state, _ = load_checkpoint(run_dir / "checkpoints" / "last")
     run_id = state["trainer"]["tracker"]["run_id"]
     assert wandb_file.name == f"run-{run_id}.wandb" and len(run_id) == 8
