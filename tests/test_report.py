@@ -4,6 +4,7 @@ both rendered by headless Chromium with every image loaded."""
 import base64
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -24,16 +25,39 @@ TRIALS = {"trial-000": ["loss=nonsaturating", "optimizer.lr=0.0001"],
           "trial-002": ["loss=least_squares", "optimizer.lr=0.01"]}
 
 
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory) -> Path:
+def build_sweep(root: Path) -> None:
     """A sweep dir of three real runs, each with the .hydra/overrides.yaml Hydra writes."""
-    root = tmp_path_factory.mktemp("sweep")
     for name, params in TRIALS.items():
         overrides = ["dataset=ring8", *params]
         train(root / name, RING + params)
         (root / name / ".hydra").mkdir()
         (root / name / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+
+
+@pytest.fixture(scope="session")
+def built_sweep(tmp_path_factory) -> Path:
+    """Trained once for the whole session, even across xdist workers (the shared temp root, a lock)."""
+    from filelock import FileLock
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):  # one process: the session's own temp dir
+        root = tmp_path_factory.mktemp("report_sweep")
+        build_sweep(root)
+        return root
+    root = tmp_path_factory.getbasetemp().parent / "report_sweep"  # shared by this session's workers
+    with FileLock(str(root) + ".lock"):
+        if not (root / "done").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            build_sweep(root)
+            (root / "done").touch()
     return root
+
+
+@pytest.fixture
+def sweep(built_sweep, tmp_path) -> Path:
+    """This test's own copy of the sweep, free to rewrite."""
+    copy = tmp_path / "sweep"
+    shutil.copytree(built_sweep, copy, ignore=shutil.ignore_patterns("done"))
+    return copy
 
 
 def images(page: str) -> list[str]:
@@ -60,8 +84,7 @@ def test_run_report_shows_curves_samples_and_config(sweep, tmp_path):
     assert "No evaluation metrics yet" in page
     assert "finished" in page and "step 10 of 10" in page
     # evaluation records appear in the page once metrics.jsonl has them
-    copy = tmp_path / "run"
-    shutil.copytree(run, copy)
+    copy = run
     with open(copy / "metrics.jsonl", "a") as f:
         for step, fid, modes in [(5, 9.0, 3), (10, 4.0, 6)]:
             f.write(json.dumps({"step": step, "eval/fid": fid, "collapse/modes": modes}) + "\n")
@@ -74,8 +97,7 @@ def test_run_report_shows_curves_samples_and_config(sweep, tmp_path):
 
 
 def test_report_writer_refreshes_at_eval_and_end_within_its_budget(sweep, tmp_path):
-    run = tmp_path / "run"
-    shutil.copytree(sweep / "trial-000", run)
+    run = sweep / "trial-000"
     trainer = SimpleNamespace(run_dir=RunDir(run), config={"name": "probe", "seed": 0})
     stingy = ReportWriter(max_fraction=0.0)
     for event in ("eval", "eval", "samples", "eval"):
@@ -115,9 +137,8 @@ def test_sweep_comparison_ranks_runs_and_plots_parameters(sweep):
     assert ranked_runs(write_comparison(sweep, "train/g_loss", "max").read_text()) == order[::-1]
 
 
-def test_sweep_comparison_defaults_to_the_sweeps_own_metric(sweep, tmp_path):
-    copy = tmp_path / "sweep"
-    shutil.copytree(sweep, copy)
+def test_sweep_comparison_defaults_to_the_sweeps_own_metric(sweep):
+    copy = sweep
     page = write_comparison(copy).read_text()  # no eval metrics: falls back to the generator loss
     assert "ranked by <b>train/g_loss</b> (lower is better)" in page
     (copy / "sweep.json").write_text(json.dumps({"config": {"metric": {"name": "train/d_loss", "goal": "maximize"}}}))

@@ -111,7 +111,8 @@ def test_summary_keeps_the_best_fid_and_modes(tmp_path, wandb_home):
 def test_pictures_reach_wandb_as_uint8():
     assert as_uint8(np.array([[0.0, 0.5, 1.0, 2.0]])).tolist() == [[[0] * 3, [128] * 3, [255] * 3, [255] * 3]]
     picture = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
-    assert as_uint8(picture) is not None and as_uint8(picture).tolist() == picture.tolist()
+    assert as_uint8(picture).tolist() == picture.tolist()
+    assert as_uint8(np.zeros((4, 5), np.uint8)).shape == (4, 5, 3)
 
 
 def test_a_wandb_failure_is_one_warning_and_the_run_goes_on(tmp_path):

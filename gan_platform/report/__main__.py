@@ -21,7 +21,7 @@ def build(directory: Path, metric: Optional[str] = None, mode: Optional[str] = N
         raise UserError(f"No folder at '{directory}': pass a run dir or a sweep dir.")
     if is_run_dir(directory):
         return write_run_report(directory)
-    runs = find_runs(directory) if directory.is_dir() else []
+    runs = find_runs(directory)
     for run in tqdm([r for r in runs if not (r / REPORT_NAME).is_file()], desc="run reports", disable=len(runs) < 4):
         write_run_report(run)
     return write_comparison(directory, metric, mode)

@@ -9,7 +9,6 @@ run's time so far (the page at the end is always written).
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 from pathlib import Path
@@ -18,8 +17,6 @@ from typing import Any, Optional
 from gan_platform.report import page
 from gan_platform.report.plots import series_from_records, small_multiples
 from gan_platform.rundir import RunDir, atomic_write_bytes, read_metrics
-
-log = logging.getLogger(__name__)
 
 REPORT_NAME = "report.html"
 STRIP_LENGTH = 24
