@@ -186,3 +186,16 @@ def test_pages_render_in_headless_chromium_with_every_image_loaded(sweep, tmp_pa
     for page, expected in ((run_page, 1 + 1 + 2), (sweep_page, 2 + 3)):
         loaded, total = loaded_images(page, tmp_path / f"profile-{page.parent.name}")
         assert total == expected + 1 and loaded == expected  # all but the deliberately missing one
+
+
+def test_metric_series_and_panels():
+    from gan_platform.report.plots import panels_for, series_from_records
+
+    records = [{"step": 5, "train/d_loss": 1.5, "train/g_loss": 0.5, "eval/fid": "nan", "status": "x"},
+               {"step": 10, "train/d_loss": 1.0, "train/g_loss": 0.7, "eval/fid": 3.0}, {"no_step": 1}]
+    series = series_from_records(records)
+    assert series["train/d_loss"] == ([5, 10], [1.5, 1.0]) and "status" not in series
+    steps, fid = series["eval/fid"]
+    assert steps == [5, 10] and fid[0] != fid[0] and fid[1] == 3.0  # "nan" as written by the run dir -> NaN
+    assert panels_for(series, ["train/g_loss", "train/d_loss", "eval/fid"]) == [
+        ("adversarial losses", ["train/d_loss", "train/g_loss"]), ("eval/fid", ["eval/fid"])]

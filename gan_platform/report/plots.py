@@ -1,7 +1,8 @@
 """The dashboard's plots, drawn with matplotlib (Agg) and returned as PNG bytes.
 
 Small multiples, one panel a metric (the scales of a loss, an FID and a mode count have nothing in
-common), except the two adversarial losses, which share a panel so their tug of war is visible.
+common), except the two adversarial losses, which share a panel so their tug of war is visible, and
+D's mean output on real and on fake data, whose gap is what D has learnt to tell apart.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any, Optional, Sequence
 
 Series = dict[str, tuple[list[int], list[float]]]
 
-PAIRED = ("train/d_loss", "train/g_loss")
+SHARED_PANELS = {"adversarial losses": ("train/d_loss", "train/g_loss"),
+                 "D on real and on fake": ("train/d_real", "train/d_fake")}
 
 
 def _pyplot():
@@ -61,14 +63,16 @@ def series_from_records(records: Sequence[dict[str, Any]]) -> Series:
     return out
 
 
-def panels_for(series: Series, keys: Sequence[str]) -> list[list[str]]:
-    """Which keys share a panel: the D and G losses together, every other key alone."""
+def panels_for(series: Series, keys: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """(title, keys) of each panel: the shared panels first, then every other key alone."""
     keys = [k for k in keys if k in series]
-    panels: list[list[str]] = []
-    pair = [k for k in PAIRED if k in keys]
-    if pair:
-        panels.append(pair)
-    panels += [[k] for k in keys if k not in pair]
+    panels: list[tuple[str, list[str]]] = []
+    for title, members in SHARED_PANELS.items():
+        present = [k for k in members if k in keys]
+        if len(present) == len(members):
+            panels.append((title, present))
+    shared = {k for _, members in panels for k in members}
+    panels += [(k, [k]) for k in keys if k not in shared]
     return panels
 
 
@@ -81,12 +85,12 @@ def small_multiples(series: Series, keys: Sequence[str], cols: int = 3) -> Optio
     cols = min(cols, len(panels))
     rows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.6 * rows), dpi=80, squeeze=False)
-    for ax, panel in zip(axes.flat, panels):
+    for ax, (title, panel) in zip(axes.flat, panels):
         for key in panel:
             steps, values = series[key]
             ax.plot(steps, values, marker="o" if len(steps) < 30 else None, markersize=3, linewidth=1.3,
                     label=key.split("/", 1)[-1])
-        ax.set_title(panel[0] if len(panel) == 1 else "adversarial losses", fontsize=9)
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
