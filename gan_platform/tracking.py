@@ -12,10 +12,11 @@ W&B goes through Accelerate's tracker API: `run.make_accelerator` creates the Ac
 than initialising at Accelerator creation) is what makes resume clean: the trainer loads the
 checkpoint first, the checkpoint holds the W&B run id, and `wandb.init(id=..., resume="allow")`
 then continues that run instead of opening a new one. Metrics and images go through
-`accelerator.log`. The run is finished here, not by `accelerator.end_training`, because only here
+`accelerator.log`, at `step` = the trainer's step, so the part of a run after a resume continues
+the same step axis. The run is finished here, not by `accelerator.end_training`, because only here
 is the outcome known (`exit_code`, the final summary); the tracker is then detached from the
 Accelerator so `end_training` does not finish it twice, and a tracker whose start failed is
-detached too, so a W&B failure never breaks `end_training`.
+detached too (as is one that fails later), so a W&B failure never breaks `end_training`.
 
 Offline (the default) writes `<run_dir>/wandb/offline-run-*/`; a resumed run adds another
 folder with the same run id, and `wandb sync <run_dir>/wandb/offline-run-*` uploads them in order
@@ -65,6 +66,9 @@ class Tracker:
     def finish(self, summary: dict[str, Any]) -> None:
         pass
 
+    def abandon(self) -> None:
+        """Stop using this tracker after a failure, releasing what it holds; never raises."""
+
 
 class SafeTracker(Tracker):
     """Wraps a tracker so that its failures become a warning and tracking stops; training goes on."""
@@ -83,6 +87,10 @@ class SafeTracker(Tracker):
             self.failed = f"{type(e).__name__}: {e}"
             log.warning("Tracker '%s' failed in %s (%s); training goes on with the run dir's own files.",
                         self.name, what, self.failed)
+            try:
+                self.inner.abandon()
+            except Exception:  # noqa: BLE001
+                pass
             return None
 
     def start(self, config, run_dir, resume_state=None):
@@ -189,6 +197,11 @@ class WandbTracker(Tracker):
         finally:
             self._detach()
             self.run = None
+
+    def abandon(self) -> None:
+        """After a failure: off the Accelerator, so `end_training` never calls into a broken run."""
+        self._detach()
+        self.run = None
 
     def _detach(self) -> None:
         """Take this tracker off the Accelerator so `end_training` never touches a finished or broken run."""

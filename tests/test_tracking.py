@@ -108,6 +108,26 @@ def test_summary_keeps_the_best_fid_and_modes(tmp_path, wandb_home):
     assert np.asarray(Image.open(png).convert("RGB"))[0, 0].tolist() == [128, 128, 128]
 
 
+def test_a_failure_during_the_run_stops_tracking_with_one_warning(tmp_path, wandb_home, caplog):
+    """A picture W&B refuses mid-run: one warning, later calls are skipped, end_training still works."""
+    from accelerate import Accelerator
+
+    from gan_platform.tracking import SafeTracker, WandbTracker
+
+    acc = Accelerator(log_with="wandb")
+    tracker = SafeTracker(WandbTracker(acc, project="gan_platform", mode="offline"))
+    tracker.start({"name": "probe"}, str(tmp_path))
+    tracker.log({"train/d_loss": 1.0}, 1)
+    assert tracker.failed is None and [t.name for t in acc.trackers] == ["wandb"]
+    tracker.log_images({"grid": np.zeros((2, 3, 4, 5, 6))}, 2)  # not a picture: wandb.Image raises
+    assert tracker.failed is not None and acc.trackers == []
+    tracker.log({"train/d_loss": 0.5}, 3)
+    tracker.finish({"status": "finished"})
+    acc.end_training()
+    assert len([r for r in caplog.records if r.levelname == "WARNING" and "failed in log_images" in r.getMessage()]) == 1
+    assert tracker.state() == {}
+
+
 def test_pictures_reach_wandb_as_uint8():
     assert as_uint8(np.array([[0.0, 0.5, 1.0, 2.0]])).tolist() == [[[0] * 3, [128] * 3, [255] * 3, [255] * 3]]
     picture = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
