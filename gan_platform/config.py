@@ -68,6 +68,7 @@ class Config:
     tracker: Any = MISSING
     name: str = "default"
     seed: int = 0
+    report: bool = True
 
 
 def register_schema() -> None:
@@ -160,6 +161,10 @@ def check_ranges(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.lr_decay_start is a fraction of the steps in [0, 1], got {cfg.trainer.lr_decay_start}.")
     if cfg.eval.get("best_mode", "min") not in ("min", "max"):
         raise ConfigError(f"eval.best_mode must be min or max, got '{cfg.eval.best_mode}'.")
+    if "tracker" in cfg and cfg.tracker is not None:
+        from gan_platform.tracking import check_tracker_config
+
+        check_tracker_config(cfg.tracker)
     if "z_dim" in cfg.model:
         _positive(cfg, "model.z_dim", "whole number")
     if cfg.loss.name == "wasserstein" and cfg.loss.gradient_penalty == 0 and cfg.loss.weight_clip == 0 and cfg.task.name == "gan":

@@ -44,7 +44,10 @@ def make_accelerator(cfg: DictConfig) -> Accelerator:
     # D's buffers (BatchNorm) must not be broadcast from rank 0 at every forward: G and D are
     # separate DDP modules, called several times per step.
     ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
-    acc = Accelerator(mixed_precision=cfg.trainer.precision, kwargs_handlers=[ddp])
+    from gan_platform.tracking import accelerate_log_with
+
+    acc = Accelerator(mixed_precision=cfg.trainer.precision, kwargs_handlers=[ddp],
+                      log_with=accelerate_log_with(cfg.get("tracker")))
     if acc.num_processes > 1 and cfg.trainer.batch_size < 1:
         raise ConfigError("trainer.batch_size must be at least 1 per process.")
     return acc
@@ -108,14 +111,19 @@ def build_evaluator(cfg: DictConfig, dataset, task, acc: Accelerator):
 
 
 def build_tracker(cfg: DictConfig, acc: Accelerator):
-    from gan_platform.tracking import SafeTracker, Tracker
+    """W&B (offline by default) or nothing, as `cfg.tracker` says; see tracking.py."""
+    from gan_platform.tracking import make_tracker
 
-    return SafeTracker(Tracker())
+    return make_tracker(cfg.get("tracker"), acc)
 
 
 def build_callbacks(cfg: DictConfig) -> list[Callable[..., Any]]:
     """Things that react to trainer events (eval, samples, end) on the main process."""
-    return []
+    if not cfg.get("report", True):
+        return []
+    from gan_platform.report import ReportWriter
+
+    return [ReportWriter()]
 
 
 def run(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:

@@ -14,8 +14,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "gan_platform" / "conf" / "experiment").glob("*.yaml"))
 
-# Small, fast settings for tests: a handful of steps, no progress bar, no tracker.
-TINY = ["trainer.progress=false", "trainer.batch_size=16", "trainer.grid_size=16", "tracker=none"]
+# Small, fast settings for tests: a handful of steps, no progress bar, no tracker, no dashboard.
+TINY = ["trainer.progress=false", "trainer.batch_size=16", "trainer.grid_size=16", "tracker=none", "report=false"]
 
 
 def compose(overrides: list[str]):

@@ -1,0 +1,160 @@
+"""W&B tracking from real short runs, checked in the offline run files (no server, no network)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import TINY, compose, run_cli, train
+from gan_platform.checkpoint import load_checkpoint
+from gan_platform.config import validate
+from gan_platform.errors import ConfigError
+from gan_platform.rundir import read_metrics
+from gan_platform.tracking import as_uint8
+from wandb_offline import offline_runs, read_run
+
+WANDB = [o for o in TINY if not o.startswith("tracker=")] + [
+    "tracker=wandb", "dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32"]
+
+
+@pytest.fixture
+def wandb_home(tmp_path, monkeypatch):
+    """W&B's own settings and caches in a scratch folder, and a working dir to check stays clean."""
+    for var in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
+        monkeypatch.setenv(var, str(tmp_path / "wandb_home"))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    for var in ("WANDB_MODE", "WANDB_DIR", "WANDB_RUN_ID", "WANDB_RESUME"):
+        monkeypatch.delenv(var, raising=False)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    return cwd
+
+
+def test_offline_run_records_config_losses_images_and_summary(tmp_path, wandb_home):
+    run_dir = tmp_path / "run"
+    summary = train(run_dir, WANDB + ["trainer.steps=20", "trainer.log_every=5", "trainer.sample_every=10",
+                                      "eval.every=0", "tracker.tags=[ring,smoke]"])
+    assert summary["status"] == "finished"
+    (wandb_file,) = offline_runs(run_dir)
+    assert not list(wandb_home.iterdir())  # nothing in the working dir
+    assert not (run_dir / "report.html").exists()  # report=false
+    state, _ = load_checkpoint(run_dir / "checkpoints" / "last")
+    run_id = state["trainer"]["tracker"]["run_id"]
+    assert wandb_file.name == f"run-{run_id}.wandb" and len(run_id) == 8
+    rec = read_run(wandb_file)
+    assert rec["run"].run_id == run_id and rec["run"].run_group == "default"  # group = experiment name
+    assert list(rec["run"].tags) == ["ring", "smoke"] and rec["run"].display_name == "default/run"
+    # the resolved config
+    assert rec["config"]["trainer"]["steps"] == 20 and rec["config"]["dataset"]["modes"] == 8
+    assert rec["config"]["tracker"]["group"] == "default"
+    # losses at the log cadence, the same numbers as metrics.jsonl
+    local = {r["step"]: r for r in read_metrics(run_dir / "metrics.jsonl")}
+    rows = {row["_step"]: row for row in rec["history"]}
+    assert sorted(s for s, row in rows.items() if "train/d_loss" in row) == [5, 10, 15, 20]
+    for step in (5, 10, 15, 20):
+        assert rows[step]["train/d_loss"] == local[step]["train/d_loss"]
+        assert rows[step]["train/g_loss"] == local[step]["train/g_loss"]
+    # the 2-D scatter as an image at each sample step, the size of the PNG in the run dir
+    from PIL import Image
+
+    width, height = Image.open(run_dir / "samples" / "step_000010.png").size
+    for step in (0, 10, 20):
+        image = rows[step]["samples"] if "samples" in rows[step] else {k.split("/", 1)[1]: v for k, v in rows[step].items() if k.startswith("samples/")}
+        assert image["_type"] == "image-file" and (image["width"], image["height"]) == (width, height)
+        assert (wandb_file.parent / "files" / image["path"]).is_file()
+    # summary.json's values in the W&B summary; best-of metrics declared
+    assert rec["summary"]["status"] == "finished" and rec["summary"]["step"] == 20
+    assert rec["summary"]["final/train/d_loss"] == local[20]["train/d_loss"]
+    declared = {m.name: m.summary for m in rec["metrics"] if m.name}
+    assert declared["eval/fid"].min and declared["eval/kid"].min and declared["collapse/modes"].max
+    assert rec["exit_code"] == 0
+
+
+def test_resume_continues_the_same_wandb_run(tmp_path, wandb_home):
+    run_dir = tmp_path / "run"
+    common = WANDB + ["trainer.log_every=3", "trainer.sample_every=0", "trainer.checkpoint_every=0", "eval.every=0"]
+    train(run_dir, common + ["trainer.steps=6"])
+    train(run_dir, common + ["trainer.steps=12", "trainer.resume=auto"])
+    first, second = offline_runs(run_dir)
+    a, b = read_run(first), read_run(second)
+    assert a["run"].run_id == b["run"].run_id and first.name == second.name
+    assert [r["_step"] for r in a["history"] if "train/d_loss" in r] == [3, 6]
+    assert [r["_step"] for r in b["history"] if "train/d_loss" in r] == [9, 12]
+    state, _ = load_checkpoint(run_dir / "checkpoints" / "last")
+    assert state["trainer"]["tracker"]["run_id"] == a["run"].run_id
+
+
+def test_summary_keeps_the_best_fid_and_modes(tmp_path, wandb_home):
+    """define_metric: the W&B summary holds min FID / max modes beside the last value."""
+    from accelerate import Accelerator
+
+    from gan_platform.tracking import WandbTracker
+
+    tracker = WandbTracker(Accelerator(log_with="wandb"), project="gan_platform", group="g", mode="offline")
+    tracker.start({"name": "probe"}, str(tmp_path))
+    for step, fid, modes in [(10, 30.0, 5), (20, 12.5, 8), (30, 20.0, 6)]:
+        tracker.log({"eval/fid": fid, "collapse/modes": modes}, step)
+    tracker.log_images({"grid": np.full((8, 8, 3), 0.5)}, 30, {"grid": "float picture"})
+    tracker.finish({"status": "diverged", "best": {"step": 20, "eval/fid": 12.5, "metrics": {}}})
+    rec = read_run(offline_runs(tmp_path)[0])
+    assert rec["summary"]["eval/fid"] == {"min": 12.5, "last": 20.0}
+    assert rec["summary"]["collapse/modes"] == {"max": 8, "last": 6}
+    assert rec["summary"]["best/eval/fid"] == 12.5 and rec["summary"]["best/step"] == 20
+    assert rec["exit_code"] == 1  # a diverged run shows as failed in W&B
+    from PIL import Image
+
+    png = next((offline_runs(tmp_path)[0].parent / "files" / "media" / "images").glob("grid_*.png"))
+    assert np.asarray(Image.open(png).convert("RGB"))[0, 0].tolist() == [128, 128, 128]
+
+
+def test_a_failure_during_the_run_stops_tracking_with_one_warning(tmp_path, wandb_home, caplog):
+    """A picture W&B refuses mid-run: one warning, later calls are skipped, end_training still works."""
+    from accelerate import Accelerator
+
+    from gan_platform.tracking import SafeTracker, WandbTracker
+
+    acc = Accelerator(log_with="wandb")
+    tracker = SafeTracker(WandbTracker(acc, project="gan_platform", mode="offline"))
+    tracker.start({"name": "probe"}, str(tmp_path))
+    tracker.log({"train/d_loss": 1.0}, 1)
+    assert tracker.failed is None and [t.name for t in acc.trackers] == ["wandb"]
+    tracker.log_images({"grid": np.zeros((2, 3, 4, 5, 6))}, 2)  # not a picture: wandb.Image raises
+    assert tracker.failed is not None and acc.trackers == []
+    tracker.log({"train/d_loss": 0.5}, 3)
+    tracker.finish({"status": "finished"})
+    acc.end_training()
+    assert len([r for r in caplog.records if r.levelname == "WARNING" and "failed in log_images" in r.getMessage()]) == 1
+    assert tracker.state() == {}
+
+
+def test_pictures_reach_wandb_as_uint8():
+    assert as_uint8(np.array([[0.0, 0.5, 1.0, 2.0]])).tolist() == [[[0] * 3, [128] * 3, [255] * 3, [255] * 3]]
+    picture = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    assert as_uint8(picture).tolist() == picture.tolist()
+    assert as_uint8(np.zeros((4, 5), np.uint8)).shape == (4, 5, 3)
+
+
+def test_a_wandb_failure_is_one_warning_and_the_run_goes_on(tmp_path):
+    """Online mode with a bad key and no reachable server: a warning, then the run finishes with its files."""
+    env = {"WANDB_API_KEY": "x" * 40, "WANDB_BASE_URL": "http://127.0.0.1:9", "WANDB_CONFIG_DIR": str(tmp_path / "home"),
+           "WANDB_CACHE_DIR": str(tmp_path / "home")}
+    proc = run_cli(["dataset=ring8", "trainer.steps=10", "trainer.log_every=5", "trainer.progress=false",
+                    "trainer.sample_every=10", "tracker.mode=online", "tracker.init_timeout=3"],
+                   cwd=tmp_path, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (run_dir,) = list((tmp_path / "outputs" / "default").iterdir())
+    for text in (proc.stdout + proc.stderr, (run_dir / "gan_platform.log").read_text()):
+        assert text.count("WARNING") == 1 and text.count("Tracker 'wandb' failed in start") == 1, text
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "finished"
+    assert [r["step"] for r in read_metrics(run_dir / "metrics.jsonl")] == [5, 10]
+    assert (run_dir / "report.html").is_file() and (run_dir / "checkpoints" / "last" / "meta.json").is_file()
+
+
+def test_tracker_config_is_checked_before_work():
+    with pytest.raises(ConfigError, match="tracker.mode must be one of offline, online, disabled, got 'cloud'"):
+        validate(compose(["tracker.mode=cloud"]))
+    cfg = compose([])
+    assert (cfg.tracker.name, cfg.tracker.mode, cfg.tracker.group) == ("wandb", "offline", "default")
+    assert compose(["+experiment=wgan"]).tracker.group == "wgan"
+    assert compose(["tracker=none"]).tracker.name == "none"

@@ -1,0 +1,92 @@
+"""Read what a W&B offline run recorded, from its `run-<id>.wandb` file.
+
+wandb has no public reader for offline runs; the file is a LevelDB-style log (a 7-byte header
+":W&B" + magic + version, then 32 KiB blocks of records, each with a 7-byte header: CRC, length,
+type full/first/middle/last) of protobuf `Record`s from `wandb.proto.wandb_internal_pb2`.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+BLOCK = 32768
+HEADER = 7
+FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
+
+
+def _payloads(path: Path) -> Iterator[bytes]:
+    data = Path(path).read_bytes()
+    assert data[:4] == b":W&B", f"{path} is not a W&B run file"
+    pos, pending = HEADER, b""
+    while pos + HEADER <= len(data):
+        left = BLOCK - pos % BLOCK
+        if left < HEADER:  # block trailer padding
+            pos += left
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + HEADER])
+        if kind == 0 and length == 0:
+            pos += left
+            continue
+        if pos + HEADER + length > len(data):  # a record still being written
+            return
+        chunk = data[pos + HEADER:pos + HEADER + length]
+        pos += HEADER + length
+        if kind == FULL:
+            yield chunk
+        elif kind == FIRST:
+            pending = chunk
+        elif kind == MIDDLE:
+            pending += chunk
+        elif kind == LAST:
+            yield pending + chunk
+            pending = b""
+
+
+def _items(items) -> dict[str, Any]:
+    return {(i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in items}
+
+
+def read_run(path: Path, wait_s: float = 60.0) -> dict[str, Any]:
+    """{"run": the run record, "config": {...}, "history": [rows], "summary": {...}, "exit_code": int}.
+
+    W&B's service writes the file on its own schedule: `run.finish()` can return before the last
+    records reach the disk, so this waits (up to `wait_s`) for the run's exit record.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        out = _read(path)
+        if out["exit_code"] is not None or time.monotonic() > deadline:
+            return out
+        time.sleep(0.2)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    out: dict[str, Any] = {"run": None, "config": {}, "history": [], "summary": {}, "metrics": [], "exit_code": None}
+    for payload in _payloads(path):
+        record = pb.Record()
+        record.ParseFromString(payload)
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            out["run"] = record.run
+        elif kind == "config":
+            out["config"].update(_items(record.config.update))
+        elif kind == "history":
+            out["history"].append(_items(record.history.item))
+        elif kind == "summary":
+            out["summary"].update(_items(record.summary.update))
+        elif kind == "metric":
+            out["metrics"].append(record.metric)
+        elif kind == "exit":
+            out["exit_code"] = record.exit.exit_code
+    return out
+
+
+def offline_runs(run_dir: Path) -> list[Path]:
+    """The `run-<id>.wandb` files of a run dir, oldest first."""
+    return sorted((Path(run_dir) / "wandb").glob("offline-run-*/run-*.wandb"))
