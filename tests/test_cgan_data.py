@@ -87,11 +87,23 @@ def test_mixed_folder_and_unset_root_are_refused(class_folders):
 def test_a_conditional_run_trains_on_an_image_folder(class_folders, tmp_path):
     cfg = compose(["+experiment=cgan", "dataset=image_folder", f"dataset.root={class_folders}"])
     assert cfg.dataset.on_corrupt == "skip" and cfg.dataset.channels == 3
-    summary = train(tmp_path / "run", ["+experiment=cgan", *TINY, "dataset=image_folder", f"dataset.root={class_folders}",
-                                       "dataset.resolution=8", "trainer.steps=2", "trainer.sample_every=2", "eval.every=0"])
+    overrides = ["+experiment=cgan", *TINY, "dataset=image_folder", f"dataset.root={class_folders}",
+                 "dataset.resolution=8", "trainer.steps=2", "trainer.sample_every=2", "eval.every=0"]
+    summary = train(tmp_path / "run", overrides)
     assert summary["status"] == "finished"
     raw = torch.load(tmp_path / "run" / "samples" / "step_000002.pt", weights_only=True)
     assert raw["samples"].shape == (16, 3, 8, 8) and raw["labels"].tolist() == [0] * 8 + [1] * 8
+    # the class names of the folders pick classes when sampling the trained run
+    from omegaconf import OmegaConf
+
+    from gan_platform.sample import main as sample_main
+
+    (tmp_path / "run" / ".hydra").mkdir()
+    OmegaConf.save(compose(overrides), tmp_path / "run" / ".hydra" / "config.yaml")
+    assert sample_main([str(tmp_path / "run"), "--classes", "dog,cat", "--n", "3", "--out", str(tmp_path / "s.png"),
+                        "--raw", str(tmp_path / "s.pt")]) == 0
+    saved = torch.load(tmp_path / "s.pt", weights_only=True)
+    assert saved["labels"].tolist() == [1, 1, 1, 0, 0, 0] and saved["samples"].shape == (6, 3, 8, 8)
 
 
 # -- torchvision formats --------------------------------------------------------------------------
