@@ -145,3 +145,16 @@ def test_conditioning_works_with_every_loss(tmp_path, experiment, conditioning):
             assert torch.isfinite(torch.tensor(r[key])), (key, r)
     if experiment == "wgan_gp":
         assert records[-1]["train/grad_penalty"] >= 0
+
+
+def test_cgan_bundles_are_conditional_with_mismatched_pairs_on():
+    from conftest import compose
+
+    cgan = compose(["+experiment=cgan"])
+    assert cgan.task.conditional and cgan.task.mismatch_weight == 1.0
+    assert cgan.model.generator._target_.endswith("DCGANGenerator") and cgan.dataset._target_.endswith("digits")
+    assert cgan.model.conditioning == "concat"
+    ring = compose(["+experiment=cgan_ring8", "model.conditioning=projection"])
+    assert ring.task.conditional and ring.task.mismatch_weight == 1.0 and ring.model.conditioning == "projection"
+    assert ring.model.generator._target_.endswith("MLPGenerator") and ring.dataset._target_.endswith("ring8")
+    assert compose([]).task.mismatch_weight == 0.0 and not compose([]).task.conditional
