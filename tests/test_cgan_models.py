@@ -153,8 +153,8 @@ def test_cgan_bundles_are_conditional_with_mismatched_pairs_on():
     cgan = compose(["+experiment=cgan"])
     assert cgan.task.conditional and cgan.task.mismatch_weight == 1.0
     assert cgan.model.generator._target_.endswith("DCGANGenerator") and cgan.dataset._target_.endswith("digits")
-    assert cgan.model.conditioning == "concat"
-    ring = compose(["+experiment=cgan_ring8", "model.conditioning=projection"])
-    assert ring.task.conditional and ring.task.mismatch_weight == 1.0 and ring.model.conditioning == "projection"
+    assert cgan.model.conditioning == "projection"
+    ring = compose(["+experiment=cgan_ring8"])
+    assert ring.task.conditional and ring.task.mismatch_weight == 1.0 and ring.model.conditioning == "concat"
     assert ring.model.generator._target_.endswith("MLPGenerator") and ring.dataset._target_.endswith("ring8")
     assert compose([]).task.mismatch_weight == 0.0 and not compose([]).task.conditional
