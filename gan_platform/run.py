@@ -84,6 +84,9 @@ def build_gan_task(cfg: DictConfig, dataset, acc: Accelerator):
         raise ConfigError(f"A conditional GAN needs labelled data, and dataset '{dataset.name}' has no labels: "
                           "choose a labelled dataset (digits, ring8, grid25, an image folder with class subfolders) or set task.conditional=false.")
     num_classes = dataset.num_classes if conditional else 0
+    if not conditional and float(cfg.task.mismatch_weight) > 0:
+        log.warning("task.mismatch_weight=%g is ignored: this run is unconditional (task.conditional=false).",
+                    float(cfg.task.mismatch_weight))
     if conditional and num_classes < 2:
         raise ConfigError(f"A conditional GAN needs at least 2 classes; dataset '{dataset.name}' has {num_classes}.")
     shape = dataset.sample_shape

@@ -158,3 +158,14 @@ def test_cgan_bundles_are_conditional_with_mismatched_pairs_on():
     assert ring.task.conditional and ring.task.mismatch_weight == 1.0 and ring.model.conditioning == "concat"
     assert ring.model.generator._target_.endswith("MLPGenerator") and ring.dataset._target_.endswith("ring8")
     assert compose([]).task.mismatch_weight == 0.0 and not compose([]).task.conditional
+
+
+def test_mismatch_weight_in_an_unconditional_run_is_ignored_with_a_warning(tmp_path, caplog):
+    import logging
+
+    overrides = [o for o in RING if not o.startswith("task.conditional")] + ["task.conditional=false"]
+    with caplog.at_level(logging.WARNING, logger="gan_platform.run"):
+        summary = train(tmp_path, overrides)
+    assert summary["status"] == "finished"
+    assert "task.mismatch_weight=0.5 is ignored: this run is unconditional" in caplog.text
+    assert all("train/d_wrong_label" not in r for r in read_metrics(tmp_path / "metrics.jsonl"))
