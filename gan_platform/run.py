@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import torch
 from accelerate import Accelerator
@@ -67,6 +67,18 @@ def build_dataset(cfg: DictConfig, acc: Accelerator):
     return dataset
 
 
+def build_gan_networks(cfg: DictConfig, sample_shape: tuple[int, ...], num_classes: int = 0,
+                       discriminator: bool = True) -> tuple[torch.nn.Module, Optional[torch.nn.Module]]:
+    """G (and D unless `discriminator` is false) of `cfg.model` for samples of `sample_shape`;
+    `num_classes` > 0 makes them conditional. Also used by `gan_platform.sample` to rebuild G."""
+    G = instantiate(cfg.model.generator, out_shape=tuple(sample_shape), z_dim=int(cfg.model.z_dim), num_classes=num_classes)
+    D = None
+    if discriminator:
+        D = instantiate(cfg.model.discriminator, in_shape=tuple(sample_shape), num_classes=num_classes,
+                        conditioning=cfg.model.get("conditioning", "concat"))
+    return G, D
+
+
 def build_gan_task(cfg: DictConfig, dataset, acc: Accelerator):
     from gan_platform.tasks.gan import GANTask
 
@@ -75,20 +87,22 @@ def build_gan_task(cfg: DictConfig, dataset, acc: Accelerator):
         raise ConfigError(f"A conditional GAN needs labelled data, and dataset '{dataset.name}' has no labels: "
                           "choose a labelled dataset (digits, ring8, grid25, an image folder with class subfolders) or set task.conditional=false.")
     num_classes = dataset.num_classes if conditional else 0
+    if not conditional and float(cfg.task.mismatch_weight) > 0:
+        log.warning("task.mismatch_weight=%g is ignored: this run is unconditional (task.conditional=false).",
+                    float(cfg.task.mismatch_weight))
     if conditional and num_classes < 2:
         raise ConfigError(f"A conditional GAN needs at least 2 classes; dataset '{dataset.name}' has {num_classes}.")
     shape = dataset.sample_shape
     z_dim = int(cfg.model.z_dim)
-    G = instantiate(cfg.model.generator, out_shape=shape, z_dim=z_dim, num_classes=num_classes)
-    D = instantiate(cfg.model.discriminator, in_shape=shape, num_classes=num_classes,
-                    conditioning=cfg.model.get("conditioning", "concat"))
+    G, D = build_gan_networks(cfg, shape, num_classes)
     g_opt = instantiate(cfg.optimizer)(params=G.parameters())
     d_opt = instantiate(cfg.optimizer)(params=D.parameters())
     G, g_opt = acc.prepare(G, g_opt)
     D, d_opt = acc.prepare(D, d_opt)
     return GANTask(acc, G, D, g_opt, d_opt, loss=cfg.loss.name, z_dim=z_dim, num_classes=num_classes,
                    mismatch_weight=float(cfg.task.mismatch_weight) if conditional else 0.0,
-                   gp_weight=float(cfg.loss.gradient_penalty), clip_value=float(cfg.loss.weight_clip))
+                   gp_weight=float(cfg.loss.gradient_penalty), clip_value=float(cfg.loss.weight_clip),
+                   sample_shape=shape, class_names=dataset.class_names if conditional else None)
 
 
 TASK_BUILDERS: dict[str, Callable[..., Any]] = {"gan": build_gan_task}

@@ -1,10 +1,15 @@
 """The GAN training step, unconditional and conditional.
 
-One critic step:  L_D = d_real(D(x, c)) + d_fake(D(G(z, c'), c'))
+One critic step:  L_D = d_real(D(x, c)) + d_fake(D(G(z, c), c))
                         [+ w * d_fake(D(x, c_wrong))]        conditional: reject real x with a wrong label
-                        [+ lambda * E[(||grad D(x_hat)|| - 1)^2]]   WGAN-GP
+                        [+ lambda * E[(||grad D(x_hat, c)|| - 1)^2]]   WGAN-GP
                   then clip D's weights into [-c, c]          WGAN
 One generator step: L_G = g(D(G(z, c), c)), with D frozen.
+
+In a conditional run the fakes of both steps get the labels of the real batch drawn for that step:
+G learns the classes in the data's proportions, and the gradient penalty's interpolates
+x_hat = eps x + (1 - eps) G(z, c) join a real and a fake sample of the same class c, judged under c.
+Sampling outside training (grids, evaluation) draws classes uniformly unless labels are given.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ class GANTask:
     def __init__(self, accelerator: Accelerator, generator: nn.Module, discriminator: nn.Module,
                  g_optimizer: torch.optim.Optimizer, d_optimizer: torch.optim.Optimizer, *,
                  loss: str, z_dim: int, num_classes: int = 0, mismatch_weight: float = 0.0,
-                 gp_weight: float = 0.0, clip_value: float = 0.0):
+                 gp_weight: float = 0.0, clip_value: float = 0.0, sample_shape: tuple[int, ...] = (),
+                 class_names: Optional[list[str]] = None):
         if gp_weight < 0 or clip_value < 0 or mismatch_weight < 0:
             raise ConfigError("loss.gradient_penalty, loss.weight_clip and task.mismatch_weight must be >= 0 (0 turns them off).")
         if mismatch_weight > 0 and num_classes < 2:
@@ -38,6 +44,7 @@ class GANTask:
         self.z_dim, self.num_classes = z_dim, num_classes
         self.mismatch_weight, self.gp_weight, self.clip_value = mismatch_weight, gp_weight, clip_value
         self.device = accelerator.device
+        self.sample_shape, self.class_names = tuple(sample_shape), class_names
         self._d_frozen = accelerator.unwrap_model(discriminator)
 
     # -- inputs ----------------------------------------------------------------------------
@@ -58,13 +65,12 @@ class GANTask:
     def d_step(self, real: Tensor, labels: Optional[Tensor]) -> dict[str, Tensor]:
         G, D, acc = self.generator, self.discriminator, self.accelerator
         n = real.shape[0]
-        cond = labels if self.num_classes else None
-        fake_labels = self.random_labels(n)
+        cond = labels if self.num_classes else None  # the fakes get the same classes
         with torch.no_grad(), acc.autocast():
-            fake = G(self.noise(n), fake_labels)
+            fake = G(self.noise(n), cond)
         with acc.autocast():
             real_scores = D(real, cond)
-            fake_scores = D(fake, fake_labels)
+            fake_scores = D(fake, cond)
             loss = self.loss.d(real_scores, fake_scores)
             logs = {"d_real": real_scores.detach().float().mean(), "d_fake": fake_scores.detach().float().mean()}
             if self.mismatch_weight > 0:
@@ -92,7 +98,7 @@ class GANTask:
     def g_step(self, real: Tensor, labels: Optional[Tensor]) -> dict[str, Tensor]:
         G, acc = self.generator, self.accelerator
         n = real.shape[0]
-        y = self.random_labels(n)
+        y = labels if self.num_classes else None
         D = self._d_frozen  # unwrapped and frozen: no DDP sync of D's (unused) gradients
         D.requires_grad_(False)
         try:
@@ -146,7 +152,9 @@ class GANTask:
         return self.num_classes if self.num_classes else 0
 
     def extra_state(self) -> dict[str, Any]:
-        return {}
+        """What G was built for, so a checkpoint alone can rebuild it (`gan_platform.sample`)."""
+        return {"sample_shape": list(self.sample_shape), "num_classes": self.num_classes,
+                "class_names": list(self.class_names) if self.class_names else None}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         pass
