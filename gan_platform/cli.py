@@ -126,6 +126,21 @@ def _rank() -> int:
     return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0)
 
 
+def _mark_ended(run_dir: str, status: str, error: str) -> None:
+    """summary.json says how the run ended, also when it ended before the trainer wrote it."""
+    if _rank() != 0:
+        return
+    from gan_platform.rundir import RunDir
+
+    rd = RunDir(run_dir)
+    old = rd.read_summary()
+    if old.get("status") in (None, "running"):  # never leave "running", never overwrite the trainer's word
+        try:
+            rd.write_summary({**old, "status": status, "error": error})
+        except OSError:
+            pass
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def hydra_entry(cfg: DictConfig) -> int:
     from gan_platform.run import run
@@ -134,13 +149,14 @@ def hydra_entry(cfg: DictConfig) -> int:
     try:
         summary = run(cfg, run_dir)
     except UserError as e:
-        if _rank() == 0:
-            from gan_platform.rundir import RunDir
-
-            rd = RunDir(run_dir)
-            if rd.read_summary().get("status") in (None, "running"):  # say how it ended, never leave "running"
-                rd.write_summary({**rd.read_summary(), "status": "failed", "error": str(e)})
+        _mark_ended(run_dir, "failed", str(e))
         report_and_exit(e)
+    except KeyboardInterrupt:  # Ctrl-C before training started (the trainer handles it after)
+        _mark_ended(run_dir, "interrupted", "stopped by Ctrl-C before training started")
+        report_and_exit(UserError("Stopped by Ctrl-C before training started; nothing was trained."), EXIT_CODES["interrupted"])
+    except Exception as e:
+        _mark_ended(run_dir, "failed", f"{type(e).__name__}: {e}")
+        raise
     code = EXIT_CODES.get(summary["status"], 1)
     if code and _rank() == 0:
         print(f"gan_platform: run ended with status '{summary['status']}'" +
