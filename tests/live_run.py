@@ -41,14 +41,14 @@ class LiveRun:
     """`python -m gan_platform ARGS` in `cwd`; stdout and stderr go to files the test reads while it runs."""
 
     def __init__(self, args: list[str], cwd: Path, tag: str, pause_at: Optional[str] = None,
-                 env: Optional[dict] = None):
+                 env: Optional[dict] = None, preexec_fn: Optional[Callable[[], None]] = None):
         extra = dict(env or {})
         if pause_at:
             extra[PAUSE_ENV] = pause_at
         self.out_path, self.err_path = cwd / f"{tag}.out", cwd / f"{tag}.err"
         self._out, self._err = open(self.out_path, "w"), open(self.err_path, "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "gan_platform", *args], cwd=cwd, env=cli_env(extra),
-                                     stdout=self._out, stderr=self._err)
+                                     stdout=self._out, stderr=self._err, preexec_fn=preexec_fn)
 
     @property
     def stdout(self) -> str:
