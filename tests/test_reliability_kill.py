@@ -8,9 +8,9 @@ import signal
 import pytest
 import torch
 
-from conftest import TINY, train
+from conftest import TINY, run_cli, train
 from gan_platform.checkpoint import find_checkpoint, load_checkpoint, read_meta
-from gan_platform.rundir import read_metrics
+from gan_platform.rundir import RunDir, read_metrics
 from live_run import LiveRun, logged_steps, run_dirs
 
 STEPS = 60
@@ -38,6 +38,7 @@ def assert_same_as_reference(run_dir, reference):
         for k, v in params.items():
             assert torch.equal(state["modules"][net][k], v), (net, k)
     assert state["schedulers"] == ref_state["schedulers"]
+    assert state["trainer"]["tracker"] == ref_state["trainer"]["tracker"]  # what a tracker needs to continue its run
     records = [r for r in read_metrics(run_dir / "metrics.jsonl") if "train/d_loss" in r]
     assert [r["step"] for r in records] == list(range(5, STEPS + 1, 5))  # each step once, in order
     for mine, ref in zip(records, ref_metrics):
@@ -114,3 +115,22 @@ def test_ctrl_c_saves_marks_interrupted_exits_130_and_resumes(tmp_path, referenc
         assert second.wait() == 0, second.stderr
     assert second.resumed_step() == summary["step"]
     assert_same_as_reference(run_dir, reference)
+
+
+def test_a_live_run_dir_is_never_shared(tmp_path):
+    with LiveRun(ARGS, tmp_path, "live", pause_at="complete@10") as live:
+        live.wait_paused()  # alive, holding its run dir, with a complete step-10 checkpoint in last.tmp/
+        (run_dir,) = run_dirs(tmp_path)
+        summary = (run_dir / "summary.json").read_text()
+        pinned = run_cli(RESUME, cwd=tmp_path, env={"GAN_RUN_DIR": str(run_dir)}, timeout=300)
+        assert pinned.returncode == 2
+        (line,) = [x for x in pinned.stderr.splitlines() if x.strip()]
+        assert f"Run dir '{run_dir}' is in use by another running process" in line
+        assert (run_dir / "summary.json").read_text() == summary  # the live run's files are untouched
+        # resume=auto looks past the live run: this one starts its own run dir
+        other = run_cli([a for a in RESUME if not a.startswith("trainer.steps=")] + ["trainer.steps=20"], cwd=tmp_path,
+                        timeout=300)
+        assert other.returncode == 0, other.stderr
+        assert len(run_dirs(tmp_path)) == 2 and logged_steps(run_dir) == [5, 10]
+        live.kill()
+    assert RunDir(run_dir).in_use() is False  # the kernel dropped the lock with the killed process
