@@ -5,7 +5,8 @@ One iteration = `d_steps` critic steps (a fresh real batch each) then `g_steps` 
 iterations the losses (kept on the device in between: no per-step host syncs) are averaged over
 the window and over all processes, checked for NaN/inf, and logged; every `sample_every` a sample
 grid is written; every `eval.every` the evaluator runs; every `checkpoint_every` the full state is
-saved. Ctrl-C or SIGTERM finish the current iteration, save a checkpoint and stop cleanly.
+saved. Ctrl-C or SIGTERM stop at the next log step (where all processes agree), save a
+checkpoint and end the run cleanly.
 
 How a run ends is always written to summary.json: `finished`, `early_stopped`, `diverged` (a
 NaN/inf in the logged losses or in the parameters and buffers, checked at every log step and
@@ -355,7 +356,7 @@ class Trainer:
             raise KeyboardInterrupt
         self._stop_requested = True
         if self.main:
-            log.warning("Stop requested: finishing this iteration, saving a checkpoint (press Ctrl-C again to quit now).")
+            log.warning("Stop requested: stopping at the next log step and saving a checkpoint (press Ctrl-C again to quit now).")
 
     def _stop_agreed(self) -> bool:
         flag = self._stop_requested
