@@ -365,42 +365,25 @@ class Trainer:
             flag = bool(self.acc.reduce(t, reduction="sum").item() > 0)
         return flag
 
-    def _train_loop(self) -> None:
-        """Iterate to `trainer.steps` with the log, sample, eval and checkpoint cadences."""
-        cfg = self.cfg
-        every = lambda n: n > 0 and self.step % n == 0  # noqa: E731
-        if self.step == 0 and cfg.sample_every > 0:
-            self.write_samples()
-        while self.step < cfg.steps:
-            self.iteration()
-            self.step += 1
-            self._pbar.update(1)
-            if every(cfg.log_every) or self.step == cfg.steps:
-                self.last_train = self._flush_train_logs()
-                if self.main:
-                    self.run_dir.append_metrics({"step": self.step, **self.last_train})
-                    self.tracker.log(self.last_train, self.step)
-                    self._pbar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in self.last_train.items()
-                                            if k in ("train/d_loss", "train/g_loss", "train/wasserstein")})
-                self._check_finite()
-                if self._stop_agreed():
-                    raise _Stop("interrupted")
-            if every(cfg.sample_every) and self.step < cfg.steps:
-                self.write_samples()
-            if every(self.eval_cfg.every) and self.step < cfg.steps:
-                self.evaluate()
-            if every(cfg.checkpoint_every) and self.step < cfg.steps:
-                self._check_finite()
-                self.save("last")
-                self._write_summary()
-        self._check_finite()
-        self.save("last")
-        if cfg.sample_every > 0:
-            self.write_samples()
-        self.evaluate()
+    def _save_on_stop(self) -> None:
+        """Interrupted or early-stopped: keep the state reached, if it is finite."""
+        try:
+            self._check_finite()
+            self.save("last")
+        except DivergedError as e:
+            self.status, self.error = "diverged", str(e)
+            if self.main:
+                log.error("%s", e)
+        except KeyboardInterrupt:
+            self.error = "stopped by a second Ctrl-C while saving; the last complete checkpoint is kept"
+        except UserError as e:
+            self.status, self.error = "failed", str(e)
+            raise
 
     def fit(self) -> dict[str, Any]:
         """Train to `trainer.steps`; returns the final summary (also written to summary.json)."""
+        cfg = self.cfg
+        every = lambda n: n > 0 and self.step % n == 0  # noqa: E731
         old_handlers = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -408,17 +391,43 @@ class Trainer:
             except ValueError:  # not the main thread
                 pass
         self._write_summary()
-        self._pbar = tqdm(total=self.cfg.steps, initial=self.step, disable=not (self.main and self.cfg.progress),
+        self._pbar = tqdm(total=cfg.steps, initial=self.step, disable=not (self.main and cfg.progress),
                           desc=str(self.config.get("name", "train")), dynamic_ncols=True, mininterval=1.0)
         self._window_start = time.perf_counter()
         try:
-            try:
-                self._train_loop()
-                self.status = "finished"
-            except _Stop as stop:  # interrupted or early-stopped: keep the state reached (if finite)
-                self.status = stop.status
-                self._check_finite()
-                self.save("last")
+            if self.step == 0 and cfg.sample_every > 0:
+                self.write_samples()
+            while self.step < cfg.steps:
+                self.iteration()
+                self.step += 1
+                self._pbar.update(1)
+                if every(cfg.log_every) or self.step == cfg.steps:
+                    self.last_train = self._flush_train_logs()
+                    if self.main:
+                        self.run_dir.append_metrics({"step": self.step, **self.last_train})
+                        self.tracker.log(self.last_train, self.step)
+                        self._pbar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in self.last_train.items()
+                                                if k in ("train/d_loss", "train/g_loss", "train/wasserstein")})
+                    self._check_finite()
+                    if self._stop_agreed():
+                        raise _Stop("interrupted")
+                if every(cfg.sample_every) and self.step < cfg.steps:
+                    self.write_samples()
+                if every(self.eval_cfg.every) and self.step < cfg.steps:
+                    self.evaluate()
+                if every(cfg.checkpoint_every) and self.step < cfg.steps:
+                    self._check_finite()
+                    self.save("last")
+                    self._write_summary()
+            self._check_finite()
+            self.save("last")
+            if cfg.sample_every > 0:
+                self.write_samples()
+            self.evaluate()
+            self.status = "finished"
+        except _Stop as stop:
+            self.status = stop.status
+            self._save_on_stop()
         except DivergedError as e:
             self.status, self.error = "diverged", str(e)
             if self.main:
