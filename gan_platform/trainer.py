@@ -249,13 +249,14 @@ class Trainer:
         return out
 
     def _check_finite(self) -> None:
-        """Before a checkpoint: the losses not yet logged and every parameter and float buffer are
-        finite, on all processes (one flag, reduced, so every rank stops together)."""
+        """At every log step and before every checkpoint: the losses not yet logged and every
+        parameter and float buffer are finite, on all processes (the flags are reduced, so that
+        every rank stops together)."""
         checks = [(f"train/{k}", torch.isfinite(v).all()) for k, v in sorted(self._sums.items())]
         for name, m in self.task.modules.items():
             tensors = [t for t in (*m.parameters(), *m.buffers()) if t.is_floating_point()]
             if tensors:
-                checks.append((f"a parameter of the {name}", torch.stack([torch.isfinite(t).all() for t in tensors]).all()))
+                checks.append((f"a parameter or buffer of the {name}", torch.stack([torch.isfinite(t).all() for t in tensors]).all()))
         if not checks:
             return
         bad = torch.stack([~ok for _, ok in checks]).float()
