@@ -78,7 +78,8 @@ def test_sigkill_during_checkpoint_writes_and_steps_then_resume(tmp_path, refere
     assert read_meta(ckpts / "last")["step"] == 40 and read_meta(ckpts / "last.prev")["step"] == 30
 
     # 4. Resumed from 40; killed while training, after step 45 is logged (between checkpoints 40 and 50).
-    with LiveRun(RESUME, tmp_path, "p4") as p4:
+    #    (Should this test be slow to react, the final save waits for the kill.)
+    with LiveRun(RESUME, tmp_path, "p4", pause_at=f"writing_state@{STEPS}") as p4:
         p4.wait_until(lambda: 45 in logged_steps(run_dir), "step 45 to be logged")
         p4.kill()
     assert p4.resumed_step() == 40
