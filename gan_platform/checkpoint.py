@@ -3,19 +3,31 @@
 A checkpoint is a folder holding ``state.pt`` (everything the run needs to continue: networks,
 optimizers, schedulers, counters, RNG states) and ``meta.json`` (format, step, the SHA-256 of
 state.pt), written last. Saving writes ``NAME.tmp/`` in full, fsyncs it, moves the old ``NAME/``
-aside to ``NAME.prev/``, renames the new one into place and deletes the old one; a kill at any
-moment leaves either ``NAME/`` or ``NAME.prev/`` complete, and `find_checkpoint` picks it.
+aside to ``NAME.prev/``, renames the new one into place and deletes the old one. A kill at any
+moment leaves at least one complete folder among ``NAME/``, ``NAME.prev/`` and ``NAME.tmp/``;
+`find_checkpoint` picks the complete one with the highest step and `settle_checkpoint` puts it back
+at ``NAME/``. A write that fails (disk full) removes its ``NAME.tmp/`` and leaves ``NAME/`` as it was.
 
 Loading uses ``torch.load(weights_only=True)``: a checkpoint cannot run code. A folder or file that
 is not a checkpoint of this platform, or one cut short, is refused with one sentence.
+
+Test hook: ``GAN_PLATFORM_TEST_PAUSE_IN_SAVE=STAGE`` (or ``STAGE@STEP``) makes the first save (of
+that step) print ``gan_platform-test: paused in save at STAGE (step N)`` on stderr and sleep,
+so that a test can kill the process at a known point of the write. The stages, in order:
+``writing_state`` (half of state.pt written), ``state_written`` (no meta.json yet), ``complete``
+(NAME.tmp complete, not yet in place), ``rotated`` (old NAME moved to NAME.prev, new one not yet
+renamed), ``renamed`` (new NAME in place, NAME.prev not yet deleted). Unset, it costs nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
+import sys
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -28,6 +40,24 @@ FORMAT = "gan_platform.checkpoint"
 VERSION = 1
 STATE_FILE = "state.pt"
 META_FILE = "meta.json"
+STATE_KEYS = ("step", "modules", "optimizers", "rng", "trainer")
+PAUSE_ENV = "GAN_PLATFORM_TEST_PAUSE_IN_SAVE"
+_paused_once = False
+
+
+def _test_pause(stage: str, step: int) -> None:
+    """The test hook described in the module docstring."""
+    global _paused_once
+    want = os.environ.get(PAUSE_ENV)
+    if not want or _paused_once:
+        return
+    name, _, at = want.partition("@")
+    if name != stage or (at and int(at) != step):
+        return
+    _paused_once = True
+    print(f"gan_platform-test: paused in save at {stage} (step {step})", file=sys.stderr, flush=True)
+    while True:
+        time.sleep(3600)
 
 
 def _sha256(path: Path) -> str:
@@ -49,27 +79,55 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def save_checkpoint(folder: str | os.PathLike, state: dict[str, Any], step: int, extra_meta: Optional[dict] = None) -> Path:
-    """Write `state` as checkpoint folder `folder` atomically; returns the folder."""
-    final = Path(folder)
-    tmp, prev = final.with_name(final.name + ".tmp"), final.with_name(final.name + ".prev")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    state_path = tmp / STATE_FILE
-    with open(state_path, "wb") as f:
-        torch.save(state, f)
+def _twins(folder: Path) -> tuple[Path, Path]:
+    return folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".prev")
+
+
+def _write_complete_folder(tmp: Path, state: dict[str, Any], step: int, extra_meta: Optional[dict]) -> None:
+    """state.pt (serialised in memory first, so a failing disk raises a plain OSError), then meta.json."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getbuffer()
+    with open(tmp / STATE_FILE, "wb") as f:
+        half = len(data) // 2
+        f.write(data[:half])
+        f.flush()
+        _test_pause("writing_state", step)
+        f.write(data[half:])
         f.flush()
         os.fsync(f.fileno())
-    meta = {"format": FORMAT, "version": VERSION, "step": int(step), "sha256": _sha256(state_path), **(extra_meta or {})}
+    _test_pause("state_written", step)
+    meta = {"format": FORMAT, "version": VERSION, "step": int(step), "sha256": hashlib.sha256(data).hexdigest(),
+            **(extra_meta or {})}
     atomic_write_json(tmp / META_FILE, meta)
     _fsync_dir(tmp)
+
+
+def save_checkpoint(folder: str | os.PathLike, state: dict[str, Any], step: int, extra_meta: Optional[dict] = None) -> Path:
+    """Write `state` as checkpoint folder `folder` atomically; returns the folder.
+
+    An OSError (disk full, no permission) removes the partial NAME.tmp/ and raises a UserError;
+    the previous checkpoint is untouched."""
+    final = Path(folder)
+    tmp, prev = _twins(final)
+    try:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        _write_complete_folder(tmp, state, step, extra_meta)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UserError(f"Could not write checkpoint '{final}' ({e.strerror or e}); the previous checkpoint is kept: "
+                        "free disk space (or fix the folder's permissions) and continue with trainer.resume=auto.") from e
+    _test_pause("complete", step)
     if final.exists():
         if prev.exists():
             shutil.rmtree(prev)
         os.replace(final, prev)
+        _test_pause("rotated", step)
     os.replace(tmp, final)
     _fsync_dir(final.parent)
+    _test_pause("renamed", step)
     if prev.exists():
         shutil.rmtree(prev)
     return final
@@ -79,21 +137,42 @@ def read_meta(folder: Path) -> Optional[dict]:
     """The meta.json of a complete checkpoint folder, or None."""
     try:
         meta = json.loads((folder / META_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError):
         return None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not (folder / STATE_FILE).exists():
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("step"), int) \
+            or not isinstance(meta.get("version"), int) or not (folder / STATE_FILE).is_file():
         return None
     return meta
 
 
 def find_checkpoint(folder: str | os.PathLike) -> Optional[Path]:
-    """The complete checkpoint at `folder` (e.g. checkpoints/last), or its `.prev` twin left by a
-    save that was killed between two renames; None if neither is complete."""
+    """The complete checkpoint with the highest step among `folder` (e.g. checkpoints/last) and the
+    `.prev`/`.tmp` twins a killed save leaves behind; on a tie `folder` itself. None if none is complete."""
     folder = Path(folder)
-    for candidate in (folder, folder.with_name(folder.name + ".prev")):
-        if read_meta(candidate) is not None:
-            return candidate
-    return None
+    best, best_step = None, -1
+    for candidate in (folder, *_twins(folder)):
+        meta = read_meta(candidate)
+        if meta is not None and meta["step"] > best_step:
+            best, best_step = candidate, meta["step"]
+    return best
+
+
+def settle_checkpoint(folder: str | os.PathLike) -> Optional[Path]:
+    """Put the checkpoint `find_checkpoint` picks back at `folder` and delete its twins, so that
+    the next save starts from a clean slate; every intermediate state keeps a complete copy."""
+    folder = Path(folder)
+    found = find_checkpoint(folder)
+    if found is None:
+        return None
+    if found != folder:
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(found, folder)
+        _fsync_dir(folder.parent)
+    for twin in _twins(folder):
+        if twin.exists():
+            shutil.rmtree(twin)
+    return folder
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
@@ -114,12 +193,17 @@ def load_checkpoint(folder: str | os.PathLike, map_location: Any = "cpu") -> tup
     meta = read_meta(folder)
     assert meta is not None
     state_path = folder / STATE_FILE
-    if meta.get("sha256") and _sha256(state_path) != meta["sha256"]:
-        raise UserError(f"Checkpoint '{state_path}' is truncated or corrupt (its SHA-256 does not match meta.json): resume from another checkpoint.")
-    if meta.get("version", 0) > VERSION:
+    if meta["version"] > VERSION:
         raise UserError(f"Checkpoint '{folder}' was written by a newer gan_platform (format {meta['version']}): upgrade gan_platform.")
+    if not isinstance(meta.get("sha256"), str):
+        raise UserError(f"Checkpoint '{folder}' has no SHA-256 in its meta.json, so it cannot be verified: it is not a complete gan_platform checkpoint.")
+    if _sha256(state_path) != meta["sha256"]:
+        raise UserError(f"Checkpoint '{state_path}' is truncated or corrupt (its SHA-256 does not match meta.json): resume from another checkpoint.")
     try:
         state = torch.load(state_path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means "not a safe checkpoint"
         raise UserError(f"Checkpoint '{state_path}' could not be loaded safely ({type(e).__name__}): it is not a gan_platform checkpoint.") from e
+    if not isinstance(state, dict) or any(k not in state for k in STATE_KEYS):
+        raise UserError(f"Checkpoint '{state_path}' does not hold a gan_platform training state (no {', '.join(STATE_KEYS)}): "
+                        "pass a checkpoint written by this platform.")
     return state, meta

@@ -88,13 +88,17 @@ def _has_override(argv: list[str], key: str) -> bool:
 
 
 def find_resumable(name: str, steps: int, root: Path = Path("outputs")) -> Optional[Path]:
-    """The newest run dir of experiment `name` whose last checkpoint is short of `steps`."""
+    """The newest run dir of experiment `name` whose last checkpoint is short of `steps` and that no
+    live process is writing."""
     from gan_platform.checkpoint import find_checkpoint, read_meta
+    from gan_platform.rundir import RunDir
 
     base = root / name
     if not base.is_dir():
         return None
     for d in sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True):
+        if RunDir(d).in_use():  # a live run: not ours to continue
+            continue
         ckpt = find_checkpoint(d / "checkpoints" / "last")
         if ckpt is not None and (read_meta(ckpt) or {}).get("step", steps) < steps:
             return d
@@ -128,11 +132,41 @@ def preflight(argv: list[str]) -> list[str]:
             found = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else None
         if found is not None:
             extra.append(f"hydra.run.dir={found}")
+    _refuse_live_run_dir(argv + extra)
     return extra
+
+
+def _refuse_live_run_dir(argv: list[str]) -> None:
+    """Before Hydra writes into it: a run dir that a live run holds is not to be shared."""
+    from gan_platform.rundir import RunDir
+
+    pinned = [a.split("=", 1)[1] for a in argv if a.split("=", 1)[0] == "hydra.run.dir"]
+    if not pinned and os.environ.get("GAN_RUN_DIR"):
+        pinned = [os.environ["GAN_RUN_DIR"]]
+    if pinned and _rank() == 0 and RunDir(pinned[-1]).in_use():
+        raise UserError(f"Run dir '{pinned[-1]}' is in use by another running process: wait for it or stop it, "
+                        "or start a separate run without trainer.resume.")
 
 
 def _rank() -> int:
     return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0)
+
+
+def _mark_ended(run_dir: str, status: str, error: str) -> None:
+    """summary.json says how the run ended, also when it ended before the trainer wrote it."""
+    if _rank() != 0:
+        return
+    from gan_platform.rundir import RunDir
+
+    rd = RunDir(run_dir)
+    if rd.in_use():  # another live run's dir (the run-dir lock refused this one): not ours to mark
+        return
+    old = rd.read_summary()
+    if old.get("status") in (None, "running"):  # never leave "running", never overwrite the trainer's word
+        try:
+            rd.write_summary({**old, "status": status, "error": error})
+        except OSError:
+            pass
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -143,16 +177,17 @@ def hydra_entry(cfg: DictConfig) -> int:
     try:
         summary = run(cfg, run_dir)
     except UserError as e:
-        if _rank() == 0:
-            from gan_platform.rundir import RunDir
-
-            rd = RunDir(run_dir)
-            if rd.read_summary().get("status") in (None, "running"):  # say how it ended, never leave "running"
-                rd.write_summary({**rd.read_summary(), "status": "failed", "error": str(e)})
+        _mark_ended(run_dir, "failed", str(e))
         if HydraConfig.get().mode.name == "MULTIRUN":  # one bad job must not end the other jobs
             print(f"gan_platform: error: {e} (run dir: {run_dir})", file=sys.stderr, flush=True)
             return EXIT_USER_ERROR
         report_and_exit(e)
+    except KeyboardInterrupt:  # Ctrl-C before training started (the trainer handles it after)
+        _mark_ended(run_dir, "interrupted", "stopped by Ctrl-C before training started")
+        report_and_exit(UserError("Stopped by Ctrl-C before training started; nothing was trained."), EXIT_CODES["interrupted"])
+    except Exception as e:
+        _mark_ended(run_dir, "failed", f"{type(e).__name__}: {e}")
+        raise
     code = EXIT_CODES.get(summary["status"], 1)
     if code and _rank() == 0:
         print(f"gan_platform: run ended with status '{summary['status']}'" +

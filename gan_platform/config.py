@@ -13,6 +13,7 @@ Three layers:
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -138,6 +139,8 @@ def _positive(cfg: DictConfig, key: str, number_type: str = "number", allow_zero
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{key} must be a {number_type}, got {value!r}.")
+    if not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, got {value}: set {key} to a finite value.")
     if value < 0 or (value == 0 and not allow_zero):
         bound = "zero or more" if allow_zero else "positive"
         raise ConfigError(f"{key} must be {bound}, got {value}: set {key} to a {bound} {number_type}.")
@@ -167,9 +170,36 @@ def check_ranges(cfg: DictConfig) -> None:
         check_tracker_config(cfg.tracker)
     if "z_dim" in cfg.model:
         _positive(cfg, "model.z_dim", "whole number")
+    if not 0 <= cfg.seed < 2**32:
+        raise ConfigError(f"seed must be in [0, 2**32), got {cfg.seed}.")
+    pack = OmegaConf.select(cfg, "model.discriminator.pack")
+    if isinstance(pack, int) and pack > 1 and cfg.trainer.batch_size % pack:
+        raise ConfigError(f"trainer.batch_size={cfg.trainer.batch_size} is not a multiple of model.discriminator.pack={pack}: "
+                          "D judges samples in packs, so make the per-process batch size a multiple of the pack.")
+    check_optimizer(cfg)
     if cfg.loss.name == "wasserstein" and cfg.loss.gradient_penalty == 0 and cfg.loss.weight_clip == 0 and cfg.task.name == "gan":
         raise ConfigError("loss=wasserstein needs a Lipschitz critic: set loss.weight_clip (e.g. 0.01) or "
                           "loss.gradient_penalty (e.g. 10), or use +experiment=wgan / wgan_gp.")
+
+
+def check_optimizer(cfg: DictConfig) -> None:
+    """Build the optimizer once on a dummy parameter: torch's own checks (betas in [0, 1), eps >= 0,
+    ...) then fail here as one sentence, before any work, rather than as a traceback mid-build."""
+    if "optimizer" not in cfg or not isinstance(cfg.optimizer, DictConfig) or "_target_" not in cfg.optimizer:
+        return
+    import torch
+    from hydra.utils import instantiate
+
+    try:
+        factory = instantiate(cfg.optimizer)
+        factory(params=[torch.zeros(1, requires_grad=True)])
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"The optimizer rejects its settings ({str(e).splitlines()[0]}): fix optimizer.* in the config.") from e
+    except Exception as e:  # noqa: BLE001 - Hydra wraps the optimizer's own error
+        cause = e.__cause__ or e.__context__
+        if isinstance(cause, (ValueError, TypeError)):
+            raise ConfigError(f"The optimizer rejects its settings ({str(cause).splitlines()[0]}): fix optimizer.* in the config.") from e
+        raise
 
 
 def validate(cfg: DictConfig) -> None:

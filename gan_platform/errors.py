@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Optional
 
 EXIT_USER_ERROR = 2
 
@@ -21,13 +22,16 @@ class ConfigError(UserError):
 class DivergedError(RuntimeError):
     """Training produced a NaN or inf; the run stops and keeps its last good checkpoint."""
 
-    def __init__(self, step: int, what: str):
+    def __init__(self, step: int, what: str, checkpoint_step: Optional[int] = None):
         self.step = step
         self.what = what
-        super().__init__(
-            f"Training diverged at step {step}: {what} is not finite; the last good checkpoint is kept "
-            "(lower the learning rate or add a gradient penalty and resume)."
-        )
+        self.checkpoint_step = checkpoint_step
+        if checkpoint_step is None:
+            kept = "no checkpoint had been written yet: lower the learning rate (or add a gradient penalty) and start again"
+        else:
+            kept = (f"checkpoints/last (step {checkpoint_step}) is kept: lower the learning rate (or add a gradient penalty) "
+                    "and continue with trainer.resume=auto")
+        super().__init__(f"Training diverged at step {step}: {what} is not finite; {kept}.")
 
 
 def report_and_exit(error: BaseException, code: int = EXIT_USER_ERROR) -> None:

@@ -145,6 +145,8 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
     validate(cfg)
     acc = make_accelerator(cfg)
     run_path = shared_run_dir(acc, str(run_dir))
+    if acc.is_main_process:
+        RunDir(run_path).lock()  # one live process per run dir (held until the run ends or the process dies)
     set_seed(int(cfg.seed), device_specific=True)
     dataset = build_dataset(cfg, acc)
     task = build_task(cfg, dataset, acc)
@@ -165,4 +167,6 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
     finally:
         tracker.finish(trainer.summary())
     acc.end_training()
+    if acc.is_main_process:
+        RunDir(run_path).unlock()
     return summary

@@ -8,7 +8,9 @@
     report.html                    the dashboard
 
 Only the main process writes. Every file that is replaced is replaced atomically (write a temp
-file, fsync, rename), so a killed run never leaves a half-written summary.
+file, fsync, rename), so a killed run never leaves a half-written summary. While a run trains, its
+main process holds an advisory lock on ``<run_dir>/.lock`` (released by the kernel when the process
+dies, even by SIGKILL), so that a second process never writes into a live run's dir.
 """
 
 from __future__ import annotations
@@ -17,7 +19,16 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no run-dir lock
+    fcntl = None
+
+from gan_platform.errors import UserError
+
+_held_locks: dict[Path, int] = {}  # run dirs this process holds: re-entrant within one process
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -102,6 +113,48 @@ class RunDir:
         kept = [r for r in read_metrics(self.metrics_path) if r.get("step", 0) <= last_step]
         atomic_write_bytes(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept).encode())
         return len(kept)
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / ".lock"
+
+    def lock(self) -> None:
+        """Claim the run dir for this process, or raise a UserError naming the process that holds it."""
+        key = self.root.resolve()
+        if fcntl is None or key in _held_locks:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise UserError(f"Run dir '{self.root}' is in use by another running process (pid {holder}): "
+                            "wait for it or stop it, or start a separate run without trainer.resume.") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        _held_locks[key] = fd
+
+    def unlock(self) -> None:
+        fd = _held_locks.pop(self.root.resolve(), None)
+        if fd is not None:
+            os.close(fd)
+
+    def in_use(self) -> Optional[bool]:
+        """True if another live process holds this run dir (None where locks are not available)."""
+        if fcntl is None or not self.lock_path.exists():
+            return None if fcntl is None else False
+        if self.root.resolve() in _held_locks:
+            return False
+        fd = os.open(self.lock_path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
 
     def read_summary(self) -> dict[str, Any]:
         if not self.summary_path.exists():

@@ -5,11 +5,20 @@ One iteration = `d_steps` critic steps (a fresh real batch each) then `g_steps` 
 iterations the losses (kept on the device in between: no per-step host syncs) are averaged over
 the window and over all processes, checked for NaN/inf, and logged; every `sample_every` a sample
 grid is written; every `eval.every` the evaluator runs; every `checkpoint_every` the full state is
-saved. Ctrl-C or SIGTERM finish the current iteration, save a checkpoint and stop cleanly.
+saved. Ctrl-C or SIGTERM stop at the next log step (where all processes agree), save a
+checkpoint and end the run cleanly.
+
+How a run ends is always written to summary.json: `finished`, `early_stopped`, `diverged` (a
+NaN/inf in the logged losses or in the parameters and buffers, checked at every log step and
+before every checkpoint, so that no checkpoint holds a non-finite state), `interrupted`, or
+`failed` with the error. `checkpoint_step` there says which step checkpoints/last holds.
+On resume the optimizer hyperparameters of the config (lr, betas, ...) win over the checkpoint's,
+so that "lower the learning rate and resume" does what it says.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import random
 import signal
@@ -24,13 +33,17 @@ from accelerate import Accelerator
 from accelerate.utils import gather_object
 from tqdm.auto import tqdm
 
-from gan_platform.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from gan_platform.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint, settle_checkpoint
 from gan_platform.errors import DivergedError, UserError
 from gan_platform.rundir import RunDir
 from gan_platform.tracking import Tracker
 from gan_platform.visualize import image_grid, save_png, scatter_plot, upscale
 
 log = logging.getLogger(__name__)
+
+# Optimizer settings taken from the config on resume (the checkpoint keeps only the moments).
+HYPERPARAMETERS = ("lr", "betas", "eps", "weight_decay", "momentum", "alpha", "dampening")
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES)
 
 
 class _Stop(Exception):
@@ -80,6 +93,9 @@ class Trainer:
         self.last_train: dict[str, float] = {}
         self.status = "running"
         self.error: Optional[str] = None
+        self.checkpoint_step: Optional[int] = None
+        self.configured = {name: [{k: g[k] for k in HYPERPARAMETERS if k in g} for g in opt.param_groups]
+                           for name, opt in task.optimizers.items()}
         self.schedulers = self._make_schedulers()
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
@@ -131,6 +147,7 @@ class Trainer:
         for k, s in self.schedulers.items():
             if k in state.get("schedulers", {}):
                 s.load_state_dict(state["schedulers"][k])
+        self._apply_configured_hyperparameters()
         if self.acc.scaler is not None and state.get("scaler"):
             self.acc.scaler.load_state_dict(state["scaler"])
         rngs = state["rng"]
@@ -146,11 +163,29 @@ class Trainer:
         self.last_eval = t.get("last_eval", {})
         self.step = int(state["step"])
 
+    def _apply_configured_hyperparameters(self) -> None:
+        """After loading optimizer and scheduler states: the config's lr, betas, ... win."""
+        for name, opt in self.task.optimizers.items():
+            sched = self.schedulers.get(name)
+            for i, (group, wanted) in enumerate(zip(opt.param_groups, self.configured[name])):
+                changed = {k: (group.get(k), v) for k, v in wanted.items() if group.get(k) != v and k != "lr"}
+                if group.get("initial_lr", group.get("lr")) != wanted["lr"]:
+                    changed["lr"] = (group.get("initial_lr", group.get("lr")), wanted["lr"])
+                if changed and self.main:
+                    log.warning("Resuming with the config's %s optimizer settings: %s.", name,
+                                ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changed.items()))
+                group.update(wanted)
+                if sched is not None:
+                    group["initial_lr"] = sched.base_lrs[i] = wanted["lr"]
+                    group["lr"] = wanted["lr"] * sched.lr_lambdas[i](sched.last_epoch)
+
     def save(self, name: str = "last") -> None:
         state = self.state_dict()  # collective (RNG gather): every rank calls it
         if self.main:
             save_checkpoint(self.run_dir.checkpoints_dir / name, state, self.step)
         self.acc.wait_for_everyone()
+        if name == "last":
+            self.checkpoint_step = self.step
 
     def resume(self) -> Optional[dict]:
         """Continue from `trainer.resume` ("auto": this run dir's last checkpoint if there is one)."""
@@ -166,8 +201,12 @@ class Trainer:
             folder = spec
         state, meta = load_checkpoint(folder)
         self.load_state_dict(state)
+        self.checkpoint_step = self.step
         self.tracker_resume_state = state["trainer"].get("tracker") or {}
+        self.acc.wait_for_everyone()  # every rank has read it before it is moved back into place
         if self.main:
+            if spec == "auto":
+                settle_checkpoint(self.run_dir.checkpoints_dir / "last")
             self.run_dir.truncate_metrics(self.step)
         log.info("Resumed from %s at step %d.", folder, self.step)
         return meta
@@ -206,14 +245,27 @@ class Trainer:
         self._sums, self._count, self._window_start = {}, 0, time.perf_counter()
         bad = [k for k, v in out.items() if not np.isfinite(v)]
         if bad:
-            raise DivergedError(self.step, bad[0])
+            raise DivergedError(self.step, bad[0], self.checkpoint_step)
         return out
 
-    def _check_parameters(self) -> None:
+    def _check_finite(self) -> None:
+        """At every log step and before every checkpoint: the losses not yet logged and every
+        parameter and float buffer are finite, on all processes (the flags are reduced, so that
+        every rank stops together)."""
+        checks = [(f"train/{k}", torch.isfinite(v).all()) for k, v in sorted(self._sums.items())]
         for name, m in self.task.modules.items():
-            for p in m.parameters():
-                if not torch.isfinite(p).all():
-                    raise DivergedError(self.step, f"a parameter of the {name}")
+            tensors = [t for t in (*m.parameters(), *m.buffers()) if t.is_floating_point()]
+            if tensors:
+                checks.append((f"a parameter or buffer of the {name}", torch.stack([torch.isfinite(t).all() for t in tensors]).all()))
+        if not checks:
+            return
+        bad = torch.stack([~ok for _, ok in checks]).float()
+        if self.acc.num_processes > 1:
+            bad = self.acc.reduce(bad, reduction="sum")
+        flags = bad.tolist()
+        for (what, _), flag in zip(checks, flags):
+            if flag > 0:
+                raise DivergedError(self.step, what, self.checkpoint_step)
 
     @contextmanager
     def _side_rng(self):
@@ -282,6 +334,7 @@ class Trainer:
             "step": self.step,
             "steps": self.cfg.steps,
             "error": self.error,
+            "checkpoint_step": self.checkpoint_step,
             "experiment": self.config.get("name"),
             "final": {**self.last_train, **self.last_eval},
             "best": self.best,
@@ -289,16 +342,22 @@ class Trainer:
             "num_processes": self.acc.num_processes,
         }
 
-    def _write_summary(self) -> None:
-        if self.main:
+    def _write_summary(self, best_effort: bool = False) -> None:
+        if not self.main:
+            return
+        try:
             self.run_dir.write_summary(self.summary())
+        except OSError as e:
+            if not best_effort:
+                raise
+            log.error("Could not write %s: %s", self.run_dir.summary_path, e)
 
     def _on_signal(self, signum, frame):
         if self._stop_requested:  # second Ctrl-C: stop now, keep the last checkpoint
             raise KeyboardInterrupt
         self._stop_requested = True
         if self.main:
-            log.warning("Stop requested: finishing this iteration, saving a checkpoint (press Ctrl-C again to quit now).")
+            log.warning("Stop requested: stopping at the next log step and saving a checkpoint (press Ctrl-C again to quit now).")
 
     def _stop_agreed(self) -> bool:
         flag = self._stop_requested
@@ -306,6 +365,21 @@ class Trainer:
             t = torch.tensor([1.0 if flag else 0.0], device=self.acc.device)
             flag = bool(self.acc.reduce(t, reduction="sum").item() > 0)
         return flag
+
+    def _save_on_stop(self) -> None:
+        """Interrupted or early-stopped: keep the state reached, if it is finite."""
+        try:
+            self._check_finite()
+            self.save("last")
+        except DivergedError as e:
+            self.status, self.error = "diverged", str(e)
+            if self.main:
+                log.error("%s", e)
+        except KeyboardInterrupt:
+            self.error = "stopped by a second Ctrl-C while saving; the last complete checkpoint is kept"
+        except UserError as e:
+            self.status, self.error = "failed", str(e)
+            raise
 
     def fit(self) -> dict[str, Any]:
         """Train to `trainer.steps`; returns the final summary (also written to summary.json)."""
@@ -335,6 +409,7 @@ class Trainer:
                         self.tracker.log(self.last_train, self.step)
                         self._pbar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in self.last_train.items()
                                                 if k in ("train/d_loss", "train/g_loss", "train/wasserstein")})
+                    self._check_finite()
                     if self._stop_agreed():
                         raise _Stop("interrupted")
                 if every(cfg.sample_every) and self.step < cfg.steps:
@@ -342,10 +417,10 @@ class Trainer:
                 if every(self.eval_cfg.every) and self.step < cfg.steps:
                     self.evaluate()
                 if every(cfg.checkpoint_every) and self.step < cfg.steps:
-                    self._check_parameters()
+                    self._check_finite()
                     self.save("last")
                     self._write_summary()
-            self._check_parameters()
+            self._check_finite()
             self.save("last")
             if cfg.sample_every > 0:
                 self.write_samples()
@@ -353,11 +428,7 @@ class Trainer:
             self.status = "finished"
         except _Stop as stop:
             self.status = stop.status
-            if stop.status == "interrupted":
-                self._check_parameters()
-                self.save("last")
-            elif stop.status == "early_stopped":
-                self.save("last")
+            self._save_on_stop()
         except DivergedError as e:
             self.status, self.error = "diverged", str(e)
             if self.main:
@@ -366,6 +437,15 @@ class Trainer:
             self.status, self.error = "interrupted", "stopped by a second Ctrl-C; the last checkpoint is kept"
         except UserError as e:
             self.status, self.error = "failed", str(e)
+            raise
+        except OSError as e:
+            self.status, self.error = "failed", f"{type(e).__name__}: {e}"
+            if e.errno in DISK_ERRORS:  # disk full, quota, file size limit, read-only: the user's to fix
+                self.error = (f"Could not write '{e.filename or self.run_dir.root}' ({e.strerror}); the last checkpoint "
+                              "is kept: free disk space (or fix permissions) and continue with trainer.resume=auto.")
+                raise UserError(self.error) from e
+            if self.main:
+                log.error("Run failed:\n%s", traceback.format_exc())
             raise
         except BaseException as e:
             self.status, self.error = "failed", f"{type(e).__name__}: {e}"
@@ -376,6 +456,6 @@ class Trainer:
             self._pbar.close()
             for sig, handler in old_handlers.items():
                 signal.signal(sig, handler)
-            self._write_summary()
+            self._write_summary(best_effort=True)
             self._notify("end")
         return self.summary()

@@ -24,6 +24,12 @@ BAD_INPUTS = [
     (["+experiment=wgan", "loss.weight_clip=0"], "needs a Lipschitz critic"),
     (["trainer.precision=fp8"], "trainer.precision must be one of no, bf16, fp16"),
     (["+experiment=wgan", "dataset=ring8"], "use model=mlp"),
+    (["optimizer.lr=nan"], "optimizer.lr must be a finite number, got nan"),
+    (["optimizer.betas=[1.5,0.9]"], "The optimizer rejects its settings (Invalid beta parameter at index 0: 1.5)"),
+    (["model.z_dim=0"], "model.z_dim must be positive, got 0"),
+    (["task.conditional=true", "dataset.modes=1"], "dataset.modes must be at least 2, got 1"),
+    (["model.discriminator.pack=3", "trainer.batch_size=16"], "trainer.batch_size=16 is not a multiple of model.discriminator.pack=3"),
+    (["seed=-1"], "seed must be in [0, 2**32), got -1"),
 ]
 
 
