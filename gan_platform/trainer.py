@@ -25,6 +25,7 @@ from accelerate.utils import gather_object
 from tqdm.auto import tqdm
 
 from gan_platform.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from gan_platform.distributed import average_buffers, replica_fingerprints
 from gan_platform.errors import DivergedError, UserError
 from gan_platform.rundir import RunDir
 from gan_platform.tracking import Tracker
@@ -84,6 +85,8 @@ class Trainer:
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
         self._stop_requested = False
+        self._stop_time = 0.0
+        self.replicas: Optional[dict[str, Any]] = None  # several processes: were they in step at the end?
         self._window_start = time.perf_counter()
         self._pbar = None
         # Called as fn(event, trainer) on the main process after "eval", "samples" and at "end"
@@ -147,6 +150,7 @@ class Trainer:
         self.step = int(state["step"])
 
     def save(self, name: str = "last") -> None:
+        average_buffers(self.acc, self.task.modules.values())  # collective, like the RNG gather below
         state = self.state_dict()  # collective (RNG gather): every rank calls it
         if self.main:
             save_checkpoint(self.run_dir.checkpoints_dir / name, state, self.step)
@@ -241,6 +245,7 @@ class Trainer:
         self._notify("samples")
 
     def evaluate(self) -> None:
+        average_buffers(self.acc, self.task.modules.values())  # every rank samples from the same G
         with self._side_rng():
             metrics = self.evaluator.evaluate(self.task, self.step)
         if not metrics:
@@ -287,16 +292,32 @@ class Trainer:
             "best": self.best,
             "protocol": self.evaluator.protocol(),
             "num_processes": self.acc.num_processes,
+            **({"replicas": self.replicas} if self.replicas else {}),
         }
+
+    def check_replicas(self) -> None:
+        """Several processes: record every rank's parameter fingerprint; they must all be equal."""
+        if self.acc.num_processes < 2:
+            return
+        prints = replica_fingerprints(self.acc, self.task.modules)
+        self.replicas = {"sha256": prints, "in_sync": len(set(prints)) == 1}
+        if self.main and not self.replicas["in_sync"]:
+            log.error("The %d processes ended with different parameters: the run is not data-parallel as it should be.",
+                      len(prints))
 
     def _write_summary(self) -> None:
         if self.main:
             self.run_dir.write_summary(self.summary())
 
     def _on_signal(self, signum, frame):
-        if self._stop_requested:  # second Ctrl-C: stop now, keep the last checkpoint
+        # A second Ctrl-C stops now, keeping the last checkpoint. A signal within a second of the first
+        # is the same request: a terminal's Ctrl-C reaches every rank and `accelerate launch`
+        # forwards it once more, and that echo must not cut the clean stop short.
+        if self._stop_requested and time.monotonic() - self._stop_time > 1.0:
             raise KeyboardInterrupt
-        self._stop_requested = True
+        if self._stop_requested:
+            return
+        self._stop_requested, self._stop_time = True, time.monotonic()
         if self.main:
             log.warning("Stop requested: finishing this iteration, saving a checkpoint (press Ctrl-C again to quit now).")
 
@@ -347,6 +368,7 @@ class Trainer:
                     self._write_summary()
             self._check_parameters()
             self.save("last")
+            self.check_replicas()
             if cfg.sample_every > 0:
                 self.write_samples()
             self.evaluate()
@@ -356,6 +378,7 @@ class Trainer:
             if stop.status == "interrupted":
                 self._check_parameters()
                 self.save("last")
+                self.check_replicas()
             elif stop.status == "early_stopped":
                 self.save("last")
         except DivergedError as e:
