@@ -94,8 +94,10 @@ def build_gan_task(cfg: DictConfig, dataset, acc: Accelerator):
     G = instantiate(cfg.model.generator, out_shape=shape, z_dim=z_dim, num_classes=num_classes)
     D = instantiate(cfg.model.discriminator, in_shape=shape, num_classes=num_classes,
                     conditioning=cfg.model.get("conditioning", "concat"))
-    g_opt = instantiate(cfg.optimizer)(params=G.parameters())
-    d_opt = instantiate(cfg.optimizer)(params=D.parameters())
+    from gan_platform.optim import build_optimizer
+
+    g_opt = build_optimizer(cfg.optimizer, G.parameters())
+    d_opt = build_optimizer(cfg.optimizer, D.parameters())
     G, g_opt = acc.prepare(G, g_opt)
     D, d_opt = acc.prepare(D, d_opt)
     return GANTask(acc, G, D, g_opt, d_opt, loss=cfg.loss.name, z_dim=z_dim, num_classes=num_classes,

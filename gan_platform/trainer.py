@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
+from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from gan_platform.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
@@ -62,13 +63,27 @@ def _set_rng_state(state: dict[str, Any], data_generator: torch.Generator) -> No
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class Settings(dict):
+    """A config section as a plain dict with attribute access: the loop reads its settings every
+    iteration, and an OmegaConf lookup costs about as much as a small layer's forward pass."""
+
+    def __init__(self, section: Any):
+        super().__init__(OmegaConf.to_container(section, resolve=True) if isinstance(section, DictConfig) else section)
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
 class Trainer:
     """Drives a task's d_step/g_step on batches from a dataset and writes the run dir."""
 
     def __init__(self, *, accelerator: Accelerator, task: Any, dataset: Any, run_dir: RunDir, cfg: Any,
                  eval_cfg: Any, evaluator: Any, tracker: Tracker, seed: int, config: dict[str, Any]):
         self.acc, self.task, self.dataset, self.run_dir = accelerator, task, dataset, run_dir
-        self.cfg, self.eval_cfg, self.evaluator, self.tracker = cfg, eval_cfg, evaluator, tracker
+        self.cfg, self.eval_cfg, self.evaluator, self.tracker = Settings(cfg), Settings(eval_cfg), evaluator, tracker
         self.config, self.seed = config, seed
         self.main = accelerator.is_main_process
         self.step = 0
