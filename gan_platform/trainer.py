@@ -396,6 +396,7 @@ class Trainer:
                 self.check_replicas()
             elif stop.status == "early_stopped":
                 self.save("last")
+                self.check_replicas()
         except DivergedError as e:
             self.status, self.error = "diverged", str(e)
             if self.main:

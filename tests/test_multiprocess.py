@@ -72,7 +72,8 @@ def test_two_processes_train_one_run(tmp_path, task):
     if resumed_steps is not None:
         second = launch(common + [f"trainer.steps={resumed_steps}", "trainer.resume=auto"], tmp_path, tmp)
         assert second.returncode == 0, second.stderr[-3000:]
-        assert _only_run_dir(tmp_path, task) == run_dir  # the same run dir, continued
+        assert _only_run_dir(tmp_path, task) == run_dir  # the same run dir, continued from the checkpoint
+        assert f"at step {steps}." in second.stdout + second.stderr
         final = resumed_steps
 
     summary = json.loads((run_dir / "summary.json").read_text())
