@@ -27,43 +27,47 @@ from gan_platform.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_platform.models.mlp import MLPDiscriminator, MLPGenerator
 
 
-def _ring_batches(batch_size: int):
-    means, sigma = ring_means(8, 1.0), 0.01
+def _ring_batches(batch_size: int, device: torch.device):
+    means, sigma = ring_means(8, 1.0).to(device), 0.01
     while True:
-        idx = torch.randint(len(means), (batch_size,))
-        yield means[idx] + sigma * torch.randn(batch_size, 2)
+        idx = torch.randint(len(means), (batch_size,), device=device)
+        yield means[idx] + sigma * torch.randn(batch_size, 2, device=device)
 
 
-def _digit_batches(batch_size: int):
+def _digit_batches(batch_size: int, device: torch.device):
     x, _ = load_digit_images(16)
     data = torch.utils.data.TensorDataset(x.float() / 127.5 - 1.0)
     loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=True)
     while True:
         for (real,) in loader:
-            yield real
+            yield real.to(device, non_blocking=True)
 
 
-def build(workload: str, batch_size: int):
+def build(workload: str, batch_size: int, device: torch.device):
     """(netG, netD, z_dim, batches) for `ring8` (MLPs) or `digits` (DCGAN, 16 x 16)."""
     if workload == "ring8":
         z_dim = 16
-        return MLPGenerator((2,), z_dim=z_dim), MLPDiscriminator((2,)), z_dim, _ring_batches(batch_size)
-    if workload == "digits":
+        netG, netD, batches = MLPGenerator((2,), z_dim=z_dim), MLPDiscriminator((2,)), _ring_batches(batch_size, device)
+    elif workload == "digits":
         z_dim = 64
-        return DCGANGenerator((1, 16, 16), z_dim=z_dim), DCGANDiscriminator((1, 16, 16)), z_dim, _digit_batches(batch_size)
-    raise ValueError(f"unknown workload {workload!r}")
+        netG, netD = DCGANGenerator((1, 16, 16), z_dim=z_dim), DCGANDiscriminator((1, 16, 16))
+        batches = _digit_batches(batch_size, device)
+    else:
+        raise ValueError(f"unknown workload {workload!r}")
+    return netG.to(device), netD.to(device), z_dim, batches
 
 
 def train(workload: str, steps: int, batch_size: int = 64, log_every: int = 50, seed: int = 0) -> float:
     """Train `steps` iterations from scratch; returns the wall seconds, set-up included."""
     start = time.perf_counter()
     torch.manual_seed(seed)
-    netG, netD, z_dim, batches = build(workload, batch_size)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # where the platform trains too
+    netG, netD, z_dim, batches = build(workload, batch_size, device)
     criterion = nn.BCEWithLogitsLoss()
     optimizerD = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
     optimizerG = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    real_label = torch.ones(batch_size)
-    fake_label = torch.zeros(batch_size)
+    real_label = torch.ones(batch_size, device=device)
+    fake_label = torch.zeros(batch_size, device=device)
     log = []
     for i in range(steps):
         # (1) Update D: maximize log(D(x)) + log(1 - D(G(z)))
@@ -73,7 +77,7 @@ def train(workload: str, steps: int, batch_size: int = 64, log_every: int = 50, 
         errD_real = criterion(output, real_label)
         D_x = torch.sigmoid(output).mean().item()
         with torch.no_grad():
-            fake = netG(torch.randn(batch_size, z_dim))
+            fake = netG(torch.randn(batch_size, z_dim, device=device))
         output = netD(fake)
         errD_fake = criterion(output, fake_label)
         D_G_z1 = torch.sigmoid(output).mean().item()
@@ -82,7 +86,7 @@ def train(workload: str, steps: int, batch_size: int = 64, log_every: int = 50, 
         optimizerD.step()
         # (2) Update G: maximize log(D(G(z)))
         netG.zero_grad()
-        output = netD(netG(torch.randn(batch_size, z_dim)))
+        output = netD(netG(torch.randn(batch_size, z_dim, device=device)))
         errG = criterion(output, real_label)
         errG.backward()
         optimizerG.step()
