@@ -326,8 +326,8 @@ class Trainer:
 
     def _on_signal(self, signum, frame):
         # A second Ctrl-C stops now, keeping the last checkpoint. A signal within a second of the first
-        # is the same request: a terminal's Ctrl-C reaches every rank and `accelerate launch`
-        # forwards it once more, and that echo must not cut the clean stop short.
+        # is the same request: SLURM's scancel (or a kill of the process group) reaches every rank and
+        # `accelerate launch` forwards it once more, and that echo must not cut the clean stop short.
         if self._stop_requested and time.monotonic() - self._stop_time > 1.0:
             raise KeyboardInterrupt
         if self._stop_requested:
