@@ -204,12 +204,21 @@ def main(argv: Optional[list[str]] = None) -> int:
             argv += preflight(argv)
         except UserError as e:
             report_and_exit(e)
+    scratch = None
     if _rank() > 0:
-        # Only the main process writes the run dir; the others get a scratch dir and no logs.
-        argv += [f"hydra.run.dir={tempfile.mkdtemp(prefix='gan_rank')}", "hydra.output_subdir=null",
-                 "hydra/job_logging=disabled"]
+        # Only the main process writes the run dir; the others get a scratch dir (removed at the end) and no logs.
+        from gan_platform.distributed import SCRATCH_PREFIX
+
+        scratch = tempfile.mkdtemp(prefix=SCRATCH_PREFIX)
+        argv += [f"hydra.run.dir={scratch}", "hydra.output_subdir=null", "hydra/job_logging=disabled"]
     sys.argv = [sys.argv[0]] + argv
-    hydra_entry()
+    try:
+        hydra_entry()
+    finally:
+        if scratch is not None:
+            from gan_platform.distributed import clean_scratch_dir
+
+            clean_scratch_dir(scratch)
     return 0
 
 

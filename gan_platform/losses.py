@@ -142,15 +142,18 @@ def gradient_penalty(critic: Callable[..., Tensor], real: Tensor, fake: Tensor, 
     The norm is taken per sample over all non-batch dimensions. The graph is kept
     (``create_graph=True``) so the penalty can be back-propagated into the critic's parameters.
     Extra arguments (a class label) are passed to the critic unchanged. Under fp16 pass the gradient
-    scaler's current `scale`: the input gradient is taken of the scaled scores (so it does not
-    underflow) and unscaled before the norm, PyTorch's AMP recipe for gradient penalties.
+    scaler's current `scale`: the input gradient is taken of the scaled mean score (so it does not
+    underflow; the mean, as in PyTorch's AMP recipe, keeps the scaler's initial 2^16 from
+    overflowing fp16 at the critic's output) and unscaled before the norm. Samples are
+    independent, so n * grad(mean) is the per-sample gradient.
     """
-    eps_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    n = real.shape[0]
+    eps_shape = (n,) + (1,) * (real.dim() - 1)
     eps = torch.rand(eps_shape, device=real.device, dtype=real.dtype)
     x_hat = (eps * real.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)
     scores = critic(x_hat, *cond)
-    (grad,) = torch.autograd.grad(scores.float().sum() * scale, x_hat, create_graph=True)
-    norms = (grad.float() / scale).flatten(1).norm(2, dim=1)
+    (grad,) = torch.autograd.grad(scores.float().mean() * scale, x_hat, create_graph=True)
+    norms = (grad.float() * (n / scale)).flatten(1).norm(2, dim=1)
     return (norms - 1.0).pow(2).mean()
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_list, set_seed
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -44,10 +46,22 @@ def make_accelerator(cfg: DictConfig) -> Accelerator:
     # D's buffers (BatchNorm) must not be broadcast from rank 0 at every forward: G and D are
     # separate DDP modules, called several times per step.
     ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
+    # torch names the same switch forward_sync_buffers now, which Accelerate cannot pass yet; the
+    # buffers are averaged over the ranks before checkpoints and evaluations (distributed.py).
+    warnings.filterwarnings("ignore", message="`broadcast_buffers` is deprecated", category=FutureWarning)
+    precision = str(cfg.trainer.precision)
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision", precision) != precision:
+        # One process, several runs (tests, benchmarks, an in-process sweep): Accelerate keeps its
+        # state for the life of the process and refuses another precision; drop it (not the process group).
+        AcceleratorState._reset_state()
     from gan_platform.tracking import accelerate_log_with
 
-    acc = Accelerator(mixed_precision=cfg.trainer.precision, kwargs_handlers=[ddp],
-                      log_with=accelerate_log_with(cfg.get("tracker")))
+    acc = Accelerator(mixed_precision=precision, kwargs_handlers=[ddp], log_with=accelerate_log_with(cfg.get("tracker")))
+    if precision == "fp16" and acc.device.type == "cpu":
+        # Accelerate quietly trains in float32 when asked for fp16 on a CPU (no autocast, no scaler).
+        raise ConfigError("trainer.precision=fp16 needs a GPU (on the CPU Accelerate would quietly train in float32): "
+                          "use trainer.precision=bf16 on the CPU, or fp16 on a GPU.")
     if acc.num_processes > 1 and cfg.trainer.batch_size < 1:
         raise ConfigError("trainer.batch_size must be at least 1 per process.")
     return acc
@@ -95,8 +109,10 @@ def build_gan_task(cfg: DictConfig, dataset, acc: Accelerator):
     shape = dataset.sample_shape
     z_dim = int(cfg.model.z_dim)
     G, D = build_gan_networks(cfg, shape, num_classes)
-    g_opt = instantiate(cfg.optimizer)(params=G.parameters())
-    d_opt = instantiate(cfg.optimizer)(params=D.parameters())
+    from gan_platform.optim import build_optimizer
+
+    g_opt = build_optimizer(cfg.optimizer, G.parameters())
+    d_opt = build_optimizer(cfg.optimizer, D.parameters())
     G, g_opt = acc.prepare(G, g_opt)
     D, d_opt = acc.prepare(D, d_opt)
     return GANTask(acc, G, D, g_opt, d_opt, loss=cfg.loss.name, z_dim=z_dim, num_classes=num_classes,

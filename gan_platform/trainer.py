@@ -31,9 +31,11 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
+from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from gan_platform.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint, settle_checkpoint
+from gan_platform.distributed import average_buffers, replica_fingerprints
 from gan_platform.errors import DivergedError, UserError
 from gan_platform.rundir import RunDir
 from gan_platform.tracking import Tracker
@@ -74,13 +76,27 @@ def _set_rng_state(state: dict[str, Any], data_generator: torch.Generator) -> No
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class Settings(dict):
+    """A config section as a plain dict with attribute access: the loop reads its settings every
+    iteration, and an OmegaConf lookup costs about as much as a small layer's forward pass."""
+
+    def __init__(self, section: Any):
+        super().__init__(OmegaConf.to_container(section, resolve=True) if isinstance(section, DictConfig) else section)
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
 class Trainer:
     """Drives a task's d_step/g_step on batches from a dataset and writes the run dir."""
 
     def __init__(self, *, accelerator: Accelerator, task: Any, dataset: Any, run_dir: RunDir, cfg: Any,
                  eval_cfg: Any, evaluator: Any, tracker: Tracker, seed: int, config: dict[str, Any]):
         self.acc, self.task, self.dataset, self.run_dir = accelerator, task, dataset, run_dir
-        self.cfg, self.eval_cfg, self.evaluator, self.tracker = cfg, eval_cfg, evaluator, tracker
+        self.cfg, self.eval_cfg, self.evaluator, self.tracker = Settings(cfg), Settings(eval_cfg), evaluator, tracker
         self.config, self.seed = config, seed
         self.main = accelerator.is_main_process
         self.step = 0
@@ -100,6 +116,8 @@ class Trainer:
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
         self._stop_requested = False
+        self._stop_time = 0.0
+        self.replicas: Optional[dict[str, Any]] = None  # several processes: were they in step at the end?
         self._window_start = time.perf_counter()
         self._pbar = None
         # Called as fn(event, trainer) on the main process after "eval", "samples" and at "end"
@@ -180,6 +198,7 @@ class Trainer:
                     group["lr"] = wanted["lr"] * sched.lr_lambdas[i](sched.last_epoch)
 
     def save(self, name: str = "last") -> None:
+        average_buffers(self.acc, self.task.modules.values())  # collective, like the RNG gather below
         state = self.state_dict()  # collective (RNG gather): every rank calls it
         if self.main:
             save_checkpoint(self.run_dir.checkpoints_dir / name, state, self.step)
@@ -293,6 +312,7 @@ class Trainer:
         self._notify("samples")
 
     def evaluate(self) -> None:
+        average_buffers(self.acc, self.task.modules.values())  # every rank samples from the same G
         with self._side_rng():
             metrics = self.evaluator.evaluate(self.task, self.step)
         if not metrics:
@@ -340,7 +360,18 @@ class Trainer:
             "best": self.best,
             "protocol": self.evaluator.protocol(),
             "num_processes": self.acc.num_processes,
+            **({"replicas": self.replicas} if self.replicas else {}),
         }
+
+    def check_replicas(self) -> None:
+        """Several processes: record every rank's parameter fingerprint; they must all be equal."""
+        if self.acc.num_processes < 2:
+            return
+        prints = replica_fingerprints(self.acc, self.task.modules)
+        self.replicas = {"sha256": prints, "in_sync": len(set(prints)) == 1}
+        if self.main and not self.replicas["in_sync"]:
+            log.error("The %d processes ended with different parameters: the run is not data-parallel as it should be.",
+                      len(prints))
 
     def _write_summary(self, best_effort: bool = False) -> None:
         if not self.main:
@@ -353,9 +384,14 @@ class Trainer:
             log.error("Could not write %s: %s", self.run_dir.summary_path, e)
 
     def _on_signal(self, signum, frame):
-        if self._stop_requested:  # second Ctrl-C: stop now, keep the last checkpoint
+        # A second Ctrl-C stops now, keeping the last checkpoint. A signal within a second of the first
+        # is the same request: SLURM's scancel (or a kill of the process group) reaches every rank and
+        # `accelerate launch` forwards it once more, and that echo must not cut the clean stop short.
+        if self._stop_requested and time.monotonic() - self._stop_time > 1.0:
             raise KeyboardInterrupt
-        self._stop_requested = True
+        if self._stop_requested:
+            return
+        self._stop_requested, self._stop_time = True, time.monotonic()
         if self.main:
             log.warning("Stop requested: stopping at the next log step and saving a checkpoint (press Ctrl-C again to quit now).")
 
@@ -422,6 +458,7 @@ class Trainer:
                     self._write_summary()
             self._check_finite()
             self.save("last")
+            self.check_replicas()
             if cfg.sample_every > 0:
                 self.write_samples()
             self.evaluate()
@@ -429,6 +466,7 @@ class Trainer:
         except _Stop as stop:
             self.status = stop.status
             self._save_on_stop()
+            self.check_replicas()
         except DivergedError as e:
             self.status, self.error = "diverged", str(e)
             if self.main:

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from gan_platform.errors import ConfigError
 from gan_platform.losses import clip_weights, get_loss, gradient_penalty
+from gan_platform.optim import hot_optimizer
 
 
 class GANTask:
@@ -40,6 +41,7 @@ class GANTask:
         self.generator, self.discriminator = generator, discriminator
         self.modules = {"generator": generator, "discriminator": discriminator}
         self.optimizers = {"generator": g_optimizer, "discriminator": d_optimizer}
+        self._step_optimizers = {k: hot_optimizer(accelerator, o) for k, o in self.optimizers.items()}
         self.loss = get_loss(loss)
         self.z_dim, self.num_classes = z_dim, num_classes
         self.mismatch_weight, self.gp_weight, self.clip_value = mismatch_weight, gp_weight, clip_value
@@ -86,7 +88,7 @@ class GANTask:
                 penalty = gradient_penalty(D, real, fake, *extra, scale=scale)
             loss = loss + self.gp_weight * penalty
             logs["grad_penalty"] = penalty.detach()
-        opt = self.optimizers["discriminator"]
+        opt = self._step_optimizers["discriminator"]
         opt.zero_grad(set_to_none=True)
         acc.backward(loss)
         opt.step()
@@ -104,7 +106,7 @@ class GANTask:
         try:
             with acc.autocast():
                 loss = self.loss.g(D(G(self.noise(n), y), y))
-            opt = self.optimizers["generator"]
+            opt = self._step_optimizers["generator"]
             opt.zero_grad(set_to_none=True)
             acc.backward(loss)
             opt.step()

@@ -1,0 +1,72 @@
+"""What a run of several processes needs beyond Accelerate's data parallelism.
+
+- `average_buffers`: G and D are DDP modules with ``broadcast_buffers=False`` (broadcasting
+  BatchNorm statistics from rank 0 at every forward breaks the gradient penalty's double backward
+  and is a collective per forward), so each rank's running statistics drift on its own shard.
+  Before a checkpoint and an evaluation they are averaged over the ranks: every rank then samples
+  from the same network, and the checkpoint holds statistics of all the data, not of rank 0's share.
+- `replica_fingerprints`: the SHA-256 of each rank's parameters and buffers, gathered from every
+  rank. After training all must be equal (DDP keeps the replicas in step); the trainer records them
+  in summary.json (`replicas`) and says so loudly when they differ.
+- `clean_scratch_dir`: ranks > 0 get a throwaway Hydra dir (only the main process writes the run
+  dir); it is removed when they finish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+from typing import Iterable
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import gather_object
+from torch import nn
+
+SCRATCH_PREFIX = "gan_rank"
+
+
+def _float_buffers(modules: Iterable[nn.Module]) -> list[torch.Tensor]:
+    return [b for m in modules for b in m.buffers() if b.is_floating_point()]
+
+
+@torch.no_grad()
+def average_buffers(acc: Accelerator, modules: Iterable[nn.Module]) -> None:
+    """Replace every floating-point buffer (BatchNorm running mean and variance) by its mean over
+    the ranks: one all-reduce for all of them. A no-op in a single process."""
+    if acc.num_processes < 2:
+        return
+    buffers = _float_buffers(acc.unwrap_model(m) for m in modules)
+    if not buffers:
+        return
+    flat = torch.cat([b.detach().float().reshape(-1) for b in buffers])
+    flat = acc.reduce(flat, reduction="mean")
+    offset = 0
+    for b in buffers:
+        n = b.numel()
+        b.copy_(flat[offset:offset + n].view_as(b))
+        offset += n
+
+
+def fingerprint(modules: dict[str, nn.Module]) -> str:
+    """SHA-256 of the bytes of every parameter and buffer, in name order: equal iff bit-identical."""
+    h = hashlib.sha256()
+    for name in sorted(modules):
+        for key, t in sorted(modules[name].state_dict().items()):
+            h.update(f"{name}.{key}".encode())
+            h.update(t.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def replica_fingerprints(acc: Accelerator, modules: dict[str, nn.Module]) -> list[str]:
+    """Every rank's `fingerprint`, in rank order (a collective: every rank calls it)."""
+    mine = fingerprint({k: acc.unwrap_model(m) for k, m in modules.items()})
+    return list(gather_object([mine])) if acc.num_processes > 1 else [mine]
+
+
+def clean_scratch_dir(path: str | Path) -> None:
+    """Remove a rank's scratch Hydra dir (only ever one this module's prefix names)."""
+    p = Path(path)
+    if p.name.startswith(SCRATCH_PREFIX) and p.is_dir():
+        shutil.rmtree(p, ignore_errors=True)

@@ -1,0 +1,130 @@
+"""Two real processes on the CPU (gloo), started the way users start them:
+
+    ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 -m gan_platform ...
+
+Each case trains a tiny run with two processes and checks that two processes really ran, that they
+wrote one run dir and nothing else, that their parameters are bit-identical at the end, and (where
+`interrupt` is set) that Ctrl-C stops both processes with one checkpoint and a second two-process
+launch continues the same run dir from it.
+A new task joins by adding a line to TASKS.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY, cli_env
+from gan_platform.checkpoint import load_checkpoint
+from gan_platform.rundir import read_metrics
+
+pytestmark = pytest.mark.slow
+
+RING = ["dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32"]
+
+# case -> (overrides, steps, interrupt): the case's name is also the run's experiment name. With
+# `interrupt` the first launch is stopped by Ctrl-C (SIGINT to `accelerate launch`) once it logs,
+# and a second launch resumes it for `steps` more iterations; otherwise one launch trains `steps`.
+TASKS: dict[str, tuple[list[str], int, bool]] = {
+    # conditional WGAN-GP with wrong-label rejection: three D forwards and a double backward per D step
+    "cgan_wgan_gp_ring8": (RING + ["loss=wasserstein", "loss.gradient_penalty=10", "task.conditional=true",
+                                   "task.mismatch_weight=1", "trainer.d_steps=2"], 3, True),
+    # DCGAN on digits: BatchNorm in G, whose statistics each rank keeps and the trainer averages
+    "nsgan_digits": (["+experiment=nsgan", "model.generator.width=8", "model.discriminator.width=8",
+                      "trainer.batch_size=8", "trainer.sample_every=2"], 3, False),
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(args: list[str], cwd: Path, tmp: Path) -> subprocess.Popen:
+    """`accelerate launch` with two CPU processes, as the README says; scratch files go to `tmp`."""
+    cmd = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", str(_free_port()), "-m", "gan_platform", *args]
+    env = cli_env({"ACCELERATE_USE_CPU": "1", "TMPDIR": str(tmp)})
+    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(proc: subprocess.Popen) -> tuple[int, str]:
+    try:
+        out, _ = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return proc.returncode, out
+
+
+def _only_run_dir(cwd: Path, name: str) -> Path:
+    runs = [p for p in (cwd / "outputs").rglob("summary.json")]
+    assert [p.parent.parent.name for p in runs] == [name], f"expected one run dir of {name}, found {runs}"
+    return runs[0].parent
+
+
+def interrupt_when_logging(proc: subprocess.Popen, cwd: Path, name: str) -> None:
+    """Ctrl-C the launcher once the run has logged a few iterations."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        logged = list((cwd / "outputs" / name).glob("*/metrics.jsonl"))
+        if logged and len(list(read_metrics(logged[0]))) >= 2:
+            proc.send_signal(signal.SIGINT)
+            return
+        time.sleep(0.2)
+    raise AssertionError("the two-process run never logged: " + finish(proc)[1][-3000:])
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_two_processes_train_one_run(tmp_path, task):
+    overrides, steps, interrupt = TASKS[task]
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    common = [*TINY, *overrides, f"name={task}", "trainer.log_every=1", "eval.every=0"]
+    if interrupt:
+        first = launch(common + ["trainer.steps=100000"], tmp_path, tmp)
+        interrupt_when_logging(first, tmp_path, task)
+        code, out = finish(first)
+        run_dir = _only_run_dir(tmp_path, task)
+        stopped = json.loads((run_dir / "summary.json").read_text())
+        assert stopped["status"] == "interrupted", out[-3000:]
+        assert stopped["error"] is None  # one clean stop: the launcher's echo of Ctrl-C did not cut it short
+        at = stopped["step"]
+        assert load_checkpoint(run_dir / "checkpoints" / "last")[1]["step"] == at
+        final = at + steps
+        code, out = finish(launch(common + [f"trainer.steps={final}", "trainer.resume=auto"], tmp_path, tmp))
+        assert code == 0, out[-3000:]
+        assert _only_run_dir(tmp_path, task) == run_dir  # the same run dir, continued from the checkpoint
+        assert f"at step {at}." in out
+    else:
+        final = steps
+        code, out = finish(launch(common + [f"trainer.steps={steps}"], tmp_path, tmp))
+        assert code == 0, out[-3000:]
+        run_dir = _only_run_dir(tmp_path, task)
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["step"] == final
+    # two processes really ran: two ranks' fingerprints, two ranks' RNG streams, and they differ
+    assert summary["num_processes"] == 2
+    assert len(summary["replicas"]["sha256"]) == 2
+    state, meta = load_checkpoint(run_dir / "checkpoints" / "last")
+    assert meta["step"] == final and state["num_processes"] == 2 and len(state["rng"]) == 2
+    assert not state["rng"][0]["data"].equal(state["rng"][1]["data"]), "both ranks drew the same data"
+    # DDP kept the replicas in step: parameters and (averaged) buffers bit-identical on both ranks
+    assert summary["replicas"]["in_sync"] is True
+    assert summary["replicas"]["sha256"][0] == summary["replicas"]["sha256"][1]
+    # every step logged once, by the main process only, averaged over both ranks
+    steps_logged = [r["step"] for r in read_metrics(run_dir / "metrics.jsonl") if "train/d_loss" in r]
+    assert steps_logged == list(range(1, final + 1))
+    # ranks > 0 wrote nothing: no stray run dirs, no scratch dirs left behind
+    assert not list(tmp.glob("gan_rank*"))
+    assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == [task]
