@@ -58,7 +58,8 @@ class TaskConfig:
 
 @dataclass
 class Config:
-    task: Any = field(default_factory=TaskConfig)
+    # Untyped here: every task brings its own keys (conf/task/*.yaml); TaskConfig lists the GAN task's.
+    task: Any = MISSING
     model: Any = MISSING
     loss: LossConfig = field(default_factory=LossConfig)
     dataset: Any = MISSING
