@@ -113,3 +113,23 @@ def test_true_mapping_inverts_thickens_and_tints_a_known_dot():
     grey = (load_digit_images(16)[0][:50].float() / 127.5 - 1).expand(-1, 3, -1, -1)
     closed = -F.max_pool2d(-F.max_pool2d(view_a(grey), 3, 1, 1), 3, 1, 1)
     assert torch.allclose(view_b(to_style_b(grey)), closed, atol=1e-5)
+
+
+def test_download_unpacks_a_cyclegan_zip_into_the_layout_the_dataset_reads(tmp_path):
+    import zipfile
+
+    from gan_platform.data.download import download_set
+
+    staged = _folders(tmp_path / "staged" / "horse2zebra")
+    archive = tmp_path / "horse2zebra.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in staged.rglob("*"):
+            z.write(path, path.relative_to(staged.parent))
+    folder = download_set("horse2zebra", tmp_path / "datasets", url=archive.as_uri())
+    assert folder == tmp_path / "datasets" / "horse2zebra" and not list((tmp_path / "datasets").glob("*.zip*"))
+    ds = unpaired_folders(str(folder), resolution=8)
+    assert (len(ds.domains["a"]), len(ds.domains["b"])) == (2, 2)
+    with pytest.raises(UserError, match="Could not download"):
+        download_set("monet2photo", tmp_path / "datasets", url=(tmp_path / "missing.zip").as_uri())
+    with pytest.raises(UserError, match="Unknown CycleGAN set"):
+        download_set("horses", tmp_path / "datasets")
