@@ -163,9 +163,22 @@ def check_ranges(cfg: DictConfig) -> None:
         raise ConfigError(f"eval.best_mode must be min or max, got '{cfg.eval.best_mode}'.")
     if "z_dim" in cfg.model:
         _positive(cfg, "model.z_dim", "whole number")
+    if cfg.task.name == "cyclegan":
+        check_cyclegan(cfg)
+    elif str(OmegaConf.select(cfg, "model.generator._target_") or "").endswith("cyclegan.ResnetGenerator"):
+        raise ConfigError("model=cyclegan holds image-to-image networks for task=cyclegan: use +experiment=cyclegan, or another model.")
     if cfg.loss.name == "wasserstein" and cfg.loss.gradient_penalty == 0 and cfg.loss.weight_clip == 0 and cfg.task.name == "gan":
         raise ConfigError("loss=wasserstein needs a Lipschitz critic: set loss.weight_clip (e.g. 0.01) or "
                           "loss.gradient_penalty (e.g. 10), or use +experiment=wgan / wgan_gp.")
+
+
+def check_cyclegan(cfg: DictConfig) -> None:
+    """The CycleGAN task's own keys (conf/task/cyclegan.yaml)."""
+    for key in ("task.cycle.weight", "task.identity_weight", "task.pool_size"):
+        _positive(cfg, key, allow_zero=True)
+    norm = OmegaConf.select(cfg, "task.cycle.norm")
+    if norm not in ("l1", "l2"):
+        raise ConfigError(f"task.cycle.norm must be l1 or l2, got '{norm}'.")
 
 
 def validate(cfg: DictConfig) -> None:

@@ -29,6 +29,19 @@ def test_cycle_loss_l2_and_l1_on_known_values():
         cycle_loss(reconstruction, original, "l3")
 
 
+@pytest.mark.parametrize("overrides, message", [
+    (["+experiment=cyclegan", "task.cycle.norm=l3"], "task.cycle.norm must be l1 or l2"),
+    (["+experiment=cyclegan", "task.cycle.weight=-1"], "task.cycle.weight must be zero or more"),
+    (["+experiment=cyclegan", "dataset=digits"], "needs an unpaired two-style dataset"),
+    (["model=cyclegan"], "model=cyclegan holds image-to-image networks"),
+    (["+experiment=cyclegan", "model.discriminator.layers=4"], "lower model.discriminator.layers"),
+])
+def test_bad_cyclegan_configs_are_one_sentence(tmp_path, overrides, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        train(tmp_path, overrides + TINY)
+    assert "\n" not in str(error.value)
+
+
 def test_image_pool_fills_then_swaps_half_the_time_and_resumes_exactly():
     assert torch.equal(ImagePool(0).query(torch.ones(3, 1)), torch.ones(3, 1))
     pool = ImagePool(4, seed=1)
