@@ -59,7 +59,8 @@ class TaskConfig:
 
 @dataclass
 class Config:
-    task: Any = field(default_factory=TaskConfig)
+    # Untyped here: every task brings its own keys (conf/task/*.yaml); TaskConfig lists the GAN task's.
+    task: Any = MISSING
     model: Any = MISSING
     loss: LossConfig = field(default_factory=LossConfig)
     dataset: Any = MISSING
@@ -177,6 +178,10 @@ def check_ranges(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.batch_size={cfg.trainer.batch_size} is not a multiple of model.discriminator.pack={pack}: "
                           "D judges samples in packs, so make the per-process batch size a multiple of the pack.")
     check_optimizer(cfg)
+    if cfg.task.name == "cyclegan":
+        check_cyclegan(cfg)
+    elif str(OmegaConf.select(cfg, "model.generator._target_") or "").endswith("cyclegan.ResnetGenerator"):
+        raise ConfigError("model=cyclegan holds image-to-image networks for task=cyclegan: use +experiment=cyclegan, or another model.")
     if cfg.loss.name == "wasserstein" and cfg.loss.gradient_penalty == 0 and cfg.loss.weight_clip == 0 and cfg.task.name == "gan":
         raise ConfigError("loss=wasserstein needs a Lipschitz critic: set loss.weight_clip (e.g. 0.01) or "
                           "loss.gradient_penalty (e.g. 10), or use +experiment=wgan / wgan_gp.")
@@ -200,6 +205,15 @@ def check_optimizer(cfg: DictConfig) -> None:
         if isinstance(cause, (ValueError, TypeError)):
             raise ConfigError(f"The optimizer rejects its settings ({str(cause).splitlines()[0]}): fix optimizer.* in the config.") from e
         raise
+
+
+def check_cyclegan(cfg: DictConfig) -> None:
+    """The CycleGAN task's own keys (conf/task/cyclegan.yaml)."""
+    for key in ("task.cycle.weight", "task.identity_weight", "task.pool_size"):
+        _positive(cfg, key, allow_zero=True)
+    norm = OmegaConf.select(cfg, "task.cycle.norm")
+    if norm not in ("l1", "l2"):
+        raise ConfigError(f"task.cycle.norm must be l1 or l2, got '{norm}'.")
 
 
 def validate(cfg: DictConfig) -> None:

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan_platform.config import validate
 from gan_platform.errors import ConfigError, UserError
 from gan_platform.rundir import RunDir
+from gan_platform.tasks.cyclegan import build_cyclegan_task
 from gan_platform.trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ def build_gan_task(cfg: DictConfig, dataset, acc: Accelerator):
 
 
 TASK_BUILDERS: dict[str, Callable[..., Any]] = {"gan": build_gan_task}
+TASK_BUILDERS["cyclegan"] = build_cyclegan_task
 
 
 def build_task(cfg: DictConfig, dataset, acc: Accelerator):

@@ -134,7 +134,10 @@ class Trainer:
         def linear(step: int) -> float:  # 1 until `start`, then linearly to 0 at `steps`
             return 1.0 - max(0, step - start) / span
 
-        return {name: torch.optim.lr_scheduler.LambdaLR(opt, linear) for name, opt in self.task.optimizers.items()}
+        # On the inner optimizer: tasks step it directly (optim.hot_optimizer), and a scheduler on
+        # Accelerate's wrapper would not see those steps (and warn that it runs before them).
+        return {name: torch.optim.lr_scheduler.LambdaLR(getattr(opt, "optimizer", opt), linear)
+                for name, opt in self.task.optimizers.items()}
 
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -17,6 +17,8 @@ RING = TINY + ["dataset=ring8", "model=mlp", "model.generator.hidden=32", "model
 def test_every_experiment_composes_and_trains(tmp_path, experiment):
     cfg = compose([f"+experiment={experiment}"])
     assert cfg.name == experiment
+    if experiment == "horse2zebra":
+        pytest.skip("needs the downloaded set; test_cyclegan.py runs this bundle on small image folders")
     if cfg.task.name != "gan" or cfg.dataset._target_.endswith("digits"):
         overrides = [f"+experiment={experiment}", *TINY, "trainer.steps=3", "trainer.log_every=1",
                      "trainer.sample_every=0", "eval.every=0"]

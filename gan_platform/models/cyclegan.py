@@ -1,0 +1,110 @@
+"""CycleGAN's networks (Zhu et al. 2017): a ResNet generator and a PatchGAN discriminator.
+
+Generator, image -> image of the same size (the paper's c7s1-64, d128, d256, R256 x 9, u128,
+u64, c7s1-3 is ``width=64, downsample=2, blocks=9``):
+
+    reflect-pad 3, conv 7x7 -> `downsample` x [conv 3x3 stride 2]  (channels double each time)
+    -> `blocks` x residual block [reflect-pad, conv 3x3, IN, ReLU, reflect-pad, conv 3x3, IN] + skip
+    -> `downsample` x [transposed conv 3x3 stride 2]  (channels halve) -> reflect-pad 3, conv 7x7 -> tanh
+
+with instance norm and ReLU after every inner convolution. Discriminator (the paper's 70x70
+PatchGAN C64-C128-C256-C512 is ``width=64, layers=3``): `layers` x [conv 4x4 stride 2, IN,
+LeakyReLU(0.2)] (no norm on the first), conv 4x4 stride 1, IN, LeakyReLU, conv 4x4 stride 1 -> one
+score per overlapping patch, (N, 1, h, w). The losses average over patches.
+
+Weights start from N(0, 0.02) as in the paper's code.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from torch import Tensor, nn
+
+from gan_platform.errors import ConfigError
+
+
+def _square_image(shape: Sequence[int], who: str) -> tuple[int, int]:
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise ConfigError(f"{who} needs square images (C, H, H); this dataset gives samples of shape {tuple(shape)}.")
+    return int(shape[0]), int(shape[1])
+
+
+def init_normal(module: nn.Module, std: float = 0.02) -> None:
+    """N(0, std) weights and zero biases for every convolution (the paper's initialisation)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+class ResidualBlock(nn.Module):
+    """x + [pad, conv 3x3, IN, ReLU, pad, conv 3x3, IN](x)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    """G: images of `in_shape` (C, R, R) in [-1, 1] -> images of `out_shape` (default the same)."""
+
+    def __init__(self, in_shape: Sequence[int], out_shape: Optional[Sequence[int]] = None, width: int = 16,
+                 blocks: int = 3, downsample: int = 2):
+        super().__init__()
+        c_in, resolution = _square_image(in_shape, "model=cyclegan's generator")
+        c_out = _square_image(out_shape, "model=cyclegan's generator")[0] if out_shape is not None else c_in
+        if width < 1 or blocks < 0 or downsample < 0:
+            raise ConfigError("model.generator.width must be positive and blocks, downsample zero or more.")
+        if resolution % 2**downsample or resolution // 2**downsample < 2:
+            raise ConfigError(f"model.generator.downsample={downsample} halves {resolution}-pixel images too often: "
+                              f"use at most {max(0, (resolution // 2).bit_length() - 1)} for this resolution.")
+        if resolution <= 3:
+            raise ConfigError(f"model=cyclegan needs images of at least 4 pixels a side, got {resolution}.")
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(c_in, width, 7), nn.InstanceNorm2d(width), nn.ReLU(True)]
+        c = width
+        for _ in range(downsample):
+            layers += [nn.Conv2d(c, 2 * c, 3, 2, 1), nn.InstanceNorm2d(2 * c), nn.ReLU(True)]
+            c *= 2
+        layers += [ResidualBlock(c) for _ in range(blocks)]
+        for _ in range(downsample):
+            layers += [nn.ConvTranspose2d(c, c // 2, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(c // 2), nn.ReLU(True)]
+            c //= 2
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(c, c_out, 7), nn.Tanh()]
+        self.body = nn.Sequential(*layers)
+        init_normal(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+
+class PatchDiscriminator(nn.Module):
+    """D: images of `in_shape` (C, R, R) -> a map of patch scores (N, 1, h, w)."""
+
+    def __init__(self, in_shape: Sequence[int], width: int = 16, layers: int = 2):
+        super().__init__()
+        channels, resolution = _square_image(in_shape, "model=cyclegan's discriminator")
+        if width < 1 or layers < 1:
+            raise ConfigError("model.discriminator.width and model.discriminator.layers must be positive.")
+        if resolution // 2**layers < 3:
+            raise ConfigError(f"model.discriminator.layers={layers} shrinks {resolution}-pixel images below one patch: "
+                              "lower model.discriminator.layers.")
+        body: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        c = width
+        for _ in range(layers - 1):
+            body += [nn.Conv2d(c, 2 * c, 4, 2, 1), nn.InstanceNorm2d(2 * c), nn.LeakyReLU(0.2, True)]
+            c *= 2
+        body += [nn.Conv2d(c, 2 * c, 4, 1, 1), nn.InstanceNorm2d(2 * c), nn.LeakyReLU(0.2, True),
+                 nn.Conv2d(2 * c, 1, 4, 1, 1)]
+        self.body = nn.Sequential(*body)
+        init_normal(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)

@@ -1,0 +1,220 @@
+"""The CycleGAN training step (Zhu et al. 2017): unpaired style transfer between domains A and B.
+
+Two generators, G1: A -> B and G2: B -> A, and a discriminator per style, D_A and D_B, each trained
+with real images of its own style against translations into it:
+
+    L_D  = d_real(D_A(a)) + d_fake(D_A(pool_A(G2(b))))  +  d_real(D_B(b)) + d_fake(D_B(pool_B(G1(a))))
+    L_G  = g(D_B(G1(a))) + g(D_A(G2(b)))
+           + cycle.weight * (||G2(G1(a)) - a|| + ||G1(G2(b)) - b||)        cycle consistency
+           + identity_weight * (||G1(b) - b|| + ||G2(a) - a||)              optional identity loss
+
+with any adversarial loss of `gan_platform.losses` (least squares by default, as in the paper) and
+||.|| the mean squared error (``cycle.norm: l2``, the default) or the mean absolute error (``l1``,
+the paper's choice). `identity_weight` is absolute: the paper's 0.5 * lambda is 5 for lambda = 10.
+
+Mapping onto the trainer's order (d_steps D steps, then g_steps G steps, each on a fresh batch):
+the paper's iteration is "G step on a batch, then D step on the same batch, with the fakes that G
+step made, passed through the pool". Here `g_step` keeps its batch and fakes, and the next
+`d_step` trains D on exactly those (ignoring its own batch), so trainer iteration t runs the D half
+of the paper's iteration t-1 and the G half of iteration t: the same sequence of updates on the
+same data. A `d_step` with nothing kept (the very first, or extra ones when d_steps > 1) translates
+its own batch. The kept batch and both pools are `extra_state()`, so resume is exact.
+The learning-rate schedule (constant, then linear to zero) is the trainer's `lr_decay=linear`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+from accelerate import Accelerator
+from torch import Tensor, nn
+
+from gan_platform.errors import ConfigError
+from gan_platform.losses import clip_weights, get_loss, gradient_penalty
+from gan_platform.tasks.image_pool import ImagePool
+
+NORMS = ("l2", "l1")
+GRID_ROWS = 6  # real A, G1(A), G2(G1(A)), real B, G2(B), G1(G2(B))
+
+
+def cycle_loss(reconstruction: Tensor, original: Tensor, norm: str = "l2") -> Tensor:
+    """||G2(G1(x)) - x||: mean squared error (l2) or mean absolute error (l1) over all pixels."""
+    diff = reconstruction.float() - original.float()
+    if norm == "l2":
+        return diff.pow(2).mean()
+    if norm == "l1":
+        return diff.abs().mean()
+    raise ConfigError(f"task.cycle.norm must be one of {', '.join(NORMS)}, got '{norm}'.")
+
+
+class CycleGANTask:
+    """Trains G1 (A -> B), G2 (B -> A), D_A and D_B on unpaired batches (a, b)."""
+
+    def __init__(self, accelerator: Accelerator, modules: dict[str, nn.Module], g_optimizer: torch.optim.Optimizer,
+                 d_optimizer: torch.optim.Optimizer, *, loss: str = "least_squares", cycle_norm: str = "l2",
+                 cycle_weight: float = 10.0, identity_weight: float = 0.0, pool_size: int = 50,
+                 gp_weight: float = 0.0, clip_value: float = 0.0, image_shape: tuple[int, ...] = (3, 16, 16),
+                 seed: int = 0, grid_images: Optional[dict[str, Tensor]] = None):
+        if cycle_norm not in NORMS:
+            raise ConfigError(f"task.cycle.norm must be one of {', '.join(NORMS)}, got '{cycle_norm}'.")
+        if cycle_weight < 0 or identity_weight < 0 or pool_size < 0:
+            raise ConfigError("task.cycle.weight, task.identity_weight and task.pool_size must be zero or more.")
+        if gp_weight < 0 or clip_value < 0:
+            raise ConfigError("loss.gradient_penalty and loss.weight_clip must be >= 0 (0 turns them off).")
+        self.accelerator, self.device = accelerator, accelerator.device
+        self.modules = modules
+        self.g_a2b, self.g_b2a = modules["generator_a2b"], modules["generator_b2a"]
+        self.d_a, self.d_b = modules["discriminator_a"], modules["discriminator_b"]
+        self.optimizers = {"generator": g_optimizer, "discriminator": d_optimizer}
+        self.loss = get_loss(loss)
+        self.cycle_norm, self.cycle_weight, self.identity_weight = cycle_norm, float(cycle_weight), float(identity_weight)
+        self.gp_weight, self.clip_value = float(gp_weight), float(clip_value)
+        self.image_shape = tuple(int(s) for s in image_shape)
+        rank = accelerator.process_index
+        self.pools = {"a": ImagePool(pool_size, seed * 1000 + 2 * rank), "b": ImagePool(pool_size, seed * 1000 + 2 * rank + 1)}
+        self.kept: Optional[dict[str, Tensor]] = None  # the last g_step's batch and fakes, for the next d_step
+        self.grid_images = grid_images or {}  # style -> images the sample grids are drawn from
+
+    # -- steps -----------------------------------------------------------------------------
+    def _d_loss(self, D: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        loss = self.loss.d(D(real), D(fake))
+        penalty = torch.zeros((), device=real.device)
+        if self.gp_weight > 0:
+            scaler = self.accelerator.scaler
+            penalty = gradient_penalty(D, real, fake, scale=scaler.get_scale() if scaler is not None else 1.0)
+        return loss, penalty
+
+    def d_step(self, a: Tensor, b: Tensor) -> dict[str, Tensor]:
+        """D_A on real a vs pooled G2(b); D_B on real b vs pooled G1(a) (the last g_step's batch if kept)."""
+        acc = self.accelerator
+        if self.kept is not None:
+            a, b, fake_a, fake_b = (self.kept[k] for k in ("a", "b", "fake_a", "fake_b"))
+            self.kept = None
+        else:
+            with torch.no_grad(), acc.autocast():
+                fake_b, fake_a = self.g_a2b(a).float(), self.g_b2a(b).float()
+        fake_a, fake_b = self.pools["a"].query(fake_a), self.pools["b"].query(fake_b)
+        with acc.autocast():
+            loss_a, gp_a = self._d_loss(self.d_a, a, fake_a)
+            loss_b, gp_b = self._d_loss(self.d_b, b, fake_b)
+            loss = loss_a + loss_b + self.gp_weight * (gp_a + gp_b)
+        opt = self.optimizers["discriminator"]
+        opt.zero_grad(set_to_none=True)
+        acc.backward(loss)
+        opt.step()
+        if self.clip_value > 0:
+            clip_weights(self.d_a, self.clip_value)
+            clip_weights(self.d_b, self.clip_value)
+        logs = {"d_loss": loss.detach().float(), "d_a": loss_a.detach().float(), "d_b": loss_b.detach().float()}
+        if self.gp_weight > 0:
+            logs["grad_penalty"] = (gp_a + gp_b).detach().float()
+        return logs
+
+    def g_step(self, a: Tensor, b: Tensor) -> dict[str, Tensor]:
+        """G1 and G2 together: fool D_B and D_A, and come back: G2(G1(a)) ~ a, G1(G2(b)) ~ b."""
+        acc = self.accelerator
+        d_a, d_b = acc.unwrap_model(self.d_a), acc.unwrap_model(self.d_b)  # frozen, no DDP sync
+        d_a.requires_grad_(False)
+        d_b.requires_grad_(False)
+        try:
+            with acc.autocast():
+                fake_b, fake_a = self.g_a2b(a), self.g_b2a(b)
+                adv_a2b, adv_b2a = self.loss.g(d_b(fake_b)), self.loss.g(d_a(fake_a))
+                cycle = cycle_loss(self.g_b2a(fake_b), a, self.cycle_norm) + cycle_loss(self.g_a2b(fake_a), b, self.cycle_norm)
+                loss = adv_a2b + adv_b2a + self.cycle_weight * cycle
+                identity = torch.zeros((), device=a.device)
+                if self.identity_weight > 0:
+                    identity = cycle_loss(self.g_a2b(b), b, self.cycle_norm) + cycle_loss(self.g_b2a(a), a, self.cycle_norm)
+                    loss = loss + self.identity_weight * identity
+            opt = self.optimizers["generator"]
+            opt.zero_grad(set_to_none=True)
+            acc.backward(loss)
+            opt.step()
+        finally:
+            d_a.requires_grad_(True)
+            d_b.requires_grad_(True)
+        self.kept = {"a": a.detach(), "b": b.detach(), "fake_a": fake_a.detach().float(), "fake_b": fake_b.detach().float()}
+        return {"g_loss": loss.detach().float(), "g_adv_a2b": adv_a2b.detach().float(),
+                "g_adv_b2a": adv_b2a.detach().float(), "g_cycle": cycle.detach().float(),
+                "g_identity": identity.detach().float()}
+
+    # -- translation -----------------------------------------------------------------------
+    @torch.no_grad()
+    def translate(self, x: Tensor, direction: str = "a2b", batch_size: int = 256) -> Tensor:
+        """G1(x) (a2b) or G2(x) (b2a) in eval mode, in batches, float32 in [-1, 1]."""
+        G = self.accelerator.unwrap_model(self.g_a2b if direction == "a2b" else self.g_b2a)
+        was_training = G.training
+        G.eval()
+        try:
+            out = []
+            for i in range(0, len(x), batch_size):
+                with self.accelerator.autocast():
+                    out.append(G(x[i:i + batch_size].to(self.device)).float())
+            return torch.cat(out) if out else x.new_zeros((0, *self.image_shape))
+        finally:
+            G.train(was_training)
+
+    # -- grids -----------------------------------------------------------------------------
+    def grid_inputs(self, n: int, generator: torch.Generator) -> dict[str, Tensor]:
+        """Fixed evaluation images, n // 6 of each style (at least 1), the same at every step."""
+        k = max(1, n // GRID_ROWS)
+        fixed = {}
+        for d in "ab":
+            pool = self.grid_images[d]
+            idx = torch.randperm(len(pool), generator=generator)[:k]
+            fixed[d] = pool[idx].cpu()
+        return fixed
+
+    def sample_grid(self, fixed: dict[str, Tensor]) -> Tensor:
+        """Rows: real A, G1(A), G2(G1(A)), real B, G2(B), G1(G2(B)) (3 channels both ways)."""
+        a, b = fixed["a"].to(self.device), fixed["b"].to(self.device)
+        a2b = self.translate(a, "a2b")
+        b2a = self.translate(b, "b2a")
+        return torch.cat([a, a2b, self.translate(a2b, "b2a"), b, b2a, self.translate(b2a, "a2b")])
+
+    def grid_rows(self, fixed: dict[str, Tensor]) -> int:
+        return GRID_ROWS
+
+    # -- state -----------------------------------------------------------------------------
+    def extra_state(self) -> dict[str, Any]:
+        kept = {k: v.cpu() for k, v in self.kept.items()} if self.kept is not None else {}
+        return {"image_shape": list(self.image_shape), "pool_a": self.pools["a"].state_dict(),
+                "pool_b": self.pools["b"].state_dict(), "kept": kept}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        if "pool_a" in state:
+            self.pools["a"].load_state_dict(state["pool_a"], self.device)
+            self.pools["b"].load_state_dict(state["pool_b"], self.device)
+        kept = state.get("kept") or {}
+        self.kept = {k: v.to(self.device) for k, v in kept.items()} if kept else None
+
+    def build_evaluator(self, cfg: Any, dataset: Any, acc: Accelerator):
+        from gan_platform.evaluation.cyclegan_metrics import CycleGANEvaluator
+
+        return CycleGANEvaluator.from_config(cfg, dataset, acc)
+
+
+def build_cyclegan_task(cfg: Any, dataset: Any, acc: Accelerator) -> CycleGANTask:
+    """run.TASK_BUILDERS["cyclegan"]: networks, optimizers (one for both G, one for both D), the task."""
+    from gan_platform.run import instantiate
+
+    if not getattr(dataset, "unpaired", False):
+        raise ConfigError(f"task=cyclegan needs an unpaired two-style dataset, and '{dataset.name}' is not one: "
+                          "use dataset=digit_styles or dataset=unpaired_folders (or +experiment=cyclegan).")
+    if "generator" not in cfg.model or "_target_" not in cfg.model.generator or "z_dim" in cfg.model:
+        raise ConfigError("task=cyclegan needs image-to-image networks: use model=cyclegan.")
+    shape = dataset.sample_shape
+    names = ("generator_a2b", "generator_b2a", "discriminator_a", "discriminator_b")
+    nets = [instantiate(cfg.model.generator, in_shape=shape, out_shape=shape) for _ in range(2)]
+    nets += [instantiate(cfg.model.discriminator, in_shape=shape) for _ in range(2)]
+    g_opt = instantiate(cfg.optimizer)(params=[p for m in nets[:2] for p in m.parameters()])
+    d_opt = instantiate(cfg.optimizer)(params=[p for m in nets[2:] for p in m.parameters()])
+    *nets, g_opt, d_opt = acc.prepare(*nets, g_opt, d_opt)
+    t = cfg.task
+    task = CycleGANTask(acc, dict(zip(names, nets)), g_opt, d_opt, loss=cfg.loss.name, cycle_norm=str(t.cycle.norm),
+                        cycle_weight=float(t.cycle.weight), identity_weight=float(t.identity_weight),
+                        pool_size=int(t.pool_size), gp_weight=float(cfg.loss.gradient_penalty),
+                        clip_value=float(cfg.loss.weight_clip), image_shape=shape, seed=int(cfg.seed),
+                        grid_images={d: dataset.test_images(d) for d in "ab"})
+    return task

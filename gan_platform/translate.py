@@ -1,0 +1,98 @@
+"""Translate a folder of images with a trained CycleGAN run.
+
+    python -m gan_platform.translate RUN_DIR --direction a2b --input DIR --out DIR [--checkpoint best]
+
+Rebuilds the generator from RUN_DIR/.hydra/config.yaml, loads its weights from the run's
+checkpoint (checkpoints/last by default; loaded with `weights_only`, so a checkpoint cannot run
+code), reads every image file of DIR (resized on the short side and centre-cropped to the size the
+model was trained at, converted to its channels) and writes each translation as a PNG of the same
+name (`photo.jpg` -> `OUT/photo.png`). a2b uses G1 (style A -> B), b2a uses G2 (B -> A).
+Mistakes (no such run, not a CycleGAN run, no images) are one sentence and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+from tqdm.auto import tqdm
+
+from gan_platform.errors import UserError, report_and_exit
+
+GENERATORS = {"a2b": "generator_a2b", "b2a": "generator_b2a"}
+
+
+def load_generator(run_dir: Path, direction: str, checkpoint: str = "last") -> tuple[torch.nn.Module, tuple[int, ...]]:
+    """The trained generator of `direction` and the image shape (C, R, R) it was trained on."""
+    from gan_platform.checkpoint import load_checkpoint
+    from gan_platform.run import instantiate
+
+    config_path = run_dir / ".hydra" / "config.yaml"
+    if not config_path.is_file():
+        raise UserError(f"'{run_dir}' is not a run dir (no .hydra/config.yaml): pass the folder a CycleGAN run wrote.")
+    cfg = OmegaConf.load(config_path)
+    if OmegaConf.select(cfg, "task.name") != "cyclegan":
+        raise UserError(f"'{run_dir}' is a {OmegaConf.select(cfg, 'task.name')} run, not a CycleGAN run: pass a run of +experiment=cyclegan or similar.")
+    state, _ = load_checkpoint(run_dir / "checkpoints" / checkpoint)
+    shape = tuple(int(s) for s in state["task"]["image_shape"])
+    generator = instantiate(cfg.model.generator, in_shape=shape, out_shape=shape)
+    generator.load_state_dict(state["modules"][GENERATORS[direction]])
+    return generator.eval().requires_grad_(False), shape
+
+
+def translate_folder(run_dir: Path, direction: str, input_dir: Path, out_dir: Path, checkpoint: str = "last",
+                     batch_size: int = 32, on_corrupt: str = "skip") -> list[Path]:
+    """Translate every image of `input_dir` into `out_dir`; returns the files written."""
+    from gan_platform.data.images import check_folder, list_images, load_images, write_image
+
+    if direction not in GENERATORS:
+        raise UserError(f"--direction must be a2b or b2a, got '{direction}'.")
+    folder = check_folder(input_dir, "--input")
+    paths = list_images(folder)
+    if not paths:
+        raise UserError(f"The --input folder '{folder}' holds no images (.png, .jpg, ...): point it at a folder of images.")
+    generator, (channels, resolution, _) = load_generator(Path(run_dir), direction, checkpoint)
+    images, kept = load_images(paths, resolution, channels, on_corrupt, desc=folder.name)
+    if not kept:
+        raise UserError(f"None of the {len(paths)} files in '{folder}' could be read as an image: replace them.")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with torch.no_grad():
+        for i in tqdm(range(0, len(images), batch_size), desc=f"translating {direction}", disable=len(images) < 4 * batch_size):
+            batch = images[i:i + batch_size].float().div(127.5).sub(1.0)
+            result = ((generator(batch).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+            for j, array in enumerate(result):
+                target = out / f"{paths[kept[i + j]].stem}.png"
+                write_image(np.ascontiguousarray(array), target)
+                written.append(target)
+    return written
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gan_platform.translate",
+                                     description="Translate a folder of images with a trained CycleGAN run.")
+    parser.add_argument("run_dir", type=Path, help="the run dir of a CycleGAN run")
+    parser.add_argument("--direction", default="a2b", help="a2b (G1: style A -> B) or b2a (G2: B -> A)")
+    parser.add_argument("--input", required=True, type=Path, help="folder of images to translate")
+    parser.add_argument("--out", required=True, type=Path, help="folder for the translated PNGs")
+    parser.add_argument("--checkpoint", default="last", choices=("last", "best"), help="which checkpoint of the run")
+    parser.add_argument("--batch-size", default=32, type=int)
+    parser.add_argument("--on-corrupt", default="skip", choices=("skip", "error"), help="unreadable input images")
+    args = parser.parse_args(argv)
+    try:
+        written = translate_folder(args.run_dir, args.direction, args.input, args.out, args.checkpoint,
+                                   args.batch_size, args.on_corrupt)
+    except UserError as e:
+        report_and_exit(e)
+    print(f"Translated {len(written)} image(s) {args.direction} into {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

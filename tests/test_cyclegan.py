@@ -1,0 +1,183 @@
+"""CycleGAN: cycle loss, image pool, the step order, short real runs, exact resume, the translate CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import TINY, compose, run_cli, train
+from gan_platform.checkpoint import load_checkpoint
+from gan_platform.errors import ConfigError
+from gan_platform.rundir import read_metrics
+from gan_platform.tasks.cyclegan import cycle_loss
+from gan_platform.tasks.image_pool import ImagePool
+
+# A tiny CycleGAN on the embedded digit-style pair.
+SMALL = ["+experiment=cyclegan", *TINY, "trainer.batch_size=8", "trainer.grid_size=12",
+         "model.generator.width=8", "model.generator.blocks=1", "model.generator.downsample=1",
+         "model.discriminator.width=8", "trainer.lr_decay=none"]
+
+
+def test_cycle_loss_l2_and_l1_on_known_values():
+    original = torch.zeros(1, 1, 2, 2)
+    reconstruction = torch.tensor([[[[1.0, -1.0], [2.0, 0.0]]]])
+    assert cycle_loss(reconstruction, original, "l2").item() == pytest.approx((1 + 1 + 4 + 0) / 4)
+    assert cycle_loss(reconstruction, original, "l1").item() == pytest.approx((1 + 1 + 2 + 0) / 4)
+    with pytest.raises(ConfigError, match="task.cycle.norm"):
+        cycle_loss(reconstruction, original, "l3")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["+experiment=cyclegan", "task.cycle.norm=l3"], "task.cycle.norm must be l1 or l2"),
+    (["+experiment=cyclegan", "task.cycle.weight=-1"], "task.cycle.weight must be zero or more"),
+    (["+experiment=cyclegan", "dataset=digits"], "needs an unpaired two-style dataset"),
+    (["model=cyclegan"], "model=cyclegan holds image-to-image networks"),
+    (["+experiment=cyclegan", "model.discriminator.layers=4"], "lower model.discriminator.layers"),
+])
+def test_bad_cyclegan_configs_are_one_sentence(tmp_path, overrides, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        train(tmp_path, overrides + TINY)
+    assert "\n" not in str(error.value)
+
+
+def test_image_pool_fills_then_swaps_half_the_time_and_resumes_exactly():
+    assert torch.equal(ImagePool(0).query(torch.ones(3, 1)), torch.ones(3, 1))
+    pool = ImagePool(4, seed=1)
+    first = torch.arange(4.0).view(4, 1)
+    assert torch.equal(pool.query(first), first) and len(pool) == 4  # filling: shown as they come
+    twin = ImagePool(4)
+    twin.load_state_dict(pool.state_dict())
+    from_history = 0
+    for i in range(200):
+        new = torch.full((1, 1), 100.0 + i)
+        shown = pool.query(new)
+        assert torch.equal(shown, twin.query(new))  # the same draws after a state round trip
+        stored = sorted(x.item() for x in pool.images)
+        if shown.item() != new.item():
+            from_history += 1
+            assert new.item() in stored and shown.item() not in stored  # swapped: the old one leaves
+        assert len(pool) == 4
+    assert 70 <= from_history <= 130  # probability 1/2
+
+
+def test_d_step_trains_on_the_last_g_steps_batch(tmp_path):
+    from gan_platform.run import build_dataset, build_task, make_accelerator
+
+    cfg = compose(SMALL)
+    acc = make_accelerator(cfg)
+    dataset = build_dataset(cfg, acc)
+    task = build_task(cfg, dataset, acc)
+    a, b = dataset.sample(4, torch.Generator().manual_seed(0))
+    nan = torch.full_like(a, float("nan"))
+    task.g_step(a, b)
+    assert task.kept is not None and torch.equal(task.kept["a"], a)
+    logs = task.d_step(nan, nan)  # kept batch and fakes: the paper's G step then D step on one batch
+    assert all(torch.isfinite(v) for v in logs.values()) and task.kept is None
+    logs = task.d_step(nan, nan)  # nothing kept (a second D step): it translates its own batch
+    assert not torch.isfinite(logs["d_loss"])
+
+
+def test_short_run_beats_doing_nothing_with_the_right_metrics(tmp_path):
+    summary = train(tmp_path, SMALL + ["task.cycle.norm=l2", "trainer.steps=40", "trainer.log_every=20", "trainer.sample_every=40",
+                                       "eval.every=20"])
+    assert summary["status"] == "finished"
+    evals = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "eval/cycle_error" in r]
+    assert [r["step"] for r in evals] == [20, 40]
+    final = evals[-1]
+    for key in ("eval/fid_a2b", "eval/fid_b2a", "eval/cycle_error", "eval/label_preservation",
+                "eval/label_preservation_a2b", "eval/label_preservation_b2a", "eval/translation_error",
+                "eval/identity_error", "eval/translation_error_a2b", "eval/translation_error_b2a"):
+        assert np.isfinite(final[key]), key
+    assert final["eval/translation_error"] < 0.6 * final["eval/identity_error"]
+    assert final["eval/identity_error_a2b"] == pytest.approx(evals[0]["eval/identity_error_a2b"])  # fixed bar
+    assert final["eval/cycle_error"] < evals[0]["eval/cycle_error"] + 0.05
+    train_keys = {k for r in read_metrics(tmp_path / "metrics.jsonl") for k in r}
+    assert {"train/d_loss", "train/g_loss", "train/g_cycle", "train/d_a", "train/d_b"} <= train_keys
+    protocol = json.loads((tmp_path / "summary.json").read_text())["protocol"]
+    assert protocol["fid_features"] == "digits" and protocol["samples_a"] == 180
+    raw = torch.load(tmp_path / "samples" / "step_000040.pt", weights_only=True)
+    assert raw["samples"].shape == (12, 3, 16, 16)  # 6 rows of 2: A, G1(A), G2(G1(A)), B, G2(B), G1(G2(B))
+    assert torch.equal(raw["samples"][:2], raw["a"]) and torch.equal(raw["samples"][6:8], raw["b"])
+    assert Image.open(tmp_path / "samples" / "step_000040.png").size[0] >= 256
+
+
+def _state(run_dir):
+    state, _ = load_checkpoint(run_dir / "checkpoints" / "last")
+    return state
+
+
+def test_resume_continues_bit_for_bit_pools_included(tmp_path):
+    """Stop at 3, resume to 6: the same networks, pools and logs as 6 straight (l1 cycle, identity loss on)."""
+    common = SMALL + ["task.pool_size=6", "task.identity_weight=1", "task.cycle.norm=l1", "seed=5",
+                      "trainer.log_every=3", "trainer.sample_every=0", "trainer.checkpoint_every=0", "eval.every=0"]
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    train(straight, common + ["trainer.steps=6"])
+    train(stopped, common + ["trainer.steps=3"])
+    resumed = train(stopped, common + ["trainer.steps=6", "trainer.resume=auto"])
+    assert resumed["status"] == "finished" and resumed["step"] == 6
+    sa, sb = _state(straight), _state(stopped)
+    assert set(sa["modules"]) == {"generator_a2b", "generator_b2a", "discriminator_a", "discriminator_b"}
+    for net in sa["modules"]:
+        for k in sa["modules"][net]:
+            assert torch.equal(sa["modules"][net][k], sb["modules"][net][k]), (net, k)
+    for pool in ("pool_a", "pool_b"):
+        assert len(sa["task"][pool]["images"]) == 6 and torch.equal(sa["task"][pool]["images"], sb["task"][pool]["images"])
+    assert sa["schedulers"] == sb["schedulers"]
+    ma, mb = list(read_metrics(straight / "metrics.jsonl")), list(read_metrics(stopped / "metrics.jsonl"))
+    logged = lambda records: [(r["step"], r["train/g_loss"], r["train/d_loss"]) for r in records if "train/g_loss" in r]  # noqa: E731
+    assert [s for s, *_ in logged(mb)] == [3, 6] and logged(ma) == logged(mb)
+    assert ma[-1]["step"] == mb[-1]["step"] == 6 and ma[-1]["eval/translation_error"] == mb[-1]["eval/translation_error"]
+
+
+def test_translate_cli_matches_the_runs_own_translations(tmp_path, capsys):
+    from omegaconf import OmegaConf
+
+    run_dir = tmp_path / "run"
+    overrides = SMALL + ["trainer.steps=2", "trainer.sample_every=2", "eval.every=0"]
+    train(run_dir, overrides)
+    (run_dir / ".hydra").mkdir()
+    OmegaConf.save(compose(overrides), run_dir / ".hydra" / "config.yaml")  # as Hydra writes it for a CLI run
+    raw = torch.load(run_dir / "samples" / "step_000002.pt", weights_only=True)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i, image in enumerate(raw["a"]):
+        Image.fromarray(((image + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()).save(inputs / f"digit{i}.png")
+    Image.fromarray(((raw["a"][0] + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()).save(inputs / "again.jpg", quality=100)
+    (inputs / "notes.png").write_text("not an image")
+    out = tmp_path / "out"
+    res = run_cli(["--direction", "a2b", "--input", str(inputs), "--out", str(out), str(run_dir)], cwd=tmp_path,
+                  module="gan_platform.translate")
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["again.png", "digit0.png", "digit1.png"]
+    for i in range(2):
+        written = torch.from_numpy(np.array(Image.open(out / f"digit{i}.png"))).permute(2, 0, 1).float() / 127.5 - 1
+        assert (written - raw["samples"][2 + i]).abs().max() <= 1.01 / 127.5  # row 2: G1(A)
+    from gan_platform.translate import main as translate_main
+
+    with pytest.raises(SystemExit) as stop:
+        translate_main([str(tmp_path / "nowhere"), "--input", str(inputs), "--out", str(out)])
+    assert stop.value.code == 2 and "is not a run dir" in capsys.readouterr().err
+
+
+def test_horse2zebra_bundle_runs_on_small_folders_and_skips_fid_without_weights(tmp_path):
+    from gan_platform.evaluation.cyclegan_metrics import find_inception_weights
+
+    cfg = compose(["+experiment=horse2zebra"])
+    assert (cfg.dataset.resolution, cfg.dataset.load_size, cfg.dataset.crop, cfg.task.cycle.norm) == (256, 286, "random", "l1")
+    assert (cfg.model.generator.blocks, cfg.model.discriminator.layers, cfg.trainer.batch_size) == (9, 3, 1)
+    root = tmp_path / "horse2zebra"
+    rng = np.random.default_rng(0)
+    for d in ("trainA", "trainB", "testA", "testB"):
+        (root / d).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (40, 44, 3), dtype=np.uint8)).save(root / d / f"{i}.jpg")
+    summary = train(tmp_path / "run", ["+experiment=horse2zebra", *TINY, f"dataset.root={root}", "dataset.resolution=16",
+                                       "dataset.load_size=20", "model.generator.width=4", "model.generator.blocks=1",
+                                       "model.discriminator.width=4", "model.discriminator.layers=2",
+                                       "trainer.steps=2", "trainer.sample_every=0", "trainer.log_every=1"])
+    assert summary["status"] == "finished"
+    assert summary["final"]["eval/cycle_error"] > 0 and "eval/label_preservation" not in summary["final"]
+    if find_inception_weights() is None:
+        assert "eval/fid_a2b" not in summary["final"] and "FID skipped" in summary["protocol"]["note"]
