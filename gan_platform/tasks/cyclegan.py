@@ -208,8 +208,10 @@ def build_cyclegan_task(cfg: Any, dataset: Any, acc: Accelerator) -> CycleGANTas
     names = ("generator_a2b", "generator_b2a", "discriminator_a", "discriminator_b")
     nets = [instantiate(cfg.model.generator, in_shape=shape, out_shape=shape) for _ in range(2)]
     nets += [instantiate(cfg.model.discriminator, in_shape=shape) for _ in range(2)]
-    g_opt = instantiate(cfg.optimizer)(params=[p for m in nets[:2] for p in m.parameters()])
-    d_opt = instantiate(cfg.optimizer)(params=[p for m in nets[2:] for p in m.parameters()])
+    from gan_platform.optim import build_optimizer
+
+    g_opt = build_optimizer(cfg.optimizer, [p for m in nets[:2] for p in m.parameters()])
+    d_opt = build_optimizer(cfg.optimizer, [p for m in nets[2:] for p in m.parameters()])
     *nets, g_opt, d_opt = acc.prepare(*nets, g_opt, d_opt)
     t = cfg.task
     task = CycleGANTask(acc, dict(zip(names, nets)), g_opt, d_opt, loss=cfg.loss.name, cycle_norm=str(t.cycle.norm),
