@@ -102,9 +102,9 @@ def build_evaluator(cfg: DictConfig, dataset, task, acc: Accelerator):
     """The task's own evaluator if it has one (CycleGAN), else the GAN evaluator."""
     if hasattr(task, "build_evaluator"):
         return task.build_evaluator(cfg, dataset, acc)
-    from gan_platform.evaluation import Evaluator
+    from gan_platform.evaluation.build import build_gan_evaluator
 
-    return Evaluator()
+    return build_gan_evaluator(cfg, dataset, task, acc)
 
 
 def build_tracker(cfg: DictConfig, acc: Accelerator):
