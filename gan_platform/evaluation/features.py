@@ -117,13 +117,8 @@ class InceptionFeatures(FeatureExtractor):
 
     def __init__(self, weights: Path):
         super().__init__()
-        from torchmetrics.image.fid import NoTrainInceptionV3
-
         self.weights = Path(weights)
-        check_inception_weights(self.weights)
-        # antialias=False: torch-fidelity's own TF-1 compatible resize, as the reference FID numbers use
-        self.net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                      feature_extractor_weights_path=str(self.weights), antialias=False)
+        self.net = load_inception(self.weights)
         self.sha256 = file_sha256(self.weights)
 
     def features(self, x: Tensor) -> Tensor:
@@ -163,24 +158,26 @@ def find_inception_weights(path: Optional[str] = None, url: Optional[str] = None
                     f"{INCEPTION_FILE} at {target} (or set eval.inception_weights=PATH, or eval.features=digits).")
 
 
-def check_inception_weights(path: Path) -> None:
-    """Refuse a file that does not load as torchmetrics' Inception (same keys, same shapes)."""
+def load_inception(path: Path) -> nn.Module:
+    """torchmetrics' Inception from `path`; a file that does not load as that network (same keys,
+    same shapes) is refused with one sentence."""
     from torchmetrics.image.fid import NoTrainInceptionV3
 
     why = ""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # refuses pickled code
         if not isinstance(state, dict) or not state:
             why = "it holds no state dict"
         else:
-            NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(path))
+            # antialias=False: torch-fidelity's own TF-1 compatible resize, as reference FID numbers use
+            return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
+                                      feature_extractor_weights_path=str(path), antialias=False)
     except RuntimeError as e:  # load_state_dict: missing/unexpected keys or size mismatch
         why = "its keys or shapes differ" if "state_dict" in str(e) else "it cannot be read"
     except Exception:  # noqa: BLE001 - unpickling errors, truncated files
         why = "it cannot be read as torch weights"
-    if why:
-        raise UserError(f"{path} is not torch-fidelity's Inception network ({why}): replace it with the original "
-                        f"{INCEPTION_FILE}, or set eval.features=digits.")
+    raise UserError(f"{path} is not torch-fidelity's Inception network ({why}): replace it with the original "
+                    f"{INCEPTION_FILE}, or set eval.features=digits.")
 
 
 def resolve_extractor_name(choice: str, dataset: Any) -> str:

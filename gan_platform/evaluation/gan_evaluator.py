@@ -67,6 +67,7 @@ class GANEvaluator(Evaluator):
         self.dataset_name, self.kind = dataset.name, dataset.kind
         self.seconds = 0.0
         self.evaluations = 0
+        self.num_fake_used = 0
         real, real_labels = dataset.all(num_real)
         self.num_real = len(real)
         self.real_features = self.extractor(real.to(self.device), self.batch_size)
@@ -125,6 +126,7 @@ class GANEvaluator(Evaluator):
         self.fid.reset()
         self.fid.update(feats, real=False)
         out["eval/fid"] = float(self.fid.compute())
+        self.num_fake_used = int(self.fid.fake_features_num_samples)  # after the gather: all processes' samples
         self.kid.reset()
         self.kid.update(feats, real=False)
         kid_mean, kid_std = self.kid.compute()
@@ -170,7 +172,8 @@ class GANEvaluator(Evaluator):
         return out
 
     def protocol(self) -> dict[str, Any]:
-        return {**self.extractor.protocol(), "num_fake": self.num_samples, "num_real": self.num_real,
+        return {**self.extractor.protocol(), "num_fake": self.num_samples,
+                "num_fake_used": self.num_fake_used, "num_real": self.num_real,
                 "real_split": self.real_split(), "prdc_k": self.k, "kid_subsets": self.kid_subsets,
                 "kid_subset_size": self.kid_subset_size, "num_processes": self.acc.num_processes,
                 "evaluations": self.evaluations, "eval_seconds": round(self.seconds, 3)}
