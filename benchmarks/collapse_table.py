@@ -13,6 +13,11 @@ the share of each run's time that evaluation took.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's gan_platform
+
 import argparse
 import json
 import os

@@ -7,6 +7,11 @@ at the start plus every evaluation), at the default cadence, for the default run
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's gan_platform
+
 import argparse
 import json
 import os

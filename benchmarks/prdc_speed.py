@@ -8,6 +8,11 @@ speed ratio and whether the four numbers agree.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's gan_platform
+
 import argparse
 import contextlib
 import io

@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from gan_platform.errors import ConfigError
-from gan_platform.evaluation.features import build_extractor, resolve_extractor_name
+from gan_platform.evaluation.features import EXTRACTORS, build_extractor, resolve_extractor_name
 
 HIGHER_IS_BETTER = ("modes", "high_quality", "precision", "recall", "density", "coverage", "accuracy",
                     "classes", "class_entropy")
@@ -54,8 +54,19 @@ def check_eval_config(cfg: DictConfig) -> None:
             _whole(cfg, key, value, minimum)
     if ev.get("best_mode", "min") not in ("min", "max", "auto"):
         raise ConfigError(f"eval.best_mode must be min, max or auto, got '{ev.best_mode}'.")
+    if ev.get("features", "auto") not in EXTRACTORS:
+        raise ConfigError(f"eval.features must be one of {', '.join(EXTRACTORS)}, got '{ev.features}'.")
     if not 0 <= float(ev.get("mode_threshold", 0.2)) <= 1:
         raise ConfigError(f"eval.mode_threshold is a fraction of a mode's fair share in [0, 1], got {ev.mode_threshold}.")
+
+
+def resolve_best_metric(ev: DictConfig, default: Any) -> None:
+    """Fill in `best_metric: auto` (with `default`, None = no best checkpoint) and `best_mode: auto`."""
+    with open_dict(ev):
+        if ev.get("best_metric") == "auto":
+            ev.best_metric = default
+        if ev.get("best_mode", "auto") == "auto":
+            ev.best_mode = best_mode_for(ev.best_metric or "")
 
 
 def build_gan_evaluator(cfg: DictConfig, dataset: Any, task: Any, accelerator: Any):
@@ -65,11 +76,7 @@ def build_gan_evaluator(cfg: DictConfig, dataset: Any, task: Any, accelerator: A
 
     ev = cfg.eval
     check_eval_config(cfg)
-    with open_dict(ev):
-        if ev.get("best_metric") == "auto":
-            ev.best_metric = default_best_metric(dataset)
-        if ev.get("best_mode", "auto") == "auto":
-            ev.best_mode = best_mode_for(ev.best_metric or "")
+    resolve_best_metric(ev, default_best_metric(dataset))
     extractor_name = resolve_extractor_name(str(ev.get("features", "auto")), dataset)
     extractor = build_extractor(extractor_name, dataset.sample_shape, ev)
     num_samples = ev.get("num_samples", "auto")
