@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 
-from gan_platform.evaluation.manifold import precision_recall_density_coverage
+from gan_platform.evaluation.manifold import kth_neighbour_distance, precision_recall_density_coverage
 
 
 def main() -> None:
@@ -51,10 +51,19 @@ def main() -> None:
         torch.cuda.synchronize()
     t_ours = time.perf_counter() - start
 
+    # the evaluator computes the real k-NN radii once per run: an evaluation pays only for the rest
+    radii = kth_neighbour_distance(r, args.k)
+    start = time.perf_counter()
+    precision_recall_density_coverage(r, f, args.k, real_radii=radii)
+    if args.device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t_eval = time.perf_counter() - start
+
     for name in ("precision", "recall", "density", "coverage"):
         print(f"  {name:<10} prdc {float(ref[name]):.6f}   gan_platform {ours[name]:.6f}")
     same = all(abs(float(ref[k]) - ours[k]) < 1e-6 for k in ours)
     print(f"prdc {t_ref:.2f} s, gan_platform {t_ours:.2f} s: {t_ref / t_ours:.1f}x faster; numbers agree: {same}")
+    print(f"with the real radii cached (one evaluation in a run): {t_eval:.2f} s, {t_ref / t_eval:.1f}x faster than prdc")
 
 
 if __name__ == "__main__":
