@@ -157,11 +157,11 @@ class GANEvaluator(Evaluator):
         """Collapse and class accuracy from the predicted digit of every channel, (N, C)."""
         out: dict[str, float] = {}
         if self.stacked and digits.shape[1] == 3:
-            stack = ModeHistogram(1000).to(self.device)
+            stack = ModeHistogram(1000, sync_on_compute=False).to(self.device)
             stack.update(stacked_modes(digits))
             res = stack.compute()
             out["collapse/modes"], out["collapse/reverse_kl"] = res["modes"], res["reverse_kl"]
-        hist = ModeHistogram(10).to(self.device)
+        hist = ModeHistogram(10, sync_on_compute=False).to(self.device)
         hist.update(digits)
         res = hist.compute()
         out["collapse/classes"], out["collapse/class_entropy"] = res["modes"], res["entropy"]
