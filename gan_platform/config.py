@@ -163,8 +163,9 @@ def check_ranges(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.lr_decay must be none or linear, got '{cfg.trainer.lr_decay}'.")
     if not 0.0 <= cfg.trainer.lr_decay_start <= 1.0:
         raise ConfigError(f"trainer.lr_decay_start is a fraction of the steps in [0, 1], got {cfg.trainer.lr_decay_start}.")
-    if cfg.eval.get("best_mode", "min") not in ("min", "max"):
-        raise ConfigError(f"eval.best_mode must be min or max, got '{cfg.eval.best_mode}'.")
+    from gan_platform.evaluation.build import check_eval_config
+
+    check_eval_config(cfg)  # eval.best_mode, sample counts, k, ...
     if "tracker" in cfg and cfg.tracker is not None:
         from gan_platform.tracking import check_tracker_config
 

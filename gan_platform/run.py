@@ -135,11 +135,14 @@ def build_task(cfg: DictConfig, dataset, acc: Accelerator):
 
 def build_evaluator(cfg: DictConfig, dataset, task, acc: Accelerator):
     """The task's own evaluator if it has one (CycleGAN), else the GAN evaluator."""
-    if hasattr(task, "build_evaluator"):
-        return task.build_evaluator(cfg, dataset, acc)
-    from gan_platform.evaluation import Evaluator
+    from gan_platform.evaluation.build import build_gan_evaluator, resolve_best_metric
 
-    return Evaluator()
+    if hasattr(task, "build_evaluator"):
+        evaluator = task.build_evaluator(cfg, dataset, acc)
+        resolve_best_metric(cfg.eval, getattr(evaluator, "default_best_metric", None))  # eval.best_metric: auto
+        return evaluator
+
+    return build_gan_evaluator(cfg, dataset, task, acc)
 
 
 def build_tracker(cfg: DictConfig, acc: Accelerator):

@@ -1,0 +1,91 @@
+"""Build the GAN evaluator from `cfg.eval` (conf/eval/default.yaml) and resolve its `auto` choices.
+
+`auto` values, by data kind:
+    features      identity (points), digits (digit images), inception (other images)
+    num_samples   2,500 (points, the VEEGAN/PacGAN protocol), 2,000 (images), 10,000 (stacked digits)
+    best_metric   collapse/modes (mixtures, stacked digits), eval/fid (other images)
+    best_mode     from the metric: max for modes, precision, recall, coverage, accuracy; min otherwise
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig, open_dict
+
+from gan_platform.errors import ConfigError
+from gan_platform.evaluation.features import EXTRACTORS, build_extractor, resolve_extractor_name
+
+HIGHER_IS_BETTER = ("modes", "high_quality", "precision", "recall", "density", "coverage", "accuracy",
+                    "classes", "class_entropy")
+
+
+def best_mode_for(metric: str) -> str:
+    """max for metrics where more is better (modes, precision, ...), min otherwise (fid, kid, kl)."""
+    name = metric.split("/")[-1]
+    return "max" if any(name == h or name.endswith(h) for h in HIGHER_IS_BETTER) else "min"
+
+
+def default_num_samples(dataset: Any) -> int:
+    if dataset.kind == "points":
+        return 2500
+    return 10000 if dataset.name == "stacked_digits" else 2000
+
+
+def default_best_metric(dataset: Any) -> str:
+    if hasattr(dataset, "means") or dataset.name == "stacked_digits":
+        return "collapse/modes"
+    return "eval/fid"
+
+
+def _whole(cfg: DictConfig, key: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"eval.{key} must be a whole number of at least {minimum} (or auto), got {value!r}.")
+    return value
+
+
+def check_eval_config(cfg: DictConfig) -> None:
+    """Range checks of the evaluator's own fields (run with the other config checks, before any work)."""
+    ev = cfg.eval
+    for key, minimum in (("num_samples", 2), ("num_real", 2), ("kid_subsets", 1), ("kid_subset_size", 2),
+                         ("prdc_k", 1), ("batch_size", 1)):
+        value = ev.get(key, "auto")
+        if value not in ("auto", None):
+            _whole(cfg, key, value, minimum)
+    if ev.get("best_mode", "min") not in ("min", "max", "auto"):
+        raise ConfigError(f"eval.best_mode must be min, max or auto, got '{ev.best_mode}'.")
+    if ev.get("features", "auto") not in EXTRACTORS:
+        raise ConfigError(f"eval.features must be one of {', '.join(EXTRACTORS)}, got '{ev.features}'.")
+    if not 0 <= float(ev.get("mode_threshold", 0.2)) <= 1:
+        raise ConfigError(f"eval.mode_threshold is a fraction of a mode's fair share in [0, 1], got {ev.mode_threshold}.")
+
+
+def resolve_best_metric(ev: DictConfig, default: Any) -> None:
+    """Fill in `best_metric: auto` (with `default`, None = no best checkpoint) and `best_mode: auto`."""
+    with open_dict(ev):
+        if ev.get("best_metric") == "auto":
+            ev.best_metric = default
+        if ev.get("best_mode", "auto") == "auto":
+            ev.best_mode = best_mode_for(ev.best_metric or "")
+
+
+def build_gan_evaluator(cfg: DictConfig, dataset: Any, task: Any, accelerator: Any):
+    """The evaluator for a GAN task; fills in `auto` best_metric/best_mode in `cfg.eval` (the
+    trainer and summary.json see the resolved values)."""
+    from gan_platform.evaluation.gan_evaluator import GANEvaluator
+
+    ev = cfg.eval
+    check_eval_config(cfg)
+    resolve_best_metric(ev, default_best_metric(dataset))
+    extractor_name = resolve_extractor_name(str(ev.get("features", "auto")), dataset)
+    extractor = build_extractor(extractor_name, dataset.sample_shape, ev)
+    num_samples = ev.get("num_samples", "auto")
+    num_real = ev.get("num_real", "auto")
+    return GANEvaluator(
+        accelerator=accelerator, dataset=dataset, extractor=extractor, num_classes=int(getattr(task, "num_classes", 0) or 0),
+        num_samples=default_num_samples(dataset) if num_samples in ("auto", None) else int(num_samples),
+        num_real=None if num_real in ("auto", None) else int(num_real),
+        kid_subsets=int(ev.get("kid_subsets", 20)), kid_subset_size=int(ev.get("kid_subset_size", 1000)),
+        prdc_k=int(ev.get("prdc_k", 5)), mode_threshold=float(ev.get("mode_threshold", 0.2)),
+        batch_size=int(ev.get("batch_size", 500)), per_class_fid=bool(ev.get("per_class_fid", True)),
+    )

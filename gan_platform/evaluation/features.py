@@ -1,0 +1,213 @@
+"""Feature extractors for FID, KID and precision/recall: `inception`, `digits`, `identity`.
+
+Every extractor maps generator-form samples (images in [-1, 1], or 2-D points) to (N, d) features
+and says, in `protocol()`, what it is and the SHA-256 of its weights, so a number can be traced
+to the network that produced it.
+
+- `inception`: torchmetrics' own FID Inception (torch-fidelity's
+  `weights-inception-2015-12-05-6726825d.pth`), fed uint8 RGB as torch-fidelity feeds it
+  (grey images repeated to three channels, TF-1 style bilinear resize to 299). The file is looked
+  for at `eval.inception_weights`, then in the torch hub cache; if missing it is downloaded from
+  torch-fidelity's release; a file that does not load as that network is refused.
+- `digits`: the penultimate layer of the cached digit classifier (evaluation/digit_classifier.py),
+  one 64-d block per channel (stacked digits: 3 x 64).
+- `identity`: the points themselves (2-D mixtures).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch import Tensor, nn
+
+from gan_platform.errors import ConfigError, UserError
+
+log = logging.getLogger(__name__)
+
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+DIGIT_DATASETS = ("digits", "stacked_digits", "mnist")
+EXTRACTORS = ("auto", "inception", "digits", "identity")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class FeatureExtractor(nn.Module):
+    """Samples in generator form -> (N, num_features) float features, in batches, without grad."""
+
+    name = "?"
+    num_features = 0
+    sha256: Optional[str] = None
+
+    def features(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def forward(self, x: Tensor, batch_size: int = 500) -> Tensor:
+        return torch.cat([self.features(x[i:i + batch_size]).float() for i in range(0, len(x), batch_size)])
+
+    def protocol(self) -> dict[str, Any]:
+        return {"extractor": self.name, "num_features": self.num_features, "weights_sha256": self.sha256}
+
+
+class IdentityFeatures(FeatureExtractor):
+    """The samples themselves, flattened."""
+
+    name = "identity"
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.num_features = dim
+
+    def features(self, x: Tensor) -> Tensor:
+        return x.flatten(1)
+
+
+class DigitFeatures(FeatureExtractor):
+    """The digit classifier's 64-d penultimate features, one block per channel; `predict` gives
+    the digit of every channel, (N, C)."""
+
+    name = "digits"
+
+    def __init__(self, channels: int, resolution: int):
+        super().__init__()
+        from gan_platform.evaluation.digit_classifier import load_digit_classifier
+
+        self.classifier = load_digit_classifier(resolution)
+        self.channels = channels
+        self.num_features = channels * self.classifier.num_features
+        self.sha256 = self.classifier.sha256
+
+    def features(self, x: Tensor) -> Tensor:
+        return torch.cat([self.classifier.features(x[:, c:c + 1]) for c in range(x.shape[1])], dim=1)
+
+    @torch.no_grad()
+    def predict(self, x: Tensor) -> Tensor:
+        return self.features_and_digits(x)[1]
+
+    @torch.no_grad()
+    def features_and_digits(self, x: Tensor, batch_size: int = 500) -> tuple[Tensor, Tensor]:
+        """Features (N, 64 C) and the predicted digit of every channel (N, C), from one pass."""
+        feats, digits = [], []
+        for i in range(0, len(x), batch_size):
+            per_channel = [self.classifier.features(x[i:i + batch_size, c:c + 1]) for c in range(x.shape[1])]
+            feats.append(torch.cat(per_channel, dim=1).float())
+            digits.append(torch.stack([self.classifier.head(f).argmax(1) for f in per_channel], dim=1))
+        return torch.cat(feats), torch.cat(digits)
+
+    def protocol(self) -> dict[str, Any]:
+        return {**super().protocol(), "classifier_test_accuracy": self.classifier.test_accuracy,
+                "resolution": self.classifier.resolution}
+
+
+class InceptionFeatures(FeatureExtractor):
+    """torchmetrics' FID Inception v3 (2048-d pool features) from a checked weights file."""
+
+    name = "inception"
+    num_features = 2048
+
+    def __init__(self, weights: Path):
+        super().__init__()
+        self.weights = Path(weights)
+        self.net = load_inception(self.weights)
+        self.sha256 = file_sha256(self.weights)
+
+    def features(self, x: Tensor) -> Tensor:
+        u8 = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # [-1, 1] -> {0..255}
+        if u8.shape[1] == 1:
+            u8 = u8.expand(-1, 3, -1, -1)
+        elif u8.shape[1] != 3:
+            u8 = u8[:, :3]
+        return self.net(u8.contiguous()).reshape(len(u8), -1)
+
+    def protocol(self) -> dict[str, Any]:
+        return {**super().protocol(), "weights_file": str(self.weights), "resize": "tf1-bilinear to 299",
+                "release_hash_prefix_matches": self.sha256.startswith(INCEPTION_FILE.rsplit("-", 1)[-1][:8])}
+
+
+def inception_cache_path() -> Path:
+    """Where torch hub keeps downloaded weights: $TORCH_HOME/hub/checkpoints/<file>."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
+
+
+def find_inception_weights(path: Optional[str] = None, url: Optional[str] = None, download: bool = True) -> Path:
+    """The Inception weights file: `path` if given, else the torch hub cache; downloaded there from
+    `url` (torch-fidelity's release by default) when missing; one-sentence UserError when impossible."""
+    target = Path(path).expanduser() if path else inception_cache_path()
+    if target.is_file():
+        return target
+    if download:
+        if url is None:
+            from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3 as url
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(url, str(target), progress=False)
+            return target
+        except Exception as e:  # noqa: BLE001 - offline, 404, permissions: all mean the same to the user
+            log.debug("Inception download from %s failed: %s", url, e)
+    raise UserError(f"The FID Inception weights are missing and cannot be downloaded: put torch-fidelity's "
+                    f"{INCEPTION_FILE} at {target} (or set eval.inception_weights=PATH, or eval.features=digits).")
+
+
+def load_inception(path: Path) -> nn.Module:
+    """torchmetrics' Inception from `path`; a file that does not load as that network (same keys,
+    same shapes) is refused with one sentence."""
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    why = ""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)  # refuses pickled code
+        if not isinstance(state, dict) or not state:
+            why = "it holds no state dict"
+        else:
+            # antialias=False: torch-fidelity's own TF-1 compatible resize, as reference FID numbers use
+            return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
+                                      feature_extractor_weights_path=str(path), antialias=False)
+    except RuntimeError as e:  # load_state_dict: missing/unexpected keys or size mismatch
+        why = "its keys or shapes differ" if "state_dict" in str(e) else "it cannot be read"
+    except Exception:  # noqa: BLE001 - unpickling errors, truncated files
+        why = "it cannot be read as torch weights"
+    raise UserError(f"{path} is not torch-fidelity's Inception network ({why}): replace it with the original "
+                    f"{INCEPTION_FILE}, or set eval.features=digits.")
+
+
+def resolve_extractor_name(choice: str, dataset: Any) -> str:
+    """`auto` -> identity for points, digits for digit images, inception for other images
+    (when its weights are already on disk; else digits, with a warning)."""
+    if choice not in EXTRACTORS:
+        raise ConfigError(f"eval.features must be one of {', '.join(EXTRACTORS)}, got '{choice}'.")
+    if choice != "auto":
+        return choice
+    if dataset.kind == "points":
+        return "identity"
+    if dataset.name in DIGIT_DATASETS:
+        return "digits"
+    if inception_cache_path().is_file():
+        return "inception"
+    log.warning("eval.features=auto: no Inception weights at %s, so FID uses the digit classifier's features "
+                "for '%s' (set eval.features=inception to require Inception).", inception_cache_path(), dataset.name)
+    return "digits"
+
+
+def build_extractor(name: str, sample_shape: tuple[int, ...], eval_cfg: Any) -> FeatureExtractor:
+    """The extractor `name` for samples of `sample_shape`; checks happen here, before training."""
+    if name == "identity":
+        return IdentityFeatures(int(torch.Size(sample_shape).numel()))
+    if len(sample_shape) != 3:
+        raise ConfigError(f"eval.features={name} needs images, but samples have shape {tuple(sample_shape)}: use eval.features=identity.")
+    if name == "digits":
+        side = int(sample_shape[-1])
+        resolution = side if side >= 8 and side & (side - 1) == 0 else 16
+        return DigitFeatures(int(sample_shape[0]), resolution)
+    weights = find_inception_weights(eval_cfg.get("inception_weights"), eval_cfg.get("inception_url"),
+                                     bool(eval_cfg.get("inception_download", True)))
+    return InceptionFeatures(weights)

@@ -1,0 +1,185 @@
+"""The GAN evaluator: quality, diversity and collapse of G's samples, every `eval.every` steps.
+
+Built before training (so a missing Inception file stops the run before any work), it computes the
+real statistics once: real features go into torchmetrics' FID and KID (kept across resets) and
+the real k-NN radii for precision/recall/density/coverage are stored. At each evaluation every
+process draws its share of `num_samples` (its own noise stream), the shares are gathered, and every
+process computes the same metrics from the whole set:
+
+    eval/fid, eval/kid, eval/kid_std                         torchmetrics on the chosen features
+    eval/precision, eval/recall, eval/density, eval/coverage  k-NN manifolds (manifold.py)
+    collapse/modes, collapse/high_quality, collapse/reverse_kl     2-D mixtures (VEEGAN/PacGAN)
+    collapse/modes, collapse/reverse_kl                         stacked digits (out of 1,000)
+    collapse/classes, collapse/class_entropy                    any digit run: generated class histogram
+    eval/class_accuracy, eval/fid_class_<c>, eval/fid_class_mean  conditional digit runs
+    collapse/class_mode_accuracy                                conditional mixtures
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Optional
+
+import torch
+from torch import Tensor
+import warnings
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
+
+from gan_platform.evaluation.collapse import MixtureCollapse, ModeHistogram, class_mode_accuracy, stacked_modes
+from gan_platform.evaluation.evaluator import Evaluator
+from gan_platform.evaluation.features import DigitFeatures, FeatureExtractor
+from gan_platform.evaluation.manifold import kth_neighbour_distance, precision_recall_density_coverage
+
+
+class Precomputed(torch.nn.Module):
+    """The `feature` module torchmetrics' FID/KID get: features are extracted once, outside, and
+    shared by FID, KID and precision/recall."""
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, features: Tensor) -> Tensor:
+        return features
+
+
+def _fid_metric(num_features: int, real: Tensor) -> FrechetInceptionDistance:
+    # sync_on_compute=False: samples are gathered before the update, every rank holds the whole set
+    fid = FrechetInceptionDistance(feature=Precomputed(num_features), reset_real_features=False,
+                                   sync_on_compute=False).to(real.device)
+    fid.update(real, real=True)
+    return fid
+
+
+class GANEvaluator(Evaluator):
+    """FID/KID, precision/recall/density/coverage and the collapse metrics of a GAN task."""
+
+    def __init__(self, *, accelerator: Any, dataset: Any, extractor: FeatureExtractor, num_classes: int,
+                 num_samples: int, num_real: Optional[int] = None, kid_subsets: int = 20, kid_subset_size: int = 1000,
+                 prdc_k: int = 5, mode_threshold: float = 0.2, batch_size: int = 500, per_class_fid: bool = True):
+        setup_start = time.perf_counter()
+        self.acc = accelerator
+        self.device = accelerator.device
+        self.extractor = extractor.to(self.device).eval()
+        self.num_classes = int(num_classes or 0)
+        self.num_samples, self.k, self.batch_size = int(num_samples), int(prdc_k), int(batch_size)
+        self.dataset_name, self.kind = dataset.name, dataset.kind
+        self.evaluations = 0
+        self.num_fake_used = 0
+        real, real_labels = dataset.all(num_real)
+        self.num_real = len(real)
+        self.real_features = self.extractor(real.to(self.device), self.batch_size)
+        d = self.extractor.num_features
+        self.fid = _fid_metric(d, self.real_features)
+        subset = max(2, min(int(kid_subset_size), self.num_real, self.num_samples))
+        with warnings.catch_warnings():  # "KID keeps all features in memory": a few thousand here
+            warnings.simplefilter("ignore")
+            self.kid = KernelInceptionDistance(feature=Precomputed(d), subsets=int(kid_subsets), subset_size=subset,
+                                               reset_real_features=False, sync_on_compute=False).to(self.device)
+        self.kid.update(self.real_features, real=True)
+        self.kid_subsets, self.kid_subset_size = int(kid_subsets), subset
+        self.real_radii = kth_neighbour_distance(self.real_features, self.k)
+        self.mixture: Optional[MixtureCollapse] = None
+        if hasattr(dataset, "means") and hasattr(dataset, "sigma"):
+            self.mixture = MixtureCollapse(dataset.means, dataset.sigma, mode_threshold, sync_on_compute=False).to(self.device)
+        self.digits = isinstance(self.extractor, DigitFeatures)
+        self.stacked = self.digits and dataset.name == "stacked_digits"
+        self.class_fids: dict[int, FrechetInceptionDistance] = {}
+        if per_class_fid and self.num_classes and self.num_classes <= 10 and real_labels is not None:
+            for c in range(self.num_classes):
+                mask = real_labels.to(self.device) == c
+                if mask.sum() >= 2 and self.num_samples // self.num_classes >= 2:
+                    self.class_fids[c] = _fid_metric(d, self.real_features[mask])
+        self.seconds = time.perf_counter() - setup_start  # real statistics count as evaluation time
+
+    # -- samples ---------------------------------------------------------------------------
+    def generate(self, task: Any) -> tuple[Tensor, Optional[Tensor]]:
+        """`num_samples` samples from all processes together (each draws its share), and their labels."""
+        world, rank = self.acc.num_processes, self.acc.process_index
+        share = math.ceil(self.num_samples / world)
+        g = torch.Generator(device=self.device).manual_seed((torch.initial_seed() + 104729 * rank) % (2 ** 62))
+        labels = None
+        if self.num_classes:  # balanced classes: sample i has class i mod C
+            labels = (torch.arange(rank * share, (rank + 1) * share, device=self.device) % self.num_classes)
+        z = torch.randn(share, task.z_dim, device=self.device, generator=g)
+        fake = task.sample(share, labels, z).float()
+        if world > 1:
+            fake = self.acc.gather(fake.contiguous())
+            labels = self.acc.gather(labels) if labels is not None else None
+        fake = fake[: self.num_samples]
+        return fake, (labels[: self.num_samples] if labels is not None else None)
+
+    # -- metrics ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, task: Any, step: int) -> dict[str, float]:
+        start = time.perf_counter()
+        fake, labels = self.generate(task)
+        if not torch.isfinite(fake).all():
+            return {"eval/finite": 0.0}
+        digits = None
+        if self.digits:
+            feats, digits = self.extractor.features_and_digits(fake, self.batch_size)
+        else:
+            feats = self.extractor(fake, self.batch_size)
+        out: dict[str, float] = {}
+        self.fid.reset()
+        self.fid.update(feats, real=False)
+        out["eval/fid"] = float(self.fid.compute())
+        self.num_fake_used = int(self.fid.fake_features_num_samples)  # after the gather: all processes' samples
+        self.kid.reset()
+        self.kid.update(feats, real=False)
+        kid_mean, kid_std = self.kid.compute()
+        out["eval/kid"], out["eval/kid_std"] = float(kid_mean), float(kid_std)
+        prdc = precision_recall_density_coverage(self.real_features, feats, self.k, real_radii=self.real_radii)
+        out.update({f"eval/{k}": v for k, v in prdc.items()})
+        if self.mixture is not None:
+            self.mixture.reset()
+            self.mixture.update(fake)
+            out.update({f"collapse/{k}": v for k, v in self.mixture.compute().items()})
+            if labels is not None and self.num_classes == len(self.mixture.means):
+                out["collapse/class_mode_accuracy"] = class_mode_accuracy(fake, labels, self.mixture.means, self.mixture.sigma)
+        if self.digits:
+            out.update(self._digit_metrics(digits, labels))
+        for c, fid in self.class_fids.items():
+            fid.reset()
+            fid.update(feats[labels == c], real=False)
+            out[f"eval/fid_class_{c}"] = float(fid.compute())
+        if self.class_fids:
+            out["eval/fid_class_mean"] = sum(out[f"eval/fid_class_{c}"] for c in self.class_fids) / len(self.class_fids)
+        self.seconds += time.perf_counter() - start
+        self.evaluations += 1
+        out["perf/eval_seconds"] = time.perf_counter() - start
+        return out
+
+    def _digit_metrics(self, digits: Tensor, labels: Optional[Tensor]) -> dict[str, float]:
+        """Collapse and class accuracy from the predicted digit of every channel, (N, C)."""
+        out: dict[str, float] = {}
+        if self.stacked and digits.shape[1] == 3:
+            stack = ModeHistogram(1000, sync_on_compute=False).to(self.device)
+            stack.update(stacked_modes(digits))
+            res = stack.compute()
+            out["collapse/modes"], out["collapse/reverse_kl"] = res["modes"], res["reverse_kl"]
+        hist = ModeHistogram(10, sync_on_compute=False).to(self.device)
+        hist.update(digits)
+        res = hist.compute()
+        out["collapse/classes"], out["collapse/class_entropy"] = res["modes"], res["entropy"]
+        if not self.stacked:
+            out["collapse/reverse_kl"] = res["reverse_kl"]
+        if labels is not None:
+            target = torch.stack([labels // 100, labels // 10 % 10, labels % 10], 1) if self.stacked else labels[:, None]
+            out["eval/class_accuracy"] = float((digits == target).all(1).double().mean())
+        return out
+
+    def protocol(self) -> dict[str, Any]:
+        return {**self.extractor.protocol(), "num_fake": self.num_samples,
+                "num_fake_used": self.num_fake_used, "num_real": self.num_real,
+                "real_split": self.real_split(), "prdc_k": self.k, "kid_subsets": self.kid_subsets,
+                "kid_subset_size": self.kid_subset_size, "num_processes": self.acc.num_processes,
+                "evaluations": self.evaluations, "eval_seconds": round(self.seconds, 3)}
+
+    def real_split(self) -> str:
+        if self.kind == "points" or self.dataset_name == "stacked_digits":
+            return f"{self.dataset_name}: fixed held-out draw of {self.num_real} (seeded, not the training stream)"
+        return f"{self.dataset_name}: first {self.num_real} stored samples (the training set)"
