@@ -74,14 +74,14 @@ def test_run_report_shows_curves_samples_and_config(sweep, tmp_path):
     page = (run / "report.html").read_text()  # written by the trainer's callback at the end
     srcs = images(page)
     plots = [decode(s) for s in srcs if s.startswith("data:")]
-    assert len(plots) == 1 and plots[0].size[0] > 200  # training curves; no evaluation yet
+    assert len(plots) == 2 and plots[0].size[0] > 200  # training curves, then the final evaluation's metrics
     samples = [s for s in srcs if not s.startswith("data:")]
     assert samples[0] == "samples/step_000010.png"  # the latest, large
     assert samples[1:] == ["samples/step_000000.png", "samples/step_000010.png"]
     assert all((run / s).is_file() for s in samples)
     config = page.split("<pre>", 1)[1]
     assert "name: hinge" in config and "lr: 0.001" in config and "gan_platform.data.mixtures.ring8" in config
-    assert "No evaluation metrics yet" in page
+    assert "No evaluation metrics yet" not in page and "eval/fid" in page  # the final evaluation's
     assert "finished" in page and "step 10 of 10" in page
     # evaluation records appear in the page once metrics.jsonl has them
     copy = run
@@ -139,8 +139,10 @@ def test_sweep_comparison_ranks_runs_and_plots_parameters(sweep):
 
 def test_sweep_comparison_defaults_to_the_sweeps_own_metric(sweep):
     copy = sweep
-    page = write_comparison(copy).read_text()  # no eval metrics: falls back to the generator loss
-    assert "ranked by <b>train/g_loss</b> (lower is better)" in page
+    page = write_comparison(copy).read_text()  # no sweep.json: the first known evaluation metric
+    assert "ranked by <b>eval/fid</b> (lower is better)" in page
+    fids = [final(copy, r, "eval/fid") for r in ranked_runs(page)]
+    assert fids == sorted(fids)
     (copy / "sweep.json").write_text(json.dumps({"config": {"metric": {"name": "train/d_loss", "goal": "maximize"}}}))
     page = write_comparison(copy).read_text()
     assert "ranked by <b>train/d_loss</b> (higher is better)" in page
@@ -183,7 +185,7 @@ def loaded_images(page: Path, profile: Path) -> tuple[int, int]:
 def test_pages_render_in_headless_chromium_with_every_image_loaded(sweep, tmp_path):
     run_page = write_run_report(sweep / "trial-002")
     sweep_page = write_comparison(sweep, "train/g_loss", "min")
-    for page, expected in ((run_page, 1 + 1 + 2), (sweep_page, 2 + 3)):
+    for page, expected in ((run_page, 2 + 1 + 2), (sweep_page, 2 + 3)):
         loaded, total = loaded_images(page, tmp_path / f"profile-{page.parent.name}")
         assert total == expected + 1 and loaded == expected  # all but the deliberately missing one
 

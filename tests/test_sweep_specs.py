@@ -28,7 +28,7 @@ def test_the_sweeps_the_platform_promises_are_there():
     assert wgan["early_terminate"]["type"] == "hyperband"
     assert {"optimizer.lr", "trainer.d_steps", "loss.weight_clip"} <= set(wgan["parameters"])
     cgan = yaml.safe_load((ROOT / "sweeps" / "cgan.yaml").read_text())
-    assert "task.conditional=true" in cgan["command"] and "task.mismatch_weight" in cgan["parameters"]
+    assert "+experiment=cgan" in cgan["command"] and "task.mismatch_weight" in cgan["parameters"]
 
 
 @pytest.mark.parametrize("path", SWEEP_FILES, ids=[p.name for p in SWEEP_FILES])

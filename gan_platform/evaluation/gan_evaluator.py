@@ -21,6 +21,8 @@ import math
 import time
 from typing import Any, Optional
 
+import logging
+
 import torch
 from torch import Tensor
 import warnings
@@ -31,6 +33,9 @@ from gan_platform.evaluation.collapse import MixtureCollapse, ModeHistogram, cla
 from gan_platform.evaluation.evaluator import Evaluator
 from gan_platform.evaluation.features import DigitFeatures, FeatureExtractor
 from gan_platform.evaluation.manifold import kth_neighbour_distance, precision_recall_density_coverage
+
+
+log = logging.getLogger(__name__)
 
 
 class Precomputed(torch.nn.Module):
@@ -80,7 +85,13 @@ class GANEvaluator(Evaluator):
                                                reset_real_features=False, sync_on_compute=False).to(self.device)
         self.kid.update(self.real_features, real=True)
         self.kid_subsets, self.kid_subset_size = int(kid_subsets), subset
-        self.real_radii = kth_neighbour_distance(self.real_features, self.k)
+        # A tiny dataset (or sample count) has fewer than k+1 points: use the largest k it supports
+        # (recorded in the protocol), and no precision/recall at all below 2 points.
+        k_max = min(self.num_real, self.num_samples) - 1
+        if k_max < self.k:
+            log.warning("eval.prdc_k=%d needs more than %d samples; precision/recall use k=%d here.", self.k, self.k, max(k_max, 0))
+            self.k = max(k_max, 0)
+        self.real_radii = kth_neighbour_distance(self.real_features, self.k) if self.k >= 1 else None
         self.mixture: Optional[MixtureCollapse] = None
         if hasattr(dataset, "means") and hasattr(dataset, "sigma"):
             self.mixture = MixtureCollapse(dataset.means, dataset.sigma, mode_threshold, sync_on_compute=False).to(self.device)
@@ -132,8 +143,9 @@ class GANEvaluator(Evaluator):
         self.kid.update(feats, real=False)
         kid_mean, kid_std = self.kid.compute()
         out["eval/kid"], out["eval/kid_std"] = float(kid_mean), float(kid_std)
-        prdc = precision_recall_density_coverage(self.real_features, feats, self.k, real_radii=self.real_radii)
-        out.update({f"eval/{k}": v for k, v in prdc.items()})
+        if self.real_radii is not None:
+            prdc = precision_recall_density_coverage(self.real_features, feats, self.k, real_radii=self.real_radii)
+            out.update({f"eval/{k}": v for k, v in prdc.items()})
         if self.mixture is not None:
             self.mixture.reset()
             self.mixture.update(fake)
