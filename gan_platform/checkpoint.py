@@ -60,7 +60,8 @@ def _test_pause(stage: str, step: int) -> None:
         time.sleep(3600)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -197,7 +198,7 @@ def load_checkpoint(folder: str | os.PathLike, map_location: Any = "cpu") -> tup
         raise UserError(f"Checkpoint '{folder}' was written by a newer gan_platform (format {meta['version']}): upgrade gan_platform.")
     if not isinstance(meta.get("sha256"), str):
         raise UserError(f"Checkpoint '{folder}' has no SHA-256 in its meta.json, so it cannot be verified: it is not a complete gan_platform checkpoint.")
-    if _sha256(state_path) != meta["sha256"]:
+    if file_sha256(state_path) != meta["sha256"]:
         raise UserError(f"Checkpoint '{state_path}' is truncated or corrupt (its SHA-256 does not match meta.json): resume from another checkpoint.")
     try:
         state = torch.load(state_path, map_location=map_location, weights_only=True)

@@ -39,6 +39,10 @@ TASKS: dict[str, tuple[list[str], int, bool]] = {
     # DCGAN on digits: BatchNorm in G, whose statistics each rank keeps and the trainer averages
     "nsgan_digits": (["+experiment=nsgan", "model.generator.width=8", "model.discriminator.width=8",
                       "trainer.batch_size=8", "trainer.sample_every=2"], 3, False),
+    # CycleGAN on the embedded digit pair: four networks, image pools, instance norm
+    "cyclegan_digits": (["+experiment=cyclegan", "trainer.batch_size=4", "trainer.grid_size=4", "model.generator.width=8",
+                         "model.generator.blocks=1", "model.generator.downsample=1", "model.discriminator.width=8",
+                         "trainer.lr_decay=none", "eval.num_samples=16"], 3, False),
 }
 
 

@@ -25,13 +25,13 @@ erode). A label survives when the classifier's label of the translation equals i
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
 from torch import Tensor, nn
 
+from gan_platform.checkpoint import file_sha256
 from gan_platform.errors import ConfigError
 
 FEATURES = ("auto", "digits", "inception", "none")
@@ -59,10 +59,6 @@ def find_inception_weights(path: Optional[str] = None) -> Optional[Path]:
         return p
     p = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
     return p if p.is_file() else None
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class CycleGANEvaluator:
@@ -105,7 +101,7 @@ class CycleGANEvaluator:
                                    "fid_extractor_sha256": self.classifier.sha256})
         elif features == "inception":
             self._protocol.update({"fid_extractor": "InceptionV3 pool3 (2048), torchmetrics",
-                                   "fid_extractor_sha256": _sha256(self.inception_path), "resize": "bilinear to 299"})
+                                   "fid_extractor_sha256": file_sha256(self.inception_path), "resize": "bilinear to 299"})
         if self.note:
             self._protocol["note"] = self.note
 

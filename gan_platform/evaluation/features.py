@@ -16,7 +16,6 @@ to the network that produced it.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import Any, Optional
@@ -24,6 +23,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor, nn
 
+from gan_platform.checkpoint import file_sha256
 from gan_platform.errors import ConfigError, UserError
 
 log = logging.getLogger(__name__)
@@ -31,14 +31,6 @@ log = logging.getLogger(__name__)
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 DIGIT_DATASETS = ("digits", "stacked_digits", "mnist")
 EXTRACTORS = ("auto", "inception", "digits", "identity")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class FeatureExtractor(nn.Module):
