@@ -51,15 +51,8 @@ class LossConfig:
 
 
 @dataclass
-class TaskConfig:
-    name: str = "gan"
-    conditional: bool = False
-    mismatch_weight: float = 0.0
-
-
-@dataclass
 class Config:
-    # Untyped here: every task brings its own keys (conf/task/*.yaml); TaskConfig lists the GAN task's.
+    # Untyped here: every task brings its own keys (conf/task/*.yaml), checked in check_ranges.
     task: Any = MISSING
     model: Any = MISSING
     loss: LossConfig = field(default_factory=LossConfig)

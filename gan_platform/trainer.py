@@ -114,6 +114,7 @@ class Trainer:
                            for name, opt in task.optimizers.items()}
         self.schedulers = self._make_schedulers()
         self._sums: dict[str, torch.Tensor] = {}
+        self._counts: dict[str, int] = {}  # how many steps logged each key in this window
         self._count = 0
         self._stop_requested = False
         self._stop_time = 0.0
@@ -250,21 +251,21 @@ class Trainer:
     def _accumulate(self, logs: dict[str, torch.Tensor]) -> None:
         for k, v in logs.items():
             self._sums[k] = self._sums[k] + v if k in self._sums else v.clone()
+            self._counts[k] = self._counts.get(k, 0) + 1
 
     def _flush_train_logs(self) -> dict[str, float]:
         """Average the window's losses (over iterations and processes); one host sync."""
         if not self._sums:
             return {}
         keys = sorted(self._sums)
-        steps_per_key = {k: self._count * (self.cfg.g_steps if k.startswith("g_") else self.cfg.d_steps) for k in keys}
-        values = torch.stack([self._sums[k].float() / steps_per_key[k] for k in keys])
+        values = torch.stack([self._sums[k].float() / self._counts[k] for k in keys])
         if self.acc.num_processes > 1:
             values = self.acc.reduce(values, reduction="mean")
         floats = values.tolist()
         elapsed = time.perf_counter() - self._window_start
         out = {f"train/{k}": v for k, v in zip(keys, floats)}
         out["perf/it_per_s"] = self._count / max(elapsed, 1e-9)
-        self._sums, self._count, self._window_start = {}, 0, time.perf_counter()
+        self._sums, self._counts, self._count, self._window_start = {}, {}, 0, time.perf_counter()
         bad = [k for k, v in out.items() if not np.isfinite(v)]
         if bad:
             raise DivergedError(self.step, bad[0], self.checkpoint_step)
