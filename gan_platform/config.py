@@ -75,7 +75,7 @@ register_schema()
 
 _HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 # Keys the platform supplies itself when it builds these objects.
-_SUPPLIED = {"out_shape", "in_shape", "num_classes", "z_dim", "params"}
+_SUPPLIED = {"out_shape", "in_shape", "num_classes", "z_dim", "params", "scale"}
 
 
 def _resolve_target(path: str, where: str):
@@ -165,6 +165,11 @@ def check_ranges(cfg: DictConfig) -> None:
         check_tracker_config(cfg.tracker)
     if "z_dim" in cfg.model:
         _positive(cfg, "model.z_dim", "whole number")
+    if "data_scale" in cfg.model:
+        scale = cfg.model.data_scale
+        if scale != "auto" and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0):
+            raise ConfigError(f"model.data_scale must be auto or a positive number, got '{scale}': "
+                              "auto uses the radius of a mixture's modes (grid25: 4).")
     if not 0 <= cfg.seed < 2**32:
         raise ConfigError(f"seed must be in [0, 2**32), got {cfg.seed}.")
     pack = OmegaConf.select(cfg, "model.discriminator.pack")

@@ -82,15 +82,27 @@ def build_dataset(cfg: DictConfig, acc: Accelerator):
     return dataset
 
 
+def data_scale(setting: Any, dataset: Any = None) -> float:
+    """`model.data_scale` as a number: `auto` is the radius of a mixture's modes (ring8 1, grid25 4)
+    and 1 for other data (images live in [-1, 1]) or when no dataset is at hand (the scale is a
+    buffer of the networks, so loading trained weights restores it)."""
+    if setting == "auto":
+        means = getattr(dataset, "means", None)
+        return float(means.abs().max()) if means is not None and float(means.abs().max()) > 0 else 1.0
+    return float(setting)
+
+
 def build_gan_networks(cfg: DictConfig, sample_shape: tuple[int, ...], num_classes: int = 0,
-                       discriminator: bool = True) -> tuple[torch.nn.Module, Optional[torch.nn.Module]]:
+                       discriminator: bool = True, dataset: Any = None) -> tuple[torch.nn.Module, Optional[torch.nn.Module]]:
     """G (and D unless `discriminator` is false) of `cfg.model` for samples of `sample_shape`;
     `num_classes` > 0 makes them conditional. Also used by `gan_platform.sample` to rebuild G."""
-    G = instantiate(cfg.model.generator, out_shape=tuple(sample_shape), z_dim=int(cfg.model.z_dim), num_classes=num_classes)
+    scaled = {"scale": data_scale(cfg.model.data_scale, dataset)} if "data_scale" in cfg.model else {}
+    G = instantiate(cfg.model.generator, out_shape=tuple(sample_shape), z_dim=int(cfg.model.z_dim), num_classes=num_classes,
+                    **scaled)
     D = None
     if discriminator:
         D = instantiate(cfg.model.discriminator, in_shape=tuple(sample_shape), num_classes=num_classes,
-                        conditioning=cfg.model.get("conditioning", "concat"))
+                        conditioning=cfg.model.get("conditioning", "concat"), **scaled)
     return G, D
 
 
@@ -109,7 +121,7 @@ def build_gan_task(cfg: DictConfig, dataset, acc: Accelerator):
         raise ConfigError(f"A conditional GAN needs at least 2 classes; dataset '{dataset.name}' has {num_classes}.")
     shape = dataset.sample_shape
     z_dim = int(cfg.model.z_dim)
-    G, D = build_gan_networks(cfg, shape, num_classes)
+    G, D = build_gan_networks(cfg, shape, num_classes, dataset=dataset)
     from gan_platform.optim import build_optimizer
 
     g_opt = build_optimizer(cfg.optimizer, G.parameters())

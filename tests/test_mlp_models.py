@@ -6,7 +6,7 @@ import torch
 from conftest import compose, run_cli
 from gan_platform.errors import ConfigError
 from gan_platform.models.mlp import MLPDiscriminator, MLPGenerator
-from gan_platform.run import build_gan_networks
+from gan_platform.run import build_gan_networks, instantiate
 
 
 def test_data_scale_makes_the_networks_work_in_standardized_units():
@@ -15,12 +15,12 @@ def test_data_scale_makes_the_networks_work_in_standardized_units():
     torch.manual_seed(0)
     G1 = MLPGenerator((2,), z_dim=4, hidden=16, depth=2)
     G4 = MLPGenerator((2,), z_dim=4, hidden=16, depth=2, scale=4.0)
-    G4.load_state_dict(G1.state_dict())
+    G4.load_state_dict({**G1.state_dict(), "scale": G4.scale})
     z = torch.randn(5, 4)
     torch.testing.assert_close(G4(z), 4.0 * G1(z))
     D1 = MLPDiscriminator((2,), hidden=16, depth=2, pack=2)
     D4 = MLPDiscriminator((2,), hidden=16, depth=2, pack=2, scale=4.0)
-    D4.load_state_dict(D1.state_dict())
+    D4.load_state_dict({**D1.state_dict(), "scale": D4.scale})
     x = torch.randn(6, 2) * 4
     torch.testing.assert_close(D4(x), D1(x / 4.0))
     # the gradient D passes back to G's samples shrinks by the same factor
@@ -57,16 +57,23 @@ def test_a_non_positive_data_scale_is_refused(scale):
         MLPDiscriminator((2,), scale=scale)
 
 
-def test_data_scale_reaches_both_networks_from_the_config():
-    cfg = compose(["+experiment=toy2d_grid"])
-    assert cfg.model.data_scale == 4.0
-    G, D = build_gan_networks(cfg, (2,))
-    assert G.scale == 4.0 and D.scale == 4.0
-    G, D = build_gan_networks(compose(["+experiment=toy2d_grid", "model.data_scale=2.5"]), (2,))
-    assert G.scale == 2.5 and D.scale == 2.5
+@pytest.mark.parametrize("dataset,override,expected", [
+    ("grid25", [], 4.0), ("ring8", [], 1.0), ("grid25", ["model.data_scale=2.5"], 2.5)])
+def test_data_scale_reaches_both_networks_from_the_config(dataset, override, expected):
+    """auto: the radius of the mixture's modes; a number: that number."""
+    cfg = compose(["+experiment=toy2d", f"dataset={dataset}", *override])
+    data = instantiate(cfg.dataset)
+    G, D = build_gan_networks(cfg, data.sample_shape, dataset=data)
+    assert float(G.scale) == expected and float(D.scale) == expected
+    # the scale is saved with the weights: a G rebuilt without the data gets it back on loading
+    G2, _ = build_gan_networks(cfg, data.sample_shape, discriminator=False)
+    G2.load_state_dict(G.state_dict())
+    assert float(G2.scale) == expected
 
 
-def test_a_bad_data_scale_on_the_command_line_is_one_sentence(tmp_path):
-    r = run_cli(["dataset=grid25", "model.data_scale=0", "trainer.steps=2", "tracker=none"], tmp_path)
-    assert r.returncode == 2
-    assert "data_scale must be positive" in r.stderr and "Traceback" not in r.stderr
+@pytest.mark.parametrize("bad", ["0", "-1", "big"])
+def test_a_bad_data_scale_on_the_command_line_is_one_sentence(tmp_path, bad):
+    r = run_cli(["dataset=grid25", "model=mlp", f"model.data_scale={bad}", "trainer.steps=2", "tracker=none"], tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert "model.data_scale must be auto or a positive number" in r.stderr and "Traceback" not in r.stderr
+    assert not list(tmp_path.rglob("metrics.jsonl"))

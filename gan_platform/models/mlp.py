@@ -17,9 +17,12 @@ def _check_size(hidden: int, depth: int) -> None:
         raise ConfigError(f"MLP sizes must be positive: got hidden={hidden}, depth={depth}.")
 
 
-def _check_scale(scale: float) -> None:
-    if not scale > 0:
-        raise ConfigError(f"model.data_scale must be positive: got {scale}; use the data's spread, e.g. 1.0 or 4.0.")
+def _scale_buffer(module: nn.Module, scale: float) -> None:
+    """`scale` as a buffer: it travels in the state dict, so whatever loads the weights (resume,
+    gan_platform.sample) gets the units they were trained in."""
+    if not float(scale) > 0:
+        raise ConfigError(f"model.data_scale must be positive: got {scale}; use auto or the data's radius, e.g. 4.0.")
+    module.register_buffer("scale", torch.tensor(float(scale)))
 
 
 def _mlp(in_dim: int, hidden: int, depth: int, activation, batch_norm: bool = False) -> nn.Sequential:
@@ -34,28 +37,25 @@ class MLPGenerator(nn.Module):
     """G(z, y): [z, onehot(y)] -> `depth` hidden ReLU layers (BatchNorm before each ReLU with
     `batch_norm`, as in PacGAN's 2-D generator) -> a sample of `out_shape`, times `scale`.
 
-    `scale` lets the network work in standardized units: grid25 spans +-4, so its points are
-    4 network units per data unit apart in a network whose initial outputs are ~0.1."""
+    `scale` lets the network work in standardized units: grid25's modes reach +-4, while a fresh
+    network's outputs are ~0.1 and its kinks lie within ~1 of the origin; at scale 4 the grid is
+    [-1, 1]^2 to both networks."""
 
     def __init__(self, out_shape: Sequence[int], z_dim: int = 16, hidden: int = 128, depth: int = 3,
                  num_classes: int = 0, batch_norm: bool = False, scale: float = 1.0):
         super().__init__()
         _check_size(hidden, depth)
-        _check_scale(scale)
+        _scale_buffer(self, scale)
         self.out_shape = tuple(out_shape)
         self.z_dim = z_dim
         self.num_classes = num_classes
-        self.scale = float(scale)
         self.body = _mlp(z_dim + num_classes, hidden, depth, nn.ReLU, batch_norm)
         self.out = nn.Linear(hidden, math.prod(self.out_shape))
 
     def forward(self, z: Tensor, y: Optional[Tensor] = None) -> Tensor:
         if self.num_classes:
             z = torch.cat([z, one_hot(y, self.num_classes, z)], dim=1)
-        x = self.out(self.body(z))
-        if self.scale != 1.0:
-            x = x * self.scale
-        return x.view(z.shape[0], *self.out_shape)
+        return (self.out(self.body(z)) * self.scale).view(z.shape[0], *self.out_shape)
 
 
 class MLPDiscriminator(nn.Module):
@@ -67,8 +67,7 @@ class MLPDiscriminator(nn.Module):
                  scale: float = 1.0):
         super().__init__()
         _check_size(hidden, depth)
-        _check_scale(scale)
-        self.scale = float(scale)
+        _scale_buffer(self, scale)
         check_conditioning(num_classes, conditioning, pack)
         self.num_classes = num_classes
         self.concat = bool(num_classes) and conditioning == "concat"
@@ -78,10 +77,7 @@ class MLPDiscriminator(nn.Module):
         self.head = ScoreHead(hidden, num_classes, conditioning, dropout, minibatch_std)
 
     def forward(self, x: Tensor, y: Optional[Tensor] = None) -> Tensor:
-        h = x.flatten(1)
-        if self.scale != 1.0:
-            h = h / self.scale
-        h = pack_samples(h, self.pack)
+        h = pack_samples(x.flatten(1) / self.scale, self.pack)
         if self.concat:
             h = torch.cat([h, one_hot(y, self.num_classes, h)], dim=1)
         return self.head(self.body(h), y)
