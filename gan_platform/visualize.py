@@ -48,15 +48,15 @@ def scatter_plot(points: Tensor, real: Optional[Tensor] = None, means: Optional[
     if real is not None:
         r = real.detach().float().cpu().numpy()
         ax.scatter(r[:, 0], r[:, 1], s=3, c="tab:blue", alpha=0.3, label="real")
-    p = points.detach().float().cpu().numpy()
-    ax.scatter(p[:, 0], p[:, 1], s=3, c="tab:orange", alpha=0.6, label="generated")
     if means is not None:
         m = means.detach().float().cpu().numpy()
-        ax.scatter(m[:, 0], m[:, 1], marker="x", c="black", s=30, label="modes")
+        ax.scatter(m[:, 0], m[:, 1], marker="+", c="black", s=20, linewidths=0.6, label="modes")
         lo, hi = m.min(0), m.max(0)
         pad = 0.5 * max(1e-3, float((hi - lo).max()))
         ax.set_xlim(lo[0] - pad, hi[0] + pad)
         ax.set_ylim(lo[1] - pad, hi[1] + pad)
+    p = points.detach().float().cpu().numpy()
+    ax.scatter(p[:, 0], p[:, 1], s=2, c="tab:orange", alpha=0.5, label="generated")  # on top
     ax.set_aspect("equal")
     ax.legend(loc="upper right", fontsize=7, markerscale=3)
     if title:

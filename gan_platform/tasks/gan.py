@@ -137,7 +137,10 @@ class GANTask:
 
     def grid_inputs(self, n: int, generator: torch.Generator) -> dict[str, Tensor]:
         """Fixed inputs for the sample grids: the same z at every step, so progress is visible.
-        Conditional runs get one row per class."""
+        Conditional runs get one row per class. 2-D points get at least 1,000, so that the scatter
+        plot shows which modes are covered (64 dots cannot show 25 modes)."""
+        if len(self.sample_shape) == 1:
+            n = max(n, 1000)
         if self.num_classes:
             per_class = max(1, n // self.num_classes)
             labels = torch.arange(self.num_classes).repeat_interleave(per_class)
