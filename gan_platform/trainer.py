@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import random
-import signal
-import time
 import traceback
 from contextlib import contextmanager
 from typing import Any, Optional
@@ -30,50 +27,29 @@ from typing import Any, Optional
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import gather_object
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from gan_platform.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint, settle_checkpoint
 from gan_platform.distributed import average_buffers, replica_fingerprints
+from gan_platform.divergence import check_finite
 from gan_platform.errors import DivergedError, UserError
+from gan_platform.loss_window import LossWindow
 from gan_platform.rundir import RunDir
+from gan_platform.stopping import StopRequest
 from gan_platform.tracking import Tracker
+from gan_platform.training_state import (apply_configured_hyperparameters, configured_hyperparameters, make_schedulers,
+                                         restore_rng_states, rng_states)
 from gan_platform.visualize import image_grid, save_png, scatter_plot, upscale
 
 log = logging.getLogger(__name__)
 
-# Optimizer settings taken from the config on resume (the checkpoint keeps only the moments).
-HYPERPARAMETERS = ("lr", "betas", "eps", "weight_decay", "momentum", "alpha", "dampening")
 DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES)
 
 
 class _Stop(Exception):
     def __init__(self, status: str):
         self.status = status
-
-
-def _rng_state(data_generator: torch.Generator) -> dict[str, Any]:
-    np_state = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "data": data_generator.get_state(),
-        "python": random.getstate(),
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any], data_generator: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    data_generator.set_state(state["data"])
-    random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in state["python"]))
-    np_state = state["numpy"]
-    np.random.set_state((np_state[0], np_state[1].numpy().astype(np.uint32), *np_state[2:]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class Settings(dict):
@@ -110,40 +86,19 @@ class Trainer:
         self.status = "running"
         self.error: Optional[str] = None
         self.checkpoint_step: Optional[int] = None
-        self.configured = {name: [{k: g[k] for k in HYPERPARAMETERS if k in g} for g in opt.param_groups]
-                           for name, opt in task.optimizers.items()}
-        self.schedulers = self._make_schedulers()
-        self._sums: dict[str, torch.Tensor] = {}
-        self._counts: dict[str, int] = {}  # how many steps logged each key in this window
-        self._count = 0
-        self._stop_requested = False
-        self._stop_time = 0.0
+        self.configured = configured_hyperparameters(task.optimizers)  # before a checkpoint overwrites them
+        self.schedulers = make_schedulers(task.optimizers, self.cfg.lr_decay, self.cfg.lr_decay_start, self.cfg.steps)
+        self.losses = LossWindow(accelerator)
+        self.stop_request = StopRequest(accelerator)
         self.replicas: Optional[dict[str, Any]] = None  # several processes: were they in step at the end?
-        self._window_start = time.perf_counter()
         self._pbar = None
         # Called as fn(event, trainer) on the main process after "eval", "samples" and at "end"
         # (the dashboard uses it); a failing callback is logged, never fatal.
         self.callbacks: list[Any] = []
 
-    # -- schedules -------------------------------------------------------------------------
-    def _make_schedulers(self) -> dict[str, torch.optim.lr_scheduler.LambdaLR]:
-        if self.cfg.lr_decay == "none":
-            return {}
-        start = int(self.cfg.lr_decay_start * self.cfg.steps)
-        span = max(1, self.cfg.steps - start)
-
-        def linear(step: int) -> float:  # 1 until `start`, then linearly to 0 at `steps`
-            return 1.0 - max(0, step - start) / span
-
-        # On the inner optimizer: tasks step it directly (optim.hot_optimizer), and a scheduler on
-        # Accelerate's wrapper would not see those steps (and warn that it runs before them).
-        return {name: torch.optim.lr_scheduler.LambdaLR(getattr(opt, "optimizer", opt), linear)
-                for name, opt in self.task.optimizers.items()}
-
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        rng = _rng_state(self.data_generator)
-        rngs = gather_object([rng]) if self.acc.num_processes > 1 else [rng]
+        rngs = rng_states(self.acc, self.data_generator)  # collective
         return {
             "step": self.step,
             "num_processes": self.acc.num_processes,
@@ -169,37 +124,15 @@ class Trainer:
         for k, s in self.schedulers.items():
             if k in state.get("schedulers", {}):
                 s.load_state_dict(state["schedulers"][k])
-        self._apply_configured_hyperparameters()
+        apply_configured_hyperparameters(self.task.optimizers, self.schedulers, self.configured, announce=self.main)
         if self.acc.scaler is not None and state.get("scaler"):
             self.acc.scaler.load_state_dict(state["scaler"])
-        rngs = state["rng"]
-        rank = self.acc.process_index
-        if len(rngs) == self.acc.num_processes:
-            _set_rng_state(rngs[rank], self.data_generator)
-        else:
-            log.warning("The checkpoint was written by %d processes and this run has %d: RNG streams restart from the seed.",
-                        len(rngs), self.acc.num_processes)
+        restore_rng_states(state["rng"], self.acc, self.data_generator)
         self.task.load_extra_state(state.get("task", {}))
         t = state["trainer"]
         self.best, self.bad_evals, self.fixed = t["best"], t["bad_evals"], t["fixed"]
         self.last_eval = t.get("last_eval", {})
         self.step = int(state["step"])
-
-    def _apply_configured_hyperparameters(self) -> None:
-        """After loading optimizer and scheduler states: the config's lr, betas, ... win."""
-        for name, opt in self.task.optimizers.items():
-            sched = self.schedulers.get(name)
-            for i, (group, wanted) in enumerate(zip(opt.param_groups, self.configured[name])):
-                changed = {k: (group.get(k), v) for k, v in wanted.items() if group.get(k) != v and k != "lr"}
-                if group.get("initial_lr", group.get("lr")) != wanted["lr"]:
-                    changed["lr"] = (group.get("initial_lr", group.get("lr")), wanted["lr"])
-                if changed and self.main:
-                    log.warning("Resuming with the config's %s optimizer settings: %s.", name,
-                                ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changed.items()))
-                group.update(wanted)
-                if sched is not None:
-                    group["initial_lr"] = sched.base_lrs[i] = wanted["lr"]
-                    group["lr"] = wanted["lr"] * sched.lr_lambdas[i](sched.last_epoch)
 
     def save(self, name: str = "last") -> None:
         average_buffers(self.acc, self.task.modules.values())  # collective, like the RNG gather below
@@ -240,55 +173,17 @@ class Trainer:
         bs = self.cfg.batch_size
         for _ in range(self.cfg.d_steps):
             x, y = self.dataset.sample(bs, self.data_generator)
-            self._accumulate(self.task.d_step(x, y))
+            self.losses.add(self.task.d_step(x, y))
         for _ in range(self.cfg.g_steps):
             x, y = self.dataset.sample(bs, self.data_generator)
-            self._accumulate(self.task.g_step(x, y))
+            self.losses.add(self.task.g_step(x, y))
         for s in self.schedulers.values():
             s.step()
-        self._count += 1
-
-    def _accumulate(self, logs: dict[str, torch.Tensor]) -> None:
-        for k, v in logs.items():
-            self._sums[k] = self._sums[k] + v if k in self._sums else v.clone()
-            self._counts[k] = self._counts.get(k, 0) + 1
-
-    def _flush_train_logs(self) -> dict[str, float]:
-        """Average the window's losses (over iterations and processes); one host sync."""
-        if not self._sums:
-            return {}
-        keys = sorted(self._sums)
-        values = torch.stack([self._sums[k].float() / self._counts[k] for k in keys])
-        if self.acc.num_processes > 1:
-            values = self.acc.reduce(values, reduction="mean")
-        floats = values.tolist()
-        elapsed = time.perf_counter() - self._window_start
-        out = {f"train/{k}": v for k, v in zip(keys, floats)}
-        out["perf/it_per_s"] = self._count / max(elapsed, 1e-9)
-        self._sums, self._counts, self._count, self._window_start = {}, {}, 0, time.perf_counter()
-        bad = [k for k, v in out.items() if not np.isfinite(v)]
-        if bad:
-            raise DivergedError(self.step, bad[0], self.checkpoint_step)
-        return out
+        self.losses.iterations += 1
 
     def _check_finite(self) -> None:
-        """At every log step and before every checkpoint: the losses not yet logged and every
-        parameter and float buffer are finite, on all processes (the flags are reduced, so that
-        every rank stops together)."""
-        checks = [(f"train/{k}", torch.isfinite(v).all()) for k, v in sorted(self._sums.items())]
-        for name, m in self.task.modules.items():
-            tensors = [t for t in (*m.parameters(), *m.buffers()) if t.is_floating_point()]
-            if tensors:
-                checks.append((f"a parameter or buffer of the {name}", torch.stack([torch.isfinite(t).all() for t in tensors]).all()))
-        if not checks:
-            return
-        bad = torch.stack([~ok for _, ok in checks]).float()
-        if self.acc.num_processes > 1:
-            bad = self.acc.reduce(bad, reduction="sum")
-        flags = bad.tolist()
-        for (what, _), flag in zip(checks, flags):
-            if flag > 0:
-                raise DivergedError(self.step, what, self.checkpoint_step)
+        """The pending losses, parameters and float buffers are finite on all processes (divergence.py)."""
+        check_finite(self.acc, self.task.modules, self.losses.sums, self.step, self.checkpoint_step)
 
     @contextmanager
     def _side_rng(self):
@@ -387,25 +282,6 @@ class Trainer:
                 raise
             log.error("Could not write %s: %s", self.run_dir.summary_path, e)
 
-    def _on_signal(self, signum, frame):
-        # A second Ctrl-C stops now, keeping the last checkpoint. A signal within a second of the first
-        # is the same request: SLURM's scancel (or a kill of the process group) reaches every rank and
-        # `accelerate launch` forwards it once more, and that echo must not cut the clean stop short.
-        if self._stop_requested and time.monotonic() - self._stop_time > 1.0:
-            raise KeyboardInterrupt
-        if self._stop_requested:
-            return
-        self._stop_requested, self._stop_time = True, time.monotonic()
-        if self.main:
-            log.warning("Stop requested: stopping at the next log step and saving a checkpoint (press Ctrl-C again to quit now).")
-
-    def _stop_agreed(self) -> bool:
-        flag = self._stop_requested
-        if self.acc.num_processes > 1:
-            t = torch.tensor([1.0 if flag else 0.0], device=self.acc.device)
-            flag = bool(self.acc.reduce(t, reduction="sum").item() > 0)
-        return flag
-
     def _save_on_stop(self) -> None:
         """Interrupted or early-stopped: keep the state reached, if it is finite."""
         try:
@@ -425,16 +301,11 @@ class Trainer:
         """Train to `trainer.steps`; returns the final summary (also written to summary.json)."""
         cfg = self.cfg
         every = lambda n: n > 0 and self.step % n == 0  # noqa: E731
-        old_handlers = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                old_handlers[sig] = signal.signal(sig, self._on_signal)
-            except ValueError:  # not the main thread
-                pass
+        self.stop_request.install()
         self._write_summary()
         self._pbar = tqdm(total=cfg.steps, initial=self.step, disable=not (self.main and cfg.progress),
                           desc=str(self.config.get("name", "train")), dynamic_ncols=True, mininterval=1.0)
-        self._window_start = time.perf_counter()
+        self.losses.restart_clock()
         try:
             if self.step == 0 and cfg.sample_every > 0:
                 self.write_samples()
@@ -443,14 +314,14 @@ class Trainer:
                 self.step += 1
                 self._pbar.update(1)
                 if every(cfg.log_every) or self.step == cfg.steps:
-                    self.last_train = self._flush_train_logs()
+                    self.last_train = self.losses.flush(self.step, self.checkpoint_step)
                     if self.main:
                         self.run_dir.append_metrics({"step": self.step, **self.last_train})
                         self.tracker.log(self.last_train, self.step)
                         self._pbar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in self.last_train.items()
                                                 if k in ("train/d_loss", "train/g_loss", "train/wasserstein")})
                     self._check_finite()
-                    if self._stop_agreed():
+                    if self.stop_request.agreed():
                         raise _Stop("interrupted")
                 if every(cfg.sample_every) and self.step < cfg.steps:
                     self.write_samples()
@@ -496,8 +367,7 @@ class Trainer:
             raise
         finally:
             self._pbar.close()
-            for sig, handler in old_handlers.items():
-                signal.signal(sig, handler)
+            self.stop_request.restore()
             self._write_summary(best_effort=True)
             self._notify("end")
         return self.summary()
