@@ -14,6 +14,9 @@ before every checkpoint, so that no checkpoint holds a non-finite state), `inter
 `failed` with the error. `checkpoint_step` there says which step checkpoints/last holds.
 On resume the optimizer hyperparameters of the config (lr, betas, ...) win over the checkpoint's,
 so that "lower the learning rate and resume" does what it says.
+
+The parts the loop uses live beside it: training_state (what a checkpoint holds of the training),
+loss_window, divergence, stopping (Ctrl-C/SIGTERM), early_stopping, sample_grid and settings.
 """
 
 from __future__ import annotations
@@ -21,26 +24,25 @@ from __future__ import annotations
 import errno
 import logging
 import traceback
-from contextlib import contextmanager
 from typing import Any, Optional
 
-import numpy as np
 import torch
 from accelerate import Accelerator
-from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from gan_platform.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint, settle_checkpoint
 from gan_platform.distributed import average_buffers, replica_fingerprints
 from gan_platform.divergence import check_finite
+from gan_platform.early_stopping import EarlyStopping
 from gan_platform.errors import DivergedError, UserError
 from gan_platform.loss_window import LossWindow
 from gan_platform.rundir import RunDir
+from gan_platform.sample_grid import write_sample_grid
+from gan_platform.settings import Settings
 from gan_platform.stopping import StopRequest
 from gan_platform.tracking import Tracker
-from gan_platform.training_state import (apply_configured_hyperparameters, configured_hyperparameters, make_schedulers,
-                                         restore_rng_states, rng_states)
-from gan_platform.visualize import image_grid, save_png, scatter_plot, upscale
+from gan_platform.training_state import (configured_hyperparameters, load_training_state, make_schedulers, side_rng,
+                                         training_state)
 
 log = logging.getLogger(__name__)
 
@@ -50,20 +52,6 @@ DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCE
 class _Stop(Exception):
     def __init__(self, status: str):
         self.status = status
-
-
-class Settings(dict):
-    """A config section as a plain dict with attribute access: the loop reads its settings every
-    iteration, and an OmegaConf lookup costs about as much as a small layer's forward pass."""
-
-    def __init__(self, section: Any):
-        super().__init__(OmegaConf.to_container(section, resolve=True) if isinstance(section, DictConfig) else section)
-
-    def __getattr__(self, key: str) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            raise AttributeError(key) from None
 
 
 class Trainer:
@@ -79,8 +67,7 @@ class Trainer:
         self.data_generator = torch.Generator(device=dataset.device).manual_seed(seed * 1000 + accelerator.process_index)
         grid_gen = torch.Generator().manual_seed(seed + 12345)
         self.fixed = task.grid_inputs(cfg.grid_size, grid_gen)
-        self.best: dict[str, Any] = {}
-        self.bad_evals = 0
+        self.early_stopping = EarlyStopping(self.eval_cfg)
         self.last_eval: dict[str, float] = {}
         self.last_train: dict[str, float] = {}
         self.status = "running"
@@ -96,45 +83,32 @@ class Trainer:
         # (the dashboard uses it); a failing callback is logged, never fatal.
         self.callbacks: list[Any] = []
 
+    @property
+    def best(self) -> dict[str, Any]:
+        """The best evaluation so far (early_stopping.py); summary.json's `best`."""
+        return self.early_stopping.best
+
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        rngs = rng_states(self.acc, self.data_generator)  # collective
+        """What a checkpoint holds: step, modules, optimizers, schedulers, scaler, rng, task, trainer."""
         return {
             "step": self.step,
             "num_processes": self.acc.num_processes,
-            "modules": {k: self.acc.unwrap_model(m).state_dict() for k, m in self.task.modules.items()},
-            "optimizers": {k: o.state_dict() for k, o in self.task.optimizers.items()},
-            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
-            "scaler": self.acc.scaler.state_dict() if self.acc.scaler is not None else None,
-            "rng": rngs,
-            "task": self.task.extra_state(),
-            "trainer": {"best": self.best, "bad_evals": self.bad_evals, "fixed": self.fixed,
+            **training_state(self.acc, self.task, self.schedulers, self.data_generator),  # collective (RNG gather)
+            "trainer": {"best": self.best, "bad_evals": self.early_stopping.bad_evals, "fixed": self.fixed,
                         "last_eval": self.last_eval, "tracker": self.tracker.state()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        try:
-            for k, m in self.task.modules.items():
-                self.acc.unwrap_model(m).load_state_dict(state["modules"][k])
-            for k, o in self.task.optimizers.items():
-                o.load_state_dict(state["optimizers"][k])
-        except (KeyError, RuntimeError, ValueError) as e:
-            raise UserError(f"The checkpoint does not fit this run's model or optimizer config ({str(e).splitlines()[0]}): "
-                            "resume with the config the run was started with.") from e
-        for k, s in self.schedulers.items():
-            if k in state.get("schedulers", {}):
-                s.load_state_dict(state["schedulers"][k])
-        apply_configured_hyperparameters(self.task.optimizers, self.schedulers, self.configured, announce=self.main)
-        if self.acc.scaler is not None and state.get("scaler"):
-            self.acc.scaler.load_state_dict(state["scaler"])
-        restore_rng_states(state["rng"], self.acc, self.data_generator)
-        self.task.load_extra_state(state.get("task", {}))
+        """Restore what `state_dict` returned (the config's optimizer settings win)."""
+        load_training_state(state, self.acc, self.task, self.schedulers, self.configured, self.data_generator)
         t = state["trainer"]
-        self.best, self.bad_evals, self.fixed = t["best"], t["bad_evals"], t["fixed"]
+        self.early_stopping.best, self.early_stopping.bad_evals, self.fixed = t["best"], t["bad_evals"], t["fixed"]
         self.last_eval = t.get("last_eval", {})
         self.step = int(state["step"])
 
     def save(self, name: str = "last") -> None:
+        """checkpoints/<name>; a collective: every rank calls it."""
         average_buffers(self.acc, self.task.modules.values())  # collective, like the RNG gather below
         state = self.state_dict()  # collective (RNG gather): every rank calls it
         if self.main:
@@ -185,34 +159,20 @@ class Trainer:
         """The pending losses, parameters and float buffers are finite on all processes (divergence.py)."""
         check_finite(self.acc, self.task.modules, self.losses.sums, self.step, self.checkpoint_step)
 
-    @contextmanager
-    def _side_rng(self):
-        """Sampling for grids and evaluation must not move the training RNG streams."""
-        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.seed + 7919 * (self.step + 1))
-            yield
-
     def write_samples(self) -> None:
+        """The sample grid of the fixed inputs at this step (sample_grid.py), logged to the tracker."""
         if not self.main:
             return
-        with self._side_rng():
+        with side_rng(self.seed, self.step):
             samples = self.task.sample_grid(self.fixed)
-        raw = {"samples": samples.cpu(), **{k: v.cpu() for k, v in self.fixed.items() if k != "z"}}
-        self.run_dir.samples_dir.mkdir(parents=True, exist_ok=True)
-        torch.save(raw, self.run_dir.sample_path(self.step, ".pt"))
-        if self.dataset.kind == "points":
-            real, _ = self.dataset.all(2500)
-            picture = scatter_plot(samples, real, getattr(self.dataset, "means", None), title=f"step {self.step}")
-        else:
-            picture = upscale(image_grid(samples, rows=self.task.grid_rows(self.fixed)))
-        save_png(picture, self.run_dir.sample_path(self.step, ".png"))
+        picture = write_sample_grid(self.run_dir, self.step, samples, self.fixed, self.task, self.dataset)
         self.tracker.log_images({"samples": picture}, self.step, captions={"samples": f"step {self.step}"})
         self._notify("samples")
 
     def evaluate(self) -> None:
+        """Run the evaluator, log its metrics, keep checkpoints/best and stop early (early_stopping.py)."""
         average_buffers(self.acc, self.task.modules.values())  # every rank samples from the same G
-        with self._side_rng():
+        with side_rng(self.seed, self.step):
             metrics = self.evaluator.evaluate(self.task, self.step)
         if not metrics:
             return
@@ -221,22 +181,14 @@ class Trainer:
             self.run_dir.append_metrics({"step": self.step, **metrics})
             self.tracker.log(metrics, self.step)
             self._notify("eval")
-        key, mode = self.eval_cfg.best_metric, self.eval_cfg.best_mode
-        if not key or key not in metrics or not np.isfinite(metrics[key]):
-            return
-        old = self.best.get(key)
-        improved = old is None or (metrics[key] < old if mode == "min" else metrics[key] > old)
+        improved = self.early_stopping.update(metrics, self.step)
         if improved:
-            self.best = {"step": self.step, key: metrics[key], "metrics": dict(metrics)}
-            self.bad_evals = 0
             self.save("best")
-        else:
-            self.bad_evals += 1
-            patience = self.eval_cfg.early_stop_patience
-            if patience and self.bad_evals >= patience:
-                log.info("Early stop at step %d: %s has not improved for %d evaluations (best %.4g at step %d).",
-                         self.step, key, self.bad_evals, self.best[key], self.best["step"])
-                raise _Stop("early_stopped")
+        elif improved is False and self.early_stopping.patience_exhausted:
+            key, best = self.eval_cfg.best_metric, self.best
+            log.info("Early stop at step %d: %s has not improved for %d evaluations (best %.4g at step %d).",
+                     self.step, key, self.early_stopping.bad_evals, best[key], best["step"])
+            raise _Stop("early_stopped")
 
     def _notify(self, event: str) -> None:
         if not self.main:
@@ -248,6 +200,7 @@ class Trainer:
                 log.warning("Callback %r failed on %s:\n%s", fn, event, traceback.format_exc())
 
     def summary(self) -> dict[str, Any]:
+        """What summary.json holds: how the run ended, its final and best metrics."""
         return {
             "status": self.status,
             "step": self.step,
@@ -351,17 +304,12 @@ class Trainer:
         except UserError as e:
             self.status, self.error = "failed", str(e)
             raise
-        except OSError as e:
+        except BaseException as e:
             self.status, self.error = "failed", f"{type(e).__name__}: {e}"
-            if e.errno in DISK_ERRORS:  # disk full, quota, file size limit, read-only: the user's to fix
+            if isinstance(e, OSError) and e.errno in DISK_ERRORS:  # disk full, quota, file size, read-only: the user's to fix
                 self.error = (f"Could not write '{e.filename or self.run_dir.root}' ({e.strerror}); the last checkpoint "
                               "is kept: free disk space (or fix permissions) and continue with trainer.resume=auto.")
                 raise UserError(self.error) from e
-            if self.main:
-                log.error("Run failed:\n%s", traceback.format_exc())
-            raise
-        except BaseException as e:
-            self.status, self.error = "failed", f"{type(e).__name__}: {e}"
             if self.main:
                 log.error("Run failed:\n%s", traceback.format_exc())
             raise

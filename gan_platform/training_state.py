@@ -1,8 +1,11 @@
-"""The state a run carries besides its weights: RNG streams, lr schedules, optimizer settings.
+"""What a checkpoint holds of the training, besides the trainer's own counters, and its restoring.
 
+- `training_state` / `load_training_state`: the networks, optimizer moments, lr schedules, grad
+  scaler, RNG streams and the task's extra state (e.g. CycleGAN's image pools), under the keys
+  `modules`, `optimizers`, `schedulers`, `scaler`, `rng`, `task` of the checkpoint.
 - `rng_states` / `restore_rng_states`: every process's torch, data, Python, NumPy (and CUDA) RNG
   states, gathered into the checkpoint and restored per rank, so that a resumed run draws the same
-  batches as one that never stopped.
+  batches as one that never stopped. `side_rng`: sampling for grids and evaluation does not move them.
 - `make_schedulers`: the optional linear lr decay (`trainer.lr_decay=linear`).
 - `configured_hyperparameters` / `apply_configured_hyperparameters`: the checkpoint keeps only
   the optimizer moments; on resume the config's lr, betas, ... win over the checkpoint's, so that
@@ -13,12 +16,15 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Any, Mapping
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
+
+from gan_platform.errors import UserError
 
 log = logging.getLogger("gan_platform.trainer")  # the training loop's messages keep one logger name
 
@@ -68,6 +74,15 @@ def restore_rng_states(rngs: list[dict[str, Any]], acc: Accelerator, data_genera
                     len(rngs), acc.num_processes)
 
 
+@contextmanager
+def side_rng(seed: int, step: int) -> Iterator[None]:
+    """Sampling for grids and evaluation must not move the training RNG streams: fork them, seeded by step."""
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed + 7919 * (step + 1))
+        yield
+
+
 def make_schedulers(optimizers: Mapping[str, torch.optim.Optimizer], lr_decay: str, lr_decay_start: float,
                     steps: int) -> Schedulers:
     """`lr_decay=linear`: lr factor 1 until `lr_decay_start * steps`, then linearly to 0 at `steps`."""
@@ -107,3 +122,37 @@ def apply_configured_hyperparameters(optimizers: Mapping[str, torch.optim.Optimi
             if sched is not None:
                 group["initial_lr"] = sched.base_lrs[i] = wanted["lr"]
                 group["lr"] = wanted["lr"] * sched.lr_lambdas[i](sched.last_epoch)
+
+
+def training_state(acc: Accelerator, task: Any, schedulers: Schedulers, data_generator: torch.Generator) -> dict[str, Any]:
+    """The checkpoint's training part; a collective (the RNG gather): every rank calls it."""
+    rngs = rng_states(acc, data_generator)
+    return {
+        "modules": {k: acc.unwrap_model(m).state_dict() for k, m in task.modules.items()},
+        "optimizers": {k: o.state_dict() for k, o in task.optimizers.items()},
+        "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
+        "scaler": acc.scaler.state_dict() if acc.scaler is not None else None,
+        "rng": rngs,
+        "task": task.extra_state(),
+    }
+
+
+def load_training_state(state: dict[str, Any], acc: Accelerator, task: Any, schedulers: Schedulers,
+                        configured: dict[str, list[dict[str, Any]]], data_generator: torch.Generator) -> None:
+    """Restore what `training_state` wrote; the optimizer settings `configured` (from the config) win."""
+    try:
+        for k, m in task.modules.items():
+            acc.unwrap_model(m).load_state_dict(state["modules"][k])
+        for k, o in task.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+    except (KeyError, RuntimeError, ValueError) as e:
+        raise UserError(f"The checkpoint does not fit this run's model or optimizer config ({str(e).splitlines()[0]}): "
+                        "resume with the config the run was started with.") from e
+    for k, s in schedulers.items():
+        if k in state.get("schedulers", {}):
+            s.load_state_dict(state["schedulers"][k])
+    apply_configured_hyperparameters(task.optimizers, schedulers, configured, announce=acc.is_main_process)
+    if acc.scaler is not None and state.get("scaler"):
+        acc.scaler.load_state_dict(state["scaler"])
+    restore_rng_states(state["rng"], acc, data_generator)
+    task.load_extra_state(state.get("task", {}))
