@@ -100,6 +100,8 @@ def find_resumable(name: str, steps: int, root: Path = Path("outputs")) -> Optio
         if RunDir(d).in_use():  # a live run: not ours to continue
             continue
         ckpt = find_checkpoint(d / "checkpoints" / "last")
+        if ckpt is None and (d / "checkpoints" / "last").exists():  # a damaged last/: resume falls back to best/
+            ckpt = find_checkpoint(d / "checkpoints" / "best")
         if ckpt is not None and (read_meta(ckpt) or {}).get("step", steps) < steps:
             return d
     return None
