@@ -201,11 +201,16 @@ def hydra_entry(cfg: DictConfig) -> int:
 
 def main(argv: Optional[list[str]] = None) -> int:
     argv = append_experiment(list(sys.argv[1:] if argv is None else argv))
-    if _is_plain_run(argv):
-        try:
+    from gan_platform.multirun import is_checkable_multirun, preflight_sweep, report_failed_jobs
+
+    multirun = is_checkable_multirun(argv)
+    try:
+        if _is_plain_run(argv):
             argv += preflight(argv)
-        except UserError as e:
-            report_and_exit(e)
+        elif multirun:  # -m: every job of the sweep is checked before any starts (gan_platform/multirun.py)
+            preflight_sweep(argv)
+    except UserError as e:
+        report_and_exit(e)
     scratch = None
     if _rank() > 0:
         # Only the main process writes the run dir; the others get a scratch dir (removed at the end) and no logs.
@@ -221,7 +226,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             from gan_platform.distributed import clean_scratch_dir
 
             clean_scratch_dir(scratch)
-    return 0
+    return report_failed_jobs() if multirun and _rank() == 0 else 0
 
 
 __all__ = ["main", "preflight", "explain_compose_error", "EXIT_USER_ERROR"]
