@@ -139,3 +139,16 @@ def test_resume_auto_past_a_corrupt_last_from_the_command_line(tmp_path):
         train(tmp_path / "elsewhere", ARGS + ["trainer.steps=20", f"trainer.resume={run_dir}"])
     RunDir(tmp_path / "elsewhere").unlock()
     assert listing(ckpts) == before and (ckpts / "last" / "state.pt").read_bytes() == bad
+
+
+def test_resume_auto_finds_a_run_whose_last_meta_json_is_damaged(tmp_path):
+    """The command line picks the run dir by its checkpoint's step: with last/meta.json unreadable,
+    best/ tells it the run is unfinished (else a new run would start beside it)."""
+    from gan_platform.cli import find_resumable
+
+    ckpts = tmp_path / "outputs" / "default" / "2026-01-01_00-00-00" / "checkpoints"
+    _save(ckpts / "last", 8)
+    _save(ckpts / "best", 5)
+    (ckpts / "last" / "meta.json").write_text("{")
+    assert find_resumable("default", 10, tmp_path / "outputs") == ckpts.parent
+    assert find_resumable("default", 5, tmp_path / "outputs") is None  # best already at the end: nothing to continue
