@@ -2,7 +2,6 @@
 verifies takes its place, the bad folder is moved aside (never deleted), a named path gets no fallback."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
