@@ -10,6 +10,9 @@ at ``NAME/``. A write that fails (disk full) removes its ``NAME.tmp/`` and leave
 
 Loading uses ``torch.load(weights_only=True)``: a checkpoint cannot run code. A folder or file that
 is not a checkpoint of this platform, or one cut short, is refused with one sentence.
+trainer.resume=auto goes further (`load_for_resume`): when checkpoints/last fails its SHA-256 check,
+it resumes from the newest older checkpoint that passes (last.prev, last.tmp, best) and moves the
+bad folder aside to ``last.corrupt-N/``, never deleting it. A path the user names gets no fallback.
 
 Test hook: ``GAN_PLATFORM_TEST_PAUSE_IN_SAVE=STAGE`` (or ``STAGE@STEP``) makes the first save (of
 that step) print ``gan_platform-test: paused in save at STAGE (step N)`` on stderr and sleep,
@@ -24,10 +27,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -41,6 +46,7 @@ VERSION = 1
 STATE_FILE = "state.pt"
 META_FILE = "meta.json"
 STATE_KEYS = ("step", "modules", "optimizers", "rng", "trainer")
+log = logging.getLogger(__name__)
 PAUSE_ENV = "GAN_PLATFORM_TEST_PAUSE_IN_SAVE"
 _paused_once = False
 
@@ -188,23 +194,120 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     raise UserError(f"'{p}' is not a gan_platform checkpoint (no complete checkpoints/last with meta.json): pass a run dir of this platform.")
 
 
-def load_checkpoint(folder: str | os.PathLike, map_location: Any = "cpu") -> tuple[dict[str, Any], dict]:
-    """(state, meta) of a checkpoint folder, verified against its recorded SHA-256."""
-    folder = resolve_checkpoint(folder)
+class CorruptCheckpoint(UserError):
+    """A checkpoint folder whose files fail verification (SHA-256, unpickling, contents); with
+    trainer.resume=auto an older complete checkpoint can take its place (`load_for_resume`)."""
+
+    def __init__(self, path: Path, reason: str, fix: str):
+        self.path, self.reason = path, reason
+        super().__init__(f"Checkpoint '{path}' {reason}: {fix}.")
+
+
+def verify_checkpoint(folder: Path, map_location: Any = "cpu") -> tuple[dict[str, Any], dict]:
+    """(state, meta) of exactly this checkpoint folder (no twins), verified against its SHA-256."""
     meta = read_meta(folder)
-    assert meta is not None
+    if meta is None:
+        raise CorruptCheckpoint(folder, "has no readable meta.json (cut short or corrupt)", "it is not a complete gan_platform checkpoint")
     state_path = folder / STATE_FILE
     if meta["version"] > VERSION:
         raise UserError(f"Checkpoint '{folder}' was written by a newer gan_platform (format {meta['version']}): upgrade gan_platform.")
     if not isinstance(meta.get("sha256"), str):
-        raise UserError(f"Checkpoint '{folder}' has no SHA-256 in its meta.json, so it cannot be verified: it is not a complete gan_platform checkpoint.")
+        raise CorruptCheckpoint(folder, "has no SHA-256 in its meta.json, so it cannot be verified",
+                                "it is not a complete gan_platform checkpoint")
     if file_sha256(state_path) != meta["sha256"]:
-        raise UserError(f"Checkpoint '{state_path}' is truncated or corrupt (its SHA-256 does not match meta.json): resume from another checkpoint.")
+        raise CorruptCheckpoint(state_path, "is truncated or corrupt (its SHA-256 does not match meta.json)",
+                                "resume from another checkpoint")
     try:
         state = torch.load(state_path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means "not a safe checkpoint"
-        raise UserError(f"Checkpoint '{state_path}' could not be loaded safely ({type(e).__name__}): it is not a gan_platform checkpoint.") from e
+        raise CorruptCheckpoint(state_path, f"could not be loaded safely ({type(e).__name__})",
+                                "it is not a gan_platform checkpoint") from e
     if not isinstance(state, dict) or any(k not in state for k in STATE_KEYS):
-        raise UserError(f"Checkpoint '{state_path}' does not hold a gan_platform training state (no {', '.join(STATE_KEYS)}): "
-                        "pass a checkpoint written by this platform.")
+        raise CorruptCheckpoint(state_path, f"does not hold a gan_platform training state (no {', '.join(STATE_KEYS)})",
+                                "pass a checkpoint written by this platform")
     return state, meta
+
+
+def load_checkpoint(folder: str | os.PathLike, map_location: Any = "cpu") -> tuple[dict[str, Any], dict]:
+    """(state, meta) of a run dir, checkpoints/ dir or checkpoint folder (`resolve_checkpoint`),
+    verified against its recorded SHA-256; no fallback: a bad file is a UserError."""
+    return verify_checkpoint(resolve_checkpoint(folder), map_location)
+
+
+# -- trainer.resume=auto: the newest checkpoint that verifies ---------------------------------------
+
+@dataclass
+class Resumable:
+    """What `load_for_resume` found: the folder loaded, its state and meta, and the newer folders
+    that failed verification on the way (each with its CorruptCheckpoint)."""
+    folder: Path
+    state: dict[str, Any]
+    meta: dict
+    rejected: list[CorruptCheckpoint] = field(default_factory=list)
+
+
+def _family(folder: Path) -> tuple[Path, Path, Path]:
+    return (folder, *_twins(folder))
+
+
+def load_for_resume(checkpoints_dir: str | os.PathLike, map_location: Any = "cpu") -> Optional[Resumable]:
+    """trainer.resume=auto: checkpoints/last as `find_checkpoint` picks it, verified. When that one
+    fails verification (or last/ is there without a readable meta.json), the newest of last's other
+    twins and checkpoints/best (and its twins) that verifies; best holds a full training state too.
+    None when there is no last at all (a fresh start); the first failure's one sentence when nothing
+    verifies. Reads only: `settle_resumed` moves the bad folders aside once every process has loaded."""
+    last, best = Path(checkpoints_dir) / "last", Path(checkpoints_dir) / "best"
+    rejected = [CorruptCheckpoint(f, "has no readable meta.json (cut short or corrupt)", "it is not a complete gan_platform checkpoint")
+                for f in (last, _twins(last)[1]) if f.exists() and read_meta(f) is None]  # only .tmp is ever half-written
+    primary = find_checkpoint(last)
+    if primary is None and not rejected:
+        return None
+    steps = {f: meta["step"] for f in (*_family(last), *_family(best)) if f != primary and (meta := read_meta(f))}
+    for folder in ([primary] if primary else []) + sorted(steps, key=lambda f: -steps[f]):  # last's twins first on a tie
+        try:
+            return Resumable(folder, *verify_checkpoint(folder, map_location), rejected)
+        except CorruptCheckpoint as e:
+            rejected.append(e)
+    raise rejected[0]
+
+
+def _aside(folder: Path) -> Path:
+    """NAME.corrupt-N beside `folder` (NAME without .prev/.tmp), N the first number not taken."""
+    base, n = folder.name.split(".")[0], 1
+    while folder.with_name(f"{base}.corrupt-{n}").exists():
+        n += 1
+    return folder.with_name(f"{base}.corrupt-{n}")
+
+
+def settle_resumed(checkpoints_dir: str | os.PathLike, resumed: Resumable) -> Path:
+    """After every process has loaded `resumed`: move each folder that failed verification aside to
+    NAME.corrupt-N (nothing is deleted) with a warning naming it and the step resumed from; put the
+    resumed checkpoint at checkpoints/last (a copy when it is best's) and clear last's twins."""
+    last = Path(checkpoints_dir) / "last"
+    if not resumed.rejected:
+        return settle_checkpoint(last) or last
+    step = resumed.meta["step"]
+    for error in resumed.rejected:
+        folder = error.path if error.path.is_dir() else error.path.parent
+        if folder.exists():
+            aside = _aside(folder)
+            os.replace(folder, aside)
+            log.warning("Checkpoint '%s' %s: moved it aside to '%s' and resumed from '%s' at step %d.",
+                        error.path, error.reason, aside, resumed.folder, step)
+    chosen = resumed.folder
+    if chosen not in _family(last):  # best's: a copy, so that best stays as it is
+        tmp = _twins(last)[0]
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        shutil.copytree(chosen, tmp)
+        settle_checkpoint(chosen.with_name("best"))
+        chosen = tmp
+    if chosen != last:
+        if last.exists():  # an older complete one: the newer bad ones are aside already
+            shutil.rmtree(last)
+        os.replace(chosen, last)
+        _fsync_dir(last.parent)
+    for twin in _twins(last):
+        if twin.exists():
+            shutil.rmtree(twin)
+    return last

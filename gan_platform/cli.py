@@ -100,6 +100,8 @@ def find_resumable(name: str, steps: int, root: Path = Path("outputs")) -> Optio
         if RunDir(d).in_use():  # a live run: not ours to continue
             continue
         ckpt = find_checkpoint(d / "checkpoints" / "last")
+        if ckpt is None and (d / "checkpoints" / "last").exists():  # a damaged last/: resume falls back to best/
+            ckpt = find_checkpoint(d / "checkpoints" / "best")
         if ckpt is not None and (read_meta(ckpt) or {}).get("step", steps) < steps:
             return d
     return None
@@ -199,11 +201,16 @@ def hydra_entry(cfg: DictConfig) -> int:
 
 def main(argv: Optional[list[str]] = None) -> int:
     argv = append_experiment(list(sys.argv[1:] if argv is None else argv))
-    if _is_plain_run(argv):
-        try:
+    from gan_platform.multirun import is_checkable_multirun, preflight_sweep, report_failed_jobs
+
+    multirun = is_checkable_multirun(argv)
+    try:
+        if _is_plain_run(argv):
             argv += preflight(argv)
-        except UserError as e:
-            report_and_exit(e)
+        elif multirun:  # -m: every job of the sweep is checked before any starts (gan_platform/multirun.py)
+            preflight_sweep(argv)
+    except UserError as e:
+        report_and_exit(e)
     scratch = None
     if _rank() > 0:
         # Only the main process writes the run dir; the others get a scratch dir (removed at the end) and no logs.
@@ -219,7 +226,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             from gan_platform.distributed import clean_scratch_dir
 
             clean_scratch_dir(scratch)
-    return 0
+    return report_failed_jobs() if multirun and _rank() == 0 else 0
 
 
 __all__ = ["main", "preflight", "explain_compose_error", "EXIT_USER_ERROR"]

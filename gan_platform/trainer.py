@@ -30,7 +30,7 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from gan_platform.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint, settle_checkpoint
+from gan_platform.checkpoint import load_checkpoint, load_for_resume, save_checkpoint, settle_resumed
 from gan_platform.distributed import average_buffers, replica_fingerprints
 from gan_platform.divergence import check_finite
 from gan_platform.early_stopping import EarlyStopping
@@ -122,21 +122,22 @@ class Trainer:
         spec = self.cfg.resume
         if not spec:
             return None
-        if spec == "auto":
-            folder = find_checkpoint(self.run_dir.checkpoints_dir / "last")
-            if folder is None:
+        if spec == "auto":  # the newest checkpoint that verifies (checkpoint.load_for_resume)
+            found = load_for_resume(self.run_dir.checkpoints_dir)
+            if found is None:
                 log.info("trainer.resume=auto: no checkpoint in %s, starting fresh.", self.run_dir.root)
                 return None
+            folder, state, meta = found.folder, found.state, found.meta
         else:
             folder = spec
-        state, meta = load_checkpoint(folder)
+            state, meta = load_checkpoint(folder)
         self.load_state_dict(state)
         self.checkpoint_step = self.step
         self.tracker_resume_state = state["trainer"].get("tracker") or {}
         self.acc.wait_for_everyone()  # every rank has read it before it is moved back into place
         if self.main:
             if spec == "auto":
-                settle_checkpoint(self.run_dir.checkpoints_dir / "last")
+                settle_resumed(self.run_dir.checkpoints_dir, found)
             self.run_dir.truncate_metrics(self.step)
         log.info("Resumed from %s at step %d.", folder, self.step)
         return meta
