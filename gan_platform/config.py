@@ -19,9 +19,10 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from hydra.utils import get_method, get_class
+from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
-from gan_platform.errors import ConfigError
+from gan_platform.errors import ConfigError, UserError
 
 PRECISIONS = ("no", "bf16", "fp16")
 
@@ -192,10 +193,9 @@ def check_optimizer(cfg: DictConfig) -> None:
     if "optimizer" not in cfg or not isinstance(cfg.optimizer, DictConfig) or "_target_" not in cfg.optimizer:
         return
     import torch
-    from hydra.utils import instantiate
 
     try:
-        factory = instantiate(cfg.optimizer)
+        factory = hydra_instantiate(cfg.optimizer)
         factory(params=[torch.zeros(1, requires_grad=True)])
     except (ValueError, TypeError) as e:
         raise ConfigError(f"The optimizer rejects its settings ({str(e).splitlines()[0]}): fix optimizer.* in the config.") from e
@@ -221,3 +221,17 @@ def validate(cfg: DictConfig) -> None:
         if group in cfg and cfg[group] is not None:
             _walk_targets(cfg[group], group)
     check_ranges(cfg)
+
+
+def instantiate(node: Any, **kwargs: Any) -> Any:
+    """`hydra.utils.instantiate`, but a UserError raised inside the target comes out as itself
+    (Hydra wraps it in an InstantiationException with a traceback-like message)."""
+    try:
+        return hydra_instantiate(node, **kwargs)
+    except Exception as e:  # noqa: BLE001
+        cause = e
+        while cause is not None:
+            if isinstance(cause, UserError):
+                raise cause from None
+            cause = cause.__cause__ or cause.__context__
+        raise

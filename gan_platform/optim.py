@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 
 def build_optimizer(node: DictConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
     """Instantiate the optimizer config `node` on `params`, fused where that is supported."""
-    from gan_platform.run import instantiate
+    from gan_platform.config import instantiate
 
     factory = instantiate(node)
     params = list(params)

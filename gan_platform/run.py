@@ -16,30 +16,15 @@ import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_list, set_seed
-from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from gan_platform.config import validate
+from gan_platform.config import instantiate, validate  # noqa: F401 - instantiate is also imported from here
 from gan_platform.errors import ConfigError, UserError
 from gan_platform.rundir import RunDir
 from gan_platform.tasks.cyclegan import build_cyclegan_task
 from gan_platform.trainer import Trainer
 
 log = logging.getLogger(__name__)
-
-
-def instantiate(node: Any, **kwargs: Any) -> Any:
-    """`hydra.utils.instantiate`, but a UserError raised inside the target comes out as itself
-    (Hydra wraps it in an InstantiationException with a traceback-like message)."""
-    try:
-        return hydra_instantiate(node, **kwargs)
-    except Exception as e:  # noqa: BLE001
-        cause = e
-        while cause is not None:
-            if isinstance(cause, UserError):
-                raise cause from None
-            cause = cause.__cause__ or cause.__context__
-        raise
 
 
 def make_accelerator(cfg: DictConfig) -> Accelerator:

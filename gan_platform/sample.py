@@ -87,7 +87,7 @@ def load_generator(path: str | Path, checkpoint: str = "last") -> TrainedGenerat
     if spec.get("sample_shape"):
         shape, num_classes, names = tuple(spec["sample_shape"]), int(spec["num_classes"]), spec.get("class_names")
     else:  # a checkpoint that does not say what G was built for: ask the dataset
-        from gan_platform.run import instantiate
+        from gan_platform.config import instantiate
 
         dataset = instantiate(cfg.dataset)
         conditional = bool(cfg.task.conditional)

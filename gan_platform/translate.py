@@ -30,7 +30,7 @@ GENERATORS = {"a2b": "generator_a2b", "b2a": "generator_b2a"}
 def load_generator(run_dir: Path, direction: str, checkpoint: str = "last") -> tuple[torch.nn.Module, tuple[int, ...]]:
     """The trained generator of `direction` and the image shape (C, R, R) it was trained on."""
     from gan_platform.checkpoint import load_checkpoint
-    from gan_platform.run import instantiate
+    from gan_platform.config import instantiate
 
     config_path = run_dir / ".hydra" / "config.yaml"
     if not config_path.is_file():

@@ -197,7 +197,7 @@ class CycleGANTask:
 
 def build_cyclegan_task(cfg: Any, dataset: Any, acc: Accelerator) -> CycleGANTask:
     """run.TASK_BUILDERS["cyclegan"]: networks, optimizers (one for both G, one for both D), the task."""
-    from gan_platform.run import instantiate
+    from gan_platform.config import instantiate
 
     if not getattr(dataset, "unpaired", False):
         raise ConfigError(f"task=cyclegan needs an unpaired two-style dataset, and '{dataset.name}' is not one: "
