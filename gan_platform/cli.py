@@ -22,7 +22,8 @@ from omegaconf import DictConfig
 import gan_platform.conf  # noqa: F401  (registers the config schema)
 from gan_platform.errors import EXIT_USER_ERROR, UserError, report_and_exit
 
-EXIT_CODES = {"finished": 0, "early_stopped": 0, "failed": 1, "diverged": 3, "interrupted": 130}
+EXIT_CODES = {"finished": 0, "early_stopped": 0, "failed": 1, "diverged": 3, "interrupted": 130,
+              "stopped_by_sweep": 0}
 
 
 def _group_options(group: str) -> list[str]:
