@@ -33,7 +33,9 @@ LOCAL_SWEEP_ENV = "GAN_SWEEP_TRIAL"  # set by gan_platform.sweep's runner in eac
 
 def in_sweep_trial() -> bool:
     """True in a trial that a W&B agent or the local sweep runner started."""
-    return bool(os.environ.get(LOCAL_SWEEP_ENV) or (os.environ.get("WANDB_SWEEP_ID") and os.environ.get("WANDB_RUN_ID")))
+    from gan_platform.sweep.agent import in_wandb_sweep
+
+    return bool(os.environ.get(LOCAL_SWEEP_ENV)) or in_wandb_sweep()
 
 
 def stop_status(signum: int) -> str:
