@@ -4,6 +4,11 @@ Hydra reports composition errors (unknown option, misspelt key, wrong type) as s
 pre-flight check here composes the same config first and turns each into one sentence that names
 the problem and the fix, with exit code 2 and no run dir left behind. It also resolves
 `trainer.resume` to the run dir being resumed, so a resumed run writes into its own dir.
+
+In a multirun, a job that fails (a UserError, or any unexpected exception) prints one line and
+returns its exit code to Hydra instead of raising, so the other jobs run and the multirun ends
+with one line per failed job (multirun.py); an unexpected exception's traceback goes to the job's
+log file.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from omegaconf import DictConfig
 import gan_platform.conf  # noqa: F401  (registers the config schema)
 from gan_platform.errors import EXIT_USER_ERROR, UserError, report_and_exit
 
-EXIT_CODES = {"finished": 0, "early_stopped": 0, "failed": 1, "diverged": 3, "interrupted": 130}
+EXIT_CODES = {"finished": 0, "early_stopped": 0, "failed": 1, "diverged": 3, "interrupted": 130,
+              "stopped_by_sweep": 0}
 
 
 def _group_options(group: str) -> list[str]:
@@ -154,21 +160,46 @@ def _rank() -> int:
     return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0)
 
 
-def _mark_ended(run_dir: str, status: str, error: str) -> None:
-    """summary.json says how the run ended, also when it ended before the trainer wrote it."""
+def _mark_ended(run_dir: str, status: str, error: str) -> bool:
+    """summary.json says how the run ended, also when it ended before the trainer wrote it; True
+    when this wrote it (the trainer had not recorded the end itself)."""
     if _rank() != 0:
-        return
+        return False
     from gan_platform.rundir import RunDir
 
     rd = RunDir(run_dir)
     if rd.in_use():  # another live run's dir (the run-dir lock refused this one): not ours to mark
-        return
+        return False
     old = rd.read_summary()
     if old.get("status") in (None, "running"):  # never leave "running", never overwrite the trainer's word
         try:
             rd.write_summary({**old, "status": status, "error": error})
+            return True
         except OSError:
             pass
+    return False
+
+
+def describe_error(error: BaseException) -> str:
+    """`Type: message` of the error itself, not of Hydra's InstantiationException around it."""
+    from hydra.errors import InstantiationException
+
+    while isinstance(error, InstantiationException) and error.__cause__ is not None:
+        error = error.__cause__
+    return f"{type(error).__name__}: {error}"
+
+
+def _log_to_job_file(message: str, error: BaseException) -> list[str]:
+    """`message` and the traceback of `error` into the job's log file only (Hydra's file handler):
+    the console of a multirun keeps one line per job. Returns the files written."""
+    import logging
+
+    record = logging.getLogger("gan_platform").makeRecord(
+        "gan_platform", logging.ERROR, __file__, 0, message, (), (type(error), error, error.__traceback__))
+    files = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+    for handler in files:
+        handler.handle(record)
+    return [h.baseFilename for h in files]
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -188,8 +219,16 @@ def hydra_entry(cfg: DictConfig) -> int:
         _mark_ended(run_dir, "interrupted", "stopped by Ctrl-C before training started")
         report_and_exit(UserError("Stopped by Ctrl-C before training started; nothing was trained."), EXIT_CODES["interrupted"])
     except Exception as e:
-        _mark_ended(run_dir, "failed", f"{type(e).__name__}: {e}")
-        raise
+        error = describe_error(e)
+        recorded_here = _mark_ended(run_dir, "failed", error)
+        if HydraConfig.get().mode.name != "MULTIRUN":
+            raise
+        # A multirun job: this job failed, the other jobs go on, and the multirun ends with a line per
+        # failed job (multirun.py). The trainer logs the traceback of a failure during training itself.
+        where = _log_to_job_file(f"Job failed: {error}", e) if recorded_here else []
+        print(f"gan_platform: error: {error} (run dir: {run_dir}"
+              + (f"; traceback in {where[0]}" if where else "") + ")", file=sys.stderr, flush=True)
+        return EXIT_CODES["failed"]
     code = EXIT_CODES.get(summary["status"], 1)
     if code and _rank() == 0:
         print(f"gan_platform: run ended with status '{summary['status']}'" +

@@ -4,11 +4,18 @@ The first signal only sets a flag; the trainer asks `agreed()` at each log step,
 flag over all processes so that every rank stops at the same step, saves and ends the run. A second
 Ctrl-C more than a second after the first raises KeyboardInterrupt (stop now, keep the last
 checkpoint); one within that second is an echo of the first and is ignored.
+
+Inside a sweep trial (`wandb agent`, or the local runner of `gan_platform.sweep`) SIGTERM is the
+sweep's own stop: W&B's agent sends it to a run the server stops (hyperband early termination) and
+the local runner does the same. Such a trial ends with status `stopped_by_sweep` and exit code 0,
+so that the agent does not count a stop it asked for as a failed run. Ctrl-C (SIGINT) stays an
+interruption everywhere (`interrupted`, exit 130), and so does SIGTERM outside a sweep.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from typing import Any
@@ -19,6 +26,26 @@ from accelerate import Accelerator
 log = logging.getLogger("gan_platform.trainer")  # the training loop's messages keep one logger name
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Why a run stopped, as summary.json's status; in order of precedence when processes disagree.
+STOPS = ("interrupted", "stopped_by_sweep")
+LOCAL_SWEEP_ENV = "GAN_SWEEP_TRIAL"  # set by gan_platform.sweep's runner in each trial's environment
+
+
+def in_sweep_trial() -> bool:
+    """True in a trial that a W&B agent or the local sweep runner started."""
+    from gan_platform.sweep.agent import in_wandb_sweep
+
+    return bool(os.environ.get(LOCAL_SWEEP_ENV)) or in_wandb_sweep()
+
+
+def stop_status(signum: int) -> str:
+    """The status a run stopped by `signum` ends with: SIGTERM in a sweep trial is the sweep's stop."""
+    return "stopped_by_sweep" if signum == signal.SIGTERM and in_sweep_trial() else "interrupted"
+
+
+STOP_REASONS = {"interrupted": "stopped by a signal (Ctrl-C or SIGTERM); resume with trainer.resume=auto",
+                "stopped_by_sweep": "stopped by the sweep (SIGTERM from the sweep agent: early termination "
+                                    "such as hyperband, or the agent shutting down)"}
 
 
 class StopRequest:
@@ -27,6 +54,7 @@ class StopRequest:
     def __init__(self, accelerator: Accelerator):
         self.acc = accelerator
         self.requested = False
+        self.status = "interrupted"  # what the first signal asked for (stop_status)
         self.time = 0.0
         self._old_handlers: dict[int, Any] = {}
 
@@ -53,14 +81,20 @@ class StopRequest:
             raise KeyboardInterrupt
         if self.requested:
             return
-        self.requested, self.time = True, time.monotonic()
-        if self.acc.is_main_process:
+        self.requested, self.time, self.status = True, time.monotonic(), stop_status(signum)
+        if self.acc.is_main_process and self.status == "stopped_by_sweep":
+            log.warning("Stopped by the sweep: stopping at the next log step and saving a checkpoint.")
+        elif self.acc.is_main_process:
             log.warning("Stop requested: stopping at the next log step and saving a checkpoint (press Ctrl-C again to quit now).")
 
     def agreed(self) -> bool:
         """Has any process been asked to stop? A collective when there are several processes."""
-        flag = self.requested
+        # 0: no stop; else len(STOPS) - the index of its status (the largest wins: Ctrl-C on any
+        # process makes it an interruption), the same on every process.
+        code = len(STOPS) - STOPS.index(self.status) if self.requested else 0
         if self.acc.num_processes > 1:
-            t = torch.tensor([1.0 if flag else 0.0], device=self.acc.device)
-            flag = bool(self.acc.reduce(t, reduction="sum").item() > 0)
-        return flag
+            t = torch.tensor([float(code)], device=self.acc.device)
+            code = int(self.acc.reduce(t, reduction="max").item())
+            if code:
+                self.status = STOPS[len(STOPS) - code]
+        return code > 0

@@ -43,7 +43,7 @@ WANDB_MODES = ("offline", "online", "disabled")
 # Metrics whose best value W&B keeps in the run summary (beside the last one).
 BEST_OF = {"eval/fid": "min", "eval/kid": "min", "collapse/modes": "max",
            "eval/fid_a2b": "min", "eval/fid_b2a": "min"}
-FINISHED_STATUSES = ("finished", "early_stopped")
+FINISHED_STATUSES = ("finished", "early_stopped", "stopped_by_sweep")  # W&B exit code 0
 
 
 class Tracker:

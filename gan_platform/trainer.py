@@ -10,7 +10,8 @@ checkpoint and end the run cleanly.
 
 How a run ends is always written to summary.json: `finished`, `early_stopped`, `diverged` (a
 NaN/inf in the logged losses or in the parameters and buffers, checked at every log step and
-before every checkpoint, so that no checkpoint holds a non-finite state), `interrupted`, or
+before every checkpoint, so that no checkpoint holds a non-finite state), `interrupted`,
+`stopped_by_sweep` (SIGTERM in a sweep trial, see stopping.py; both with a `reason`), or
 `failed` with the error. `checkpoint_step` there says which step checkpoints/last holds.
 On resume the optimizer hyperparameters of the config (lr, betas, ...) win over the checkpoint's,
 so that "lower the learning rate and resume" does what it says.
@@ -39,7 +40,7 @@ from gan_platform.loss_window import LossWindow
 from gan_platform.rundir import RunDir
 from gan_platform.sample_grid import write_sample_grid
 from gan_platform.settings import Settings
-from gan_platform.stopping import StopRequest
+from gan_platform.stopping import STOP_REASONS, StopRequest
 from gan_platform.tracking import Tracker
 from gan_platform.training_state import (configured_hyperparameters, load_training_state, make_schedulers, side_rng,
                                          training_state)
@@ -213,6 +214,7 @@ class Trainer:
             "best": self.best,
             "protocol": self.evaluator.protocol(),
             "num_processes": self.acc.num_processes,
+            **({"reason": STOP_REASONS[self.status]} if self.status in STOP_REASONS and not self.error else {}),
             **({"replicas": self.replicas} if self.replicas else {}),
         }
 
@@ -276,7 +278,7 @@ class Trainer:
                                                 if k in ("train/d_loss", "train/g_loss", "train/wasserstein")})
                     self._check_finite()
                     if self.stop_request.agreed():
-                        raise _Stop("interrupted")
+                        raise _Stop(self.stop_request.status)
                 if every(cfg.sample_every) and self.step < cfg.steps:
                     self.write_samples()
                 if every(self.eval_cfg.every) and self.step < cfg.steps:

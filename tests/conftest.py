@@ -26,11 +26,27 @@ def compose(overrides: list[str]):
         return hydra_compose("config", overrides=list(overrides))
 
 
+def write_hydra_config(run_dir: Path, cfg) -> Path:
+    """`<run_dir>/.hydra/config.yaml` as a Hydra run writes it: the composed config without the
+    `hydra` node, unresolved, before the run starts (hydra.core.utils.run_job)."""
+    from omegaconf import OmegaConf
+
+    path = Path(run_dir) / ".hydra" / "config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(OmegaConf.to_yaml(cfg), encoding="utf-8")
+    return path
+
+
 def train(run_dir: Path, overrides: list[str]) -> dict:
-    """Compose and run in this process (no Hydra run dir): the fast way to test training."""
+    """Compose and run in this process: the fast way to test training. As from the command line,
+    the config is checked before anything is written, then `.hydra/config.yaml` is written (what
+    `gan_platform.sample` and `gan_platform.translate` read), then the run starts."""
+    from gan_platform.config import validate
     from gan_platform.run import run
 
     cfg = compose(overrides)
+    validate(cfg)
+    write_hydra_config(run_dir, cfg)
     return run(cfg, run_dir)
 
 

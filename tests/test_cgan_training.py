@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY, compose, run_cli, train
+from conftest import TINY, run_cli, train
 from gan_platform.checkpoint import load_checkpoint, save_checkpoint
 from gan_platform.data.mixtures import ring_means
 from gan_platform.rundir import read_metrics
@@ -21,15 +21,6 @@ def ring_run(tmp_path_factory):
                    cwd=run_dir.parent, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return run_dir
-
-
-def train_with_config(run_dir, overrides):
-    """An in-process run that also writes .hydra/config.yaml, as a run from the command line does."""
-    from omegaconf import OmegaConf
-
-    train(run_dir, overrides)
-    (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(compose(overrides), run_dir / ".hydra" / "config.yaml")
 
 
 def _sample_exit(args, capsys):
@@ -108,8 +99,8 @@ def test_sample_a_checkpoint_that_does_not_record_its_generator(ring_run, tmp_pa
 def test_digit_grids_have_one_row_per_requested_class_and_unconditional_runs_take_no_classes(tmp_path, capsys):
     cond, uncond = tmp_path / "cgan", tmp_path / "nsgan"
     common = [*TINY, "trainer.steps=2", "trainer.sample_every=0", "eval.every=0"]
-    train_with_config(cond, ["+experiment=cgan", *common])
-    train_with_config(uncond, ["+experiment=nsgan", *common])
+    train(cond, ["+experiment=cgan", *common])
+    train(uncond, ["+experiment=nsgan", *common])
     out, raw = tmp_path / "digits.png", tmp_path / "digits.pt"
     assert sample_main([str(cond), "--classes", "3,7,9", "--n", "4", "--out", str(out), "--raw", str(raw)]) == 0
     assert torch.load(raw, weights_only=True)["samples"].shape == (12, 1, 16, 16)

@@ -132,13 +132,9 @@ def test_resume_continues_bit_for_bit_pools_included(tmp_path):
 
 
 def test_translate_cli_matches_the_runs_own_translations(tmp_path, capsys):
-    from omegaconf import OmegaConf
-
     run_dir = tmp_path / "run"
     overrides = SMALL + ["trainer.steps=2", "trainer.sample_every=2", "eval.every=0"]
-    train(run_dir, overrides)
-    (run_dir / ".hydra").mkdir()
-    OmegaConf.save(compose(overrides), run_dir / ".hydra" / "config.yaml")  # as Hydra writes it for a CLI run
+    train(run_dir, overrides)  # writes .hydra/config.yaml, as a CLI run does
     raw = torch.load(run_dir / "samples" / "step_000002.pt", weights_only=True)
     inputs = tmp_path / "in"
     inputs.mkdir()

@@ -30,7 +30,6 @@ def build_sweep(root: Path) -> None:
     for name, params in TRIALS.items():
         overrides = ["dataset=ring8", *params]
         train(root / name, RING + params)
-        (root / name / ".hydra").mkdir()
         (root / name / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
 
 

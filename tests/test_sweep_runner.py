@@ -115,7 +115,8 @@ def test_hyperband_stops_a_trial_that_falls_behind(in_tmp):
     assert first["state"] == "finished" and json.loads((in_tmp / "sweep" / "trial-000" / "summary.json").read_text())["step"] == 600
     assert second["state"] == "stopped" and "STOP" in second["stop_info"]["reason"]
     summary = json.loads((in_tmp / "sweep" / "trial-001" / "summary.json").read_text())
-    assert summary["status"] == "interrupted" and summary["step"] < 600  # stopped, with a checkpoint
+    assert summary["status"] == "stopped_by_sweep" and summary["step"] < 600  # stopped, with a checkpoint
+    assert second["exit_code"] == 0  # a stop the sweep asked for is no failure
     assert (in_tmp / "sweep" / "trial-001" / "checkpoints" / "last").is_dir()
     assert second["stop_info"]["thresholds"]["3"] > 0
 

@@ -21,6 +21,8 @@ from torch import Tensor
 
 from gan_platform.errors import ConfigError
 
+REAL_SUBSET_SEED = 0  # the real statistics' subset is the same in every run, whatever the run's seed
+
 
 class TensorDataset:
     """Samples (x, y) batches from tensors kept on one device.
@@ -100,8 +102,19 @@ class TensorDataset:
         y = self.labels[idx] if self.labels is not None else None
         return self.decode(self.x[idx]), y
 
+    def subset_indices(self, limit: Optional[int] = None) -> Optional[Tensor]:
+        """`limit` distinct stored indices in stored order, drawn with a fixed seed (REAL_SUBSET_SEED):
+        the same in every run and spread over the whole set (an image folder is stored class by
+        class, so its first files are one class); None when `limit` takes every sample."""
+        if limit is None or limit >= len(self):
+            return None
+        g = torch.Generator().manual_seed(REAL_SUBSET_SEED)
+        return torch.randperm(len(self), generator=g)[:limit].sort().values.to(self.device)
+
     def all(self, limit: Optional[int] = None) -> tuple[Tensor, Optional[Tensor]]:
-        """Up to `limit` stored samples in order (decoded), for evaluation's real statistics."""
-        n = len(self) if limit is None else min(limit, len(self))
-        y = self.labels[:n] if self.labels is not None else None
-        return self.decode(self.x[:n]), y
+        """Every stored sample (decoded), or a fixed seeded subset of `limit` (`subset_indices`), for
+        evaluation's real statistics."""
+        idx = self.subset_indices(limit)
+        x = self.x if idx is None else self.x[idx]
+        y = self.labels if self.labels is None or idx is None else self.labels[idx]
+        return self.decode(x), y

@@ -3,13 +3,16 @@
 `auto` values, by data kind:
     features      identity (points), digits (digit images), inception (other images)
     num_samples   2,500 (points, the VEEGAN/PacGAN protocol), 2,000 (images), 10,000 (stacked digits)
+    num_real      the whole dataset, except Inception features on images: at most `eval.num_real_cap`
+                  (10,000, the number FID papers commonly use), a fixed seeded subset (data/base.py):
+                  Inception on 60,000 MNIST or CIFAR-10 images costs minutes before every run
     best_metric   collapse/modes (mixtures, stacked digits), eval/fid (other images)
     best_mode     from the metric: max for modes, precision, recall, coverage, accuracy; min otherwise
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from omegaconf import DictConfig, open_dict
 
@@ -38,9 +41,16 @@ def default_best_metric(dataset: Any) -> str:
     return "eval/fid"
 
 
-def _whole(cfg: DictConfig, key: str, value: Any, minimum: int) -> int:
+def default_num_real(dataset: Any, extractor_name: str, cap: Any) -> Optional[int]:
+    """`num_real: auto`: None (the whole dataset), or `cap` for images measured with Inception."""
+    if extractor_name == "inception" and dataset.kind == "images" and cap is not None and int(cap) < len(dataset):
+        return int(cap)
+    return None
+
+
+def _whole(cfg: DictConfig, key: str, value: Any, minimum: int, other: str = "auto") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"eval.{key} must be a whole number of at least {minimum} (or auto), got {value!r}.")
+        raise ConfigError(f"eval.{key} must be a whole number of at least {minimum} (or {other}), got {value!r}.")
     return value
 
 
@@ -52,6 +62,8 @@ def check_eval_config(cfg: DictConfig) -> None:
         value = ev.get(key, "auto")
         if value not in ("auto", None):
             _whole(cfg, key, value, minimum)
+    if ev.get("num_real_cap") is not None:
+        _whole(cfg, "num_real_cap", ev.num_real_cap, 2, other="null for no cap")
     if ev.get("best_mode", "min") not in ("min", "max", "auto"):
         raise ConfigError(f"eval.best_mode must be min, max or auto, got '{ev.best_mode}'.")
     if ev.get("features", "auto") not in EXTRACTORS:
@@ -84,7 +96,8 @@ def build_gan_evaluator(cfg: DictConfig, dataset: Any, task: Any, accelerator: A
     return GANEvaluator(
         accelerator=accelerator, dataset=dataset, extractor=extractor, num_classes=int(getattr(task, "num_classes", 0) or 0),
         num_samples=default_num_samples(dataset) if num_samples in ("auto", None) else int(num_samples),
-        num_real=None if num_real in ("auto", None) else int(num_real),
+        num_real=default_num_real(dataset, extractor_name, ev.get("num_real_cap", 10000)) if num_real in ("auto", None)
+        else int(num_real), num_real_auto=num_real in ("auto", None),
         kid_subsets=int(ev.get("kid_subsets", 20)), kid_subset_size=int(ev.get("kid_subset_size", 1000)),
         prdc_k=int(ev.get("prdc_k", 5)), mode_threshold=float(ev.get("mode_threshold", 0.2)),
         batch_size=int(ev.get("batch_size", 500)), per_class_fid=bool(ev.get("per_class_fid", True)),

@@ -1,7 +1,8 @@
 """The GAN evaluator: quality, diversity and collapse of G's samples, every `eval.every` steps.
 
 Built before training (so a missing Inception file stops the run before any work), it computes the
-real statistics once: real features go into torchmetrics' FID and KID (kept across resets) and
+real statistics once (from every stored sample, or a fixed seeded subset of `num_real`, whose
+SHA-256 the protocol records as `real_sha256`): real features go into torchmetrics' FID and KID (kept across resets) and
 the real k-NN radii for precision/recall/density/coverage are stored. At each evaluation every
 process draws its share of `num_samples` (its own noise stream), the shares are gathered, and every
 process computes the same metrics from the whole set:
@@ -17,6 +18,7 @@ process computes the same metrics from the whole set:
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from typing import Any, Optional
@@ -29,6 +31,7 @@ import warnings
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
+from gan_platform.data.base import REAL_SUBSET_SEED
 from gan_platform.evaluation.collapse import MixtureCollapse, ModeHistogram, class_mode_accuracy, stacked_modes
 from gan_platform.evaluation.evaluator import Evaluator
 from gan_platform.evaluation.features import DigitFeatures, FeatureExtractor
@@ -62,7 +65,7 @@ class GANEvaluator(Evaluator):
     """FID/KID, precision/recall/density/coverage and the collapse metrics of a GAN task."""
 
     def __init__(self, *, accelerator: Any, dataset: Any, extractor: FeatureExtractor, num_classes: int,
-                 num_samples: int, num_real: Optional[int] = None, kid_subsets: int = 20, kid_subset_size: int = 1000,
+                 num_samples: int, num_real: Optional[int] = None, num_real_auto: bool = False, kid_subsets: int = 20, kid_subset_size: int = 1000,
                  prdc_k: int = 5, mode_threshold: float = 0.2, batch_size: int = 500, per_class_fid: bool = True):
         setup_start = time.perf_counter()
         self.acc = accelerator
@@ -73,8 +76,9 @@ class GANEvaluator(Evaluator):
         self.dataset_name, self.kind = dataset.name, dataset.kind
         self.evaluations = 0
         self.num_fake_used = 0
-        real, real_labels = dataset.all(num_real)
-        self.num_real = len(real)
+        real, real_labels = dataset.all(num_real)  # every sample, or a fixed seeded subset of num_real
+        self.num_real, self.num_stored, self.num_real_auto = len(real), len(dataset), num_real_auto
+        self.real_sha256 = hashlib.sha256(real.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
         self.real_features = self.extractor(real.to(self.device), self.batch_size)
         d = self.extractor.num_features
         self.fid = _fid_metric(d, self.real_features)
@@ -187,11 +191,15 @@ class GANEvaluator(Evaluator):
     def protocol(self) -> dict[str, Any]:
         return {**self.extractor.protocol(), "num_fake": self.num_samples,
                 "num_fake_used": self.num_fake_used, "num_real": self.num_real,
-                "real_split": self.real_split(), "prdc_k": self.k, "kid_subsets": self.kid_subsets,
+                "real_split": self.real_split(), "real_sha256": self.real_sha256, "prdc_k": self.k, "kid_subsets": self.kid_subsets,
                 "kid_subset_size": self.kid_subset_size, "num_processes": self.acc.num_processes,
                 "evaluations": self.evaluations, "eval_seconds": round(self.seconds, 3)}
 
     def real_split(self) -> str:
         if self.kind == "points" or self.dataset_name == "stacked_digits":
             return f"{self.dataset_name}: fixed held-out draw of {self.num_real} (seeded, not the training stream)"
-        return f"{self.dataset_name}: first {self.num_real} stored samples (the training set)"
+        if self.num_real == self.num_stored:
+            return f"{self.dataset_name}: all {self.num_real} stored samples (the training set)"
+        why = " (eval.num_real=auto, capped by eval.num_real_cap for Inception)" if self.num_real_auto else ""
+        return (f"{self.dataset_name}: {self.num_real} of {self.num_stored} stored samples (the training set), a fixed "
+                f"subset drawn with seed {REAL_SUBSET_SEED}, the same in every run{why}")

@@ -14,7 +14,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;mar
 h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .muted{color:#777;font-size:13px}.status{display:inline-block;padding:2px 8px;border-radius:10px;font-size:13px;background:#eee}
 .status.finished,.status.early_stopped{background:#d8f0dc}.status.running{background:#dbe8fb}
-.status.failed,.status.diverged{background:#f8d7d7}.status.interrupted{background:#fbefd0}
+.status.failed,.status.diverged{background:#f8d7d7}.status.interrupted,.status.stopped_by_sweep{background:#fbefd0}
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:middle}
 th{background:#f6f6f6}tr.best{background:#eef8ee}
 .strip{display:flex;flex-wrap:wrap;gap:10px}.strip figure{margin:0;text-align:center;font-size:12px;color:#555}

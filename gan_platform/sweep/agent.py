@@ -13,6 +13,11 @@ sweep), so the platform passes nothing that would fight them. This module only a
   see the metric it optimises, so an offline run cannot serve a sweep.
 Each applies only where the command line does not set the key itself.
 
+When the server stops a trial (hyperband early termination), the agent sends it SIGTERM; the
+trial saves a checkpoint and ends with status `stopped_by_sweep` and exit code 0, so that the agent
+does not count it as a failed run (stopping.py). Ctrl-C in the agent's terminal reaches the trial
+as SIGINT and stays `interrupted` (exit 130).
+
 W&B locks the sweep's parameters in the run's config: when the tracker later logs the whole
 Hydra config, a parameter that names a config group (`loss=hinge`) keeps the sweep's value under
 its key, which is what the server's grid and bayes search match runs by.

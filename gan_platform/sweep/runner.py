@@ -5,7 +5,7 @@ for the next trial given every trial so far (its config, state, metric history a
 build the trial's command line as the agent does, run it with its own run dir under the sweep
 dir, feed the metric history read from `metrics.jsonl` to hyperband (`sweeps.stop_runs`) while
 trials run and stop the ones it picks (SIGTERM, as the agent does: the trial saves a checkpoint
-and exits), and read each trial's result back from its `summary.json`.
+and exits with status `stopped_by_sweep` and code 0), and read each trial's result back from its `summary.json`.
 
 A failed trial is recorded and the sweep goes on. Ctrl-C (or SIGTERM) asks every running trial
 to stop, waits for their checkpoints and records them as interrupted; a second Ctrl-C kills them.
@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from gan_platform.errors import UserError
 from gan_platform.rundir import RunDir
+from gan_platform.stopping import LOCAL_SWEEP_ENV
 from gan_platform.sweep.leaderboard import write_leaderboard
 from gan_platform.sweep.spec import engine, grid_size, render_args, trial_command
 from gan_platform.sweep.state import SweepState, Trial, lock, metric_value
@@ -154,6 +155,7 @@ class SweepRunner:
         trial.command = trial_command(self.config, trial.params) + (["trainer.resume=auto"] if resume else [])
         env = {k: v for k, v in os.environ.items() if k not in AGENT_ENV}
         env["GAN_RUN_DIR"] = str(run_dir)
+        env[LOCAL_SWEEP_ENV] = "1"  # SIGTERM from this runner is the sweep's stop (stopping.py)
         log = open(run_dir / "console.log", "a")
         try:
             popen = subprocess.Popen(trial.command, env=env, stdin=subprocess.DEVNULL, stdout=log,
