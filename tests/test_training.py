@@ -58,7 +58,7 @@ def test_run_dir_contract(tmp_path):
         png = tmp_path / "samples" / f"step_{step:06d}.png"
         assert Image.open(png).size[0] >= 256
         raw = torch.load(tmp_path / "samples" / f"step_{step:06d}.pt", weights_only=True)
-        assert raw["samples"].shape == (16, 2)
+        assert raw["samples"].shape == (1000, 2)  # 2-D points: at least 1,000 for the scatter plot
     state, meta = load_checkpoint(tmp_path / "checkpoints" / "last")
     assert meta["step"] == 20 == state["step"]
     assert not list((tmp_path / "checkpoints").glob("*.tmp")) and not list((tmp_path / "checkpoints").glob("*.prev"))
