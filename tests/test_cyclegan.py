@@ -128,8 +128,10 @@ def test_resume_continues_bit_for_bit_pools_included(tmp_path):
     for net in sa["modules"]:
         for k in sa["modules"][net]:
             assert torch.equal(sa["modules"][net][k], sb["modules"][net][k]), (net, k)
+    assert len(sa["task_processes"]) == 1 and "pool_a" not in sa["task"]  # one process, its own pools
+    pa, pb = sa["task_processes"][0], sb["task_processes"][0]
     for pool in ("pool_a", "pool_b"):
-        assert len(sa["task"][pool]["images"]) == 6 and torch.equal(sa["task"][pool]["images"], sb["task"][pool]["images"])
+        assert len(pa[pool]["images"]) == 6 and torch.equal(pa[pool]["images"], pb[pool]["images"])
     assert sa["schedulers"] == sb["schedulers"]
     ma, mb = list(read_metrics(straight / "metrics.jsonl")), list(read_metrics(stopped / "metrics.jsonl"))
     logged = lambda records: [(r["step"], r["train/g_loss"], r["train/d_loss"]) for r in records if "train/g_loss" in r]  # noqa: E731

@@ -132,3 +132,49 @@ def test_two_processes_train_one_run(tmp_path, task):
     # ranks > 0 wrote nothing: no stray run dirs, no scratch dirs left behind
     assert not list(tmp.glob("gan_rank*"))
     assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == [task]
+
+
+def test_two_process_cyclegan_resume_gives_every_rank_its_own_pools_back(tmp_path, caplog):
+    """CycleGAN's image pools and kept batch belong to each rank: a two-process run stopped at step 2
+    and resumed to 4 ends with the networks and both ranks' pools of 4 steps straight; the same
+    checkpoint resumed by one process warns once and restarts the pools empty."""
+    import shutil
+
+    import torch
+
+    from conftest import train
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    common = [*TINY, *TASKS["cyclegan_digits"][0], "task.pool_size=6", "seed=3", "name=cyclegan_pools",
+              "trainer.log_every=1", "trainer.sample_every=0", "trainer.checkpoint_every=0", "eval.every=0"]
+
+    def two_processes(run_dir: str, steps: int, *extra: str) -> dict:
+        code, out = finish(launch([*common, f"hydra.run.dir={run_dir}", f"trainer.steps={steps}", *extra], tmp_path, tmp))
+        assert code == 0, out[-3000:]
+        return load_checkpoint(tmp_path / run_dir / "checkpoints" / "last")[0]
+
+    straight = two_processes("straight", 4)
+    stopped = two_processes("stopped", 2)
+    shutil.copytree(tmp_path / "stopped", tmp_path / "single")
+    resumed = two_processes("stopped", 4, "trainer.resume=auto")
+    assert resumed["step"] == straight["step"] == 4 and len(stopped["task_processes"]) == 2
+    ranks = stopped["task_processes"]
+    assert not torch.equal(ranks[0]["pool_a"]["images"], ranks[1]["pool_a"]["images"])  # each rank's own fakes
+    for net, weights in straight["modules"].items():
+        for k, v in weights.items():
+            assert torch.equal(v, resumed["modules"][net][k]), (net, k)
+    for rank, (want, got) in enumerate(zip(straight["task_processes"], resumed["task_processes"])):
+        for pool in ("pool_a", "pool_b"):
+            assert len(want[pool]["images"]) == 6, (rank, pool)
+            assert torch.equal(want[pool]["images"], got[pool]["images"]), (rank, pool)
+            assert torch.equal(want[pool]["generator"], got[pool]["generator"]), (rank, pool)
+        assert all(torch.equal(want["kept"][k], got["kept"][k]) for k in want["kept"]), rank
+
+    # one process resuming the two-process checkpoint: one warning, pools refilled from empty
+    caplog.set_level("WARNING")
+    train(tmp_path / "single", [*common, "trainer.steps=3", "trainer.resume=auto"])
+    warned = [r.getMessage() for r in caplog.records if "image pools" in r.getMessage()]
+    assert len(warned) == 1 and "of 2 processes and this run has 1" in warned[0]
+    single = load_checkpoint(tmp_path / "single" / "checkpoints" / "last")[0]["task_processes"]
+    assert len(single) == 1 and len(single[0]["pool_a"]["images"]) == 4  # one step's batch of 4, not 6 restored + 4
