@@ -27,7 +27,6 @@ classifier's label of the translation equals its label of the source.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Callable, Optional
 
 import torch
@@ -92,10 +91,8 @@ class CycleGANEvaluator(Evaluator):
 
     def _fid_against(self, real_features: Tensor) -> FrechetInceptionDistance:
         # every process evaluates the whole set itself: no sync across ranks
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fid = FrechetInceptionDistance(feature=Precomputed(self.extractor.num_features), reset_real_features=False,
-                                           sync_on_compute=False).to(self.device)
+        fid = FrechetInceptionDistance(feature=Precomputed(self.extractor.num_features), reset_real_features=False,
+                                       sync_on_compute=False).to(self.device)
         fid.update(real_features, real=True)
         return fid
 
