@@ -6,6 +6,8 @@
 - `rng_states` / `restore_rng_states`: every process's torch, data, Python, NumPy (and CUDA) RNG
   states, gathered into the checkpoint and restored per rank, so that a resumed run draws the same
   batches as one that never stopped. `side_rng`: sampling for grids and evaluation does not move them.
+- `task_process_states` / `restore_task_process_states`: the same for a task's own per-process state
+  (CycleGAN: each rank's image pools and kept batch), under `task_processes`, when the task has one.
 - `make_schedulers`: the optional linear lr decay (`trainer.lr_decay=linear`).
 - `configured_hyperparameters` / `apply_configured_hyperparameters`: the checkpoint keeps only
   the optimizer moments; on resume the config's lr, betas, ... win over the checkpoint's, so that
@@ -17,7 +19,7 @@ from __future__ import annotations
 import logging
 import random
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Optional
 
 import numpy as np
 import torch
@@ -72,6 +74,27 @@ def restore_rng_states(rngs: list[dict[str, Any]], acc: Accelerator, data_genera
     else:
         log.warning("The checkpoint was written by %d processes and this run has %d: RNG streams restart from the seed.",
                     len(rngs), acc.num_processes)
+
+
+def task_process_states(acc: Accelerator, task: Any) -> Optional[list[dict[str, Any]]]:
+    """Every process's own task state (`task.process_state()`), in rank order, or None when the task
+    keeps none; a collective when there are several processes."""
+    if not hasattr(task, "process_state"):
+        return None
+    mine = task.process_state()
+    return gather_object([mine]) if acc.num_processes > 1 else [mine]
+
+
+def restore_task_process_states(states: Optional[list[dict[str, Any]]], acc: Accelerator, task: Any) -> None:
+    """This rank's own entry of `task_process_states`' list; with another process count the state
+    restarts fresh on every rank (one warning)."""
+    if not states or not hasattr(task, "load_process_state"):
+        return
+    if len(states) == acc.num_processes:
+        task.load_process_state(states[acc.process_index])
+    elif acc.is_main_process:
+        log.warning("The checkpoint holds the task's per-process state (CycleGAN: image pools) of %d processes and this "
+                    "run has %d: it restarts empty on every process.", len(states), acc.num_processes)
 
 
 @contextmanager
@@ -134,6 +157,7 @@ def training_state(acc: Accelerator, task: Any, schedulers: Schedulers, data_gen
         "scaler": acc.scaler.state_dict() if acc.scaler is not None else None,
         "rng": rngs,
         "task": task.extra_state(),
+        "task_processes": task_process_states(acc, task),  # collective, like the RNG gather
     }
 
 
@@ -156,3 +180,4 @@ def load_training_state(state: dict[str, Any], acc: Accelerator, task: Any, sche
         acc.scaler.load_state_dict(state["scaler"])
     restore_rng_states(state["rng"], acc, data_generator)
     task.load_extra_state(state.get("task", {}))
+    restore_task_process_states(state.get("task_processes"), acc, task)

@@ -1,5 +1,6 @@
 """CycleGAN: cycle loss, image pool, the step order, short real runs, exact resume, the translate CLI."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -9,10 +10,13 @@ from PIL import Image
 
 from conftest import TINY, compose, run_cli, train
 from gan_platform.checkpoint import load_checkpoint
-from gan_platform.errors import ConfigError
+from gan_platform.errors import ConfigError, UserError
+from gan_platform.evaluation.digit_classifier import load_digit_classifier
+from gan_platform.evaluation.features import INCEPTION_FILE
 from gan_platform.rundir import read_metrics
 from gan_platform.tasks.cyclegan import cycle_loss
 from gan_platform.tasks.image_pool import ImagePool
+from test_eval_features import _inception_shaped_weights
 
 # A tiny CycleGAN on the embedded digit-style pair.
 SMALL = ["+experiment=cyclegan", *TINY, "trainer.batch_size=8", "trainer.grid_size=12",
@@ -96,7 +100,9 @@ def test_short_run_beats_doing_nothing_with_the_right_metrics(tmp_path):
     train_keys = {k for r in read_metrics(tmp_path / "metrics.jsonl") for k in r}
     assert {"train/d_loss", "train/g_loss", "train/g_cycle", "train/d_a", "train/d_b"} <= train_keys
     protocol = json.loads((tmp_path / "summary.json").read_text())["protocol"]
-    assert protocol["fid_features"] == "digits" and protocol["samples_a"] == 180
+    # the shared extractor (evaluation/features.py) and its hash, under the GAN protocol's keys
+    assert protocol["extractor"] == "digits" and protocol["num_features"] == 64 and protocol["samples_a"] == 180
+    assert protocol["weights_sha256"] == load_digit_classifier(16).sha256 and "style_views" in protocol
     raw = torch.load(tmp_path / "samples" / "step_000040.pt", weights_only=True)
     assert raw["samples"].shape == (12, 3, 16, 16)  # 6 rows of 2: A, G1(A), G2(G1(A)), B, G2(B), G1(G2(B))
     assert torch.equal(raw["samples"][:2], raw["a"]) and torch.equal(raw["samples"][6:8], raw["b"])
@@ -122,8 +128,10 @@ def test_resume_continues_bit_for_bit_pools_included(tmp_path):
     for net in sa["modules"]:
         for k in sa["modules"][net]:
             assert torch.equal(sa["modules"][net][k], sb["modules"][net][k]), (net, k)
+    assert len(sa["task_processes"]) == 1 and "pool_a" not in sa["task"]  # one process, its own pools
+    pa, pb = sa["task_processes"][0], sb["task_processes"][0]
     for pool in ("pool_a", "pool_b"):
-        assert len(sa["task"][pool]["images"]) == 6 and torch.equal(sa["task"][pool]["images"], sb["task"][pool]["images"])
+        assert len(pa[pool]["images"]) == 6 and torch.equal(pa[pool]["images"], pb[pool]["images"])
     assert sa["schedulers"] == sb["schedulers"]
     ma, mb = list(read_metrics(straight / "metrics.jsonl")), list(read_metrics(stopped / "metrics.jsonl"))
     logged = lambda records: [(r["step"], r["train/g_loss"], r["train/d_loss"]) for r in records if "train/g_loss" in r]  # noqa: E731
@@ -157,11 +165,12 @@ def test_translate_cli_matches_the_runs_own_translations(tmp_path, capsys):
     assert stop.value.code == 2 and "is not a run dir" in capsys.readouterr().err
 
 
-def test_horse2zebra_bundle_runs_on_small_folders_and_skips_fid_without_weights(tmp_path):
-    from gan_platform.evaluation.cyclegan_metrics import find_inception_weights
-
+def test_horse2zebra_bundle_runs_on_small_folders_with_inception_fid_and_its_hash(tmp_path):
     cfg = compose(["+experiment=horse2zebra"])
     assert (cfg.dataset.resolution, cfg.dataset.load_size, cfg.dataset.crop, cfg.task.cycle.norm) == (256, 286, "random", "l1")
+    assert cfg.eval.features == "inception"  # photos: FID on Inception features or no run
+    (tmp_path / "weights").mkdir()
+    weights = _inception_shaped_weights(tmp_path / "weights" / INCEPTION_FILE)
     assert (cfg.model.generator.blocks, cfg.model.discriminator.layers, cfg.trainer.batch_size) == (9, 3, 1)
     root = tmp_path / "horse2zebra"
     rng = np.random.default_rng(0)
@@ -172,8 +181,32 @@ def test_horse2zebra_bundle_runs_on_small_folders_and_skips_fid_without_weights(
     summary = train(tmp_path / "run", ["+experiment=horse2zebra", *TINY, f"dataset.root={root}", "dataset.resolution=16",
                                        "dataset.load_size=20", "model.generator.width=4", "model.generator.blocks=1",
                                        "model.discriminator.width=4", "model.discriminator.layers=2",
-                                       "trainer.steps=2", "trainer.sample_every=0", "trainer.log_every=1"])
+                                       "trainer.steps=2", "trainer.sample_every=0", "trainer.log_every=1",
+                                       f"eval.inception_weights={weights}"])
     assert summary["status"] == "finished"
     assert summary["final"]["eval/cycle_error"] > 0 and "eval/label_preservation" not in summary["final"]
-    if find_inception_weights() is None:
-        assert "eval/fid_a2b" not in summary["final"] and "FID skipped" in summary["protocol"]["note"]
+    assert np.isfinite(summary["final"]["eval/fid_a2b"]) and np.isfinite(summary["final"]["eval/fid_b2a"])
+    p = summary["protocol"]
+    assert (p["extractor"], p["num_features"], p["weights_file"]) == ("inception", 2048, str(weights))
+    assert p["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest() and p["samples_a"] == 3
+
+
+@pytest.mark.parametrize("weights", ["missing", "wrong network"])
+def test_cyclegan_stops_on_bad_inception_weights_with_the_gan_runs_sentence(tmp_path, weights):
+    """One way to find and check the Inception file: a CycleGAN run and a GAN run given the same
+    missing (not downloadable) or wrong file stop before training with the same sentence."""
+    path = tmp_path / "weights" / INCEPTION_FILE
+    if weights == "wrong network":
+        path.parent.mkdir()
+        torch.save({"fc.weight": torch.zeros(3, 3)}, path)
+    inception = ["eval.features=inception", f"eval.inception_weights={path}", "trainer.steps=2",
+                 f"eval.inception_url={(tmp_path / 'nowhere.pth').as_uri()}"]
+    said = {}
+    for task, overrides in (("gan", ["dataset=digits", "model=dcgan", *TINY]), ("cyclegan", SMALL)):
+        with pytest.raises(UserError) as error:
+            train(tmp_path / task, overrides + inception)
+        said[task] = str(error.value)
+        assert not (tmp_path / task / "checkpoints").exists() and not (tmp_path / task / "metrics.jsonl").exists()
+    assert said["cyclegan"] == said["gan"] and "\n" not in said["gan"] and INCEPTION_FILE in said["gan"]
+    start = {"missing": "The FID Inception weights are missing", "wrong network": f"{path} is not torch-fidelity's Inception"}
+    assert said["gan"].startswith(start[weights])

@@ -1,6 +1,7 @@
 """Feature extractors: Inception weights found, downloaded, checked or refused; digits; identity."""
 
 import hashlib
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -99,13 +100,23 @@ def test_digit_features_per_channel_and_predictions():
 
 
 def test_auto_choice_by_data_kind():
+    from gan_platform.data.digit_styles import digit_styles
     from gan_platform.data.digits import digits
     from gan_platform.data.mixtures import ring8
 
     assert resolve_extractor_name("auto", ring8()) == "identity"
     assert resolve_extractor_name("auto", digits(8)) == "digits"
     assert resolve_extractor_name("digits", digits(8)) == "digits"
+    assert resolve_extractor_name("auto", digit_styles(8)) == "digits"  # CycleGAN's pair: digits seen through views
     ident = build_extractor("identity", (2,), {})
     assert isinstance(ident, IdentityFeatures) and torch.equal(ident(torch.eye(2)), torch.eye(2))
     with pytest.raises(UserError, match="eval.features must be one of"):
         resolve_extractor_name("vgg", ring8())
+
+
+def test_auto_picks_inception_for_photos_only_where_its_weights_are(hub, tmp_path):
+    photos = SimpleNamespace(kind="images", name="horse2zebra")
+    assert resolve_extractor_name("auto", photos) == "digits"  # nothing on disk: digits, with a warning
+    weights = tmp_path / INCEPTION_FILE
+    weights.write_bytes(b"checked when loaded")
+    assert resolve_extractor_name("auto", photos, str(weights)) == "inception"

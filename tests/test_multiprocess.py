@@ -6,7 +6,8 @@ Each case trains a tiny run with two processes and checks that two processes rea
 wrote one run dir and nothing else, that their parameters are bit-identical at the end, and (where
 `interrupt` is set) that Ctrl-C stops both processes with one checkpoint and a second two-process
 launch continues the same run dir from it.
-A new task joins by adding a line to TASKS.
+A new task joins by adding a line to TASKS. CycleGAN's per-rank image pools have their own case: a
+stopped and resumed two-process run ends equal to one that never stopped.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
-from conftest import TINY, cli_env
+from conftest import TINY, cli_env, train
 from gan_platform.checkpoint import load_checkpoint
 from gan_platform.rundir import read_metrics
 
@@ -132,3 +134,49 @@ def test_two_processes_train_one_run(tmp_path, task):
     # ranks > 0 wrote nothing: no stray run dirs, no scratch dirs left behind
     assert not list(tmp.glob("gan_rank*"))
     assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == [task]
+
+
+def test_two_process_cyclegan_resume_gives_every_rank_its_own_pools_back(tmp_path, caplog):
+    """CycleGAN's image pools and kept batch belong to each rank: a two-process run resumed from its
+    step-2 checkpoint ends at step 4 with the networks and both ranks' pools of 4 steps straight; the
+    same checkpoint resumed by one process warns once and restarts the pools empty.
+
+    Two launches: the straight run evaluates at steps 2 and 4 with `eval/identity_error` (doing
+    nothing: the same value every time) as the best metric, so its checkpoints/best is its step-2
+    state, written as a stopped run's checkpoint is; a second launch resumes from it."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    common = [*TINY, *TASKS["cyclegan_digits"][0], "task.pool_size=6", "seed=3", "name=cyclegan_pools",
+              "trainer.log_every=1", "trainer.sample_every=0", "trainer.checkpoint_every=0", "trainer.steps=4",
+              "eval.every=2", "eval.best_metric=eval/identity_error", "eval.best_mode=min"]
+
+    def two_processes(run_dir: str, *extra: str) -> dict:
+        code, out = finish(launch([*common, f"hydra.run.dir={run_dir}", *extra], tmp_path, tmp))
+        assert code == 0, out[-3000:]
+        return load_checkpoint(tmp_path / run_dir / "checkpoints" / "last")[0]
+
+    straight = two_processes("straight")
+    at_two = tmp_path / "straight" / "checkpoints" / "best"
+    stopped = load_checkpoint(at_two)[0]
+    assert stopped["step"] == 2 and len(stopped["task_processes"]) == 2
+    ranks = stopped["task_processes"]
+    assert not torch.equal(ranks[0]["pool_a"]["images"], ranks[1]["pool_a"]["images"])  # each rank's own fakes
+    resumed = two_processes("resumed", f"trainer.resume={at_two}")
+    assert resumed["step"] == straight["step"] == 4
+    for net, weights in straight["modules"].items():
+        for k, v in weights.items():
+            assert torch.equal(v, resumed["modules"][net][k]), (net, k)
+    for rank, (want, got) in enumerate(zip(straight["task_processes"], resumed["task_processes"])):
+        for pool in ("pool_a", "pool_b"):
+            assert len(want[pool]["images"]) == 6, (rank, pool)
+            assert torch.equal(want[pool]["images"], got[pool]["images"]), (rank, pool)
+            assert torch.equal(want[pool]["generator"], got[pool]["generator"]), (rank, pool)
+        assert all(torch.equal(want["kept"][k], got["kept"][k]) for k in want["kept"]), rank
+
+    # one process resuming the two-process checkpoint: one warning, pools refilled from empty
+    caplog.set_level("WARNING")
+    train(tmp_path / "single", [*common, "trainer.steps=3", f"trainer.resume={at_two}", "eval.every=0"])
+    warned = [r.getMessage() for r in caplog.records if "image pools" in r.getMessage()]
+    assert len(warned) == 1 and "of 2 processes and this run has 1" in warned[0]
+    single = load_checkpoint(tmp_path / "single" / "checkpoints" / "last")[0]["task_processes"]
+    assert len(single) == 1 and len(single[0]["pool_a"]["images"]) == 4  # one step's batch of 4, not 6 restored + 4

@@ -89,7 +89,7 @@ def build_gan_evaluator(cfg: DictConfig, dataset: Any, task: Any, accelerator: A
     ev = cfg.eval
     check_eval_config(cfg)
     resolve_best_metric(ev, default_best_metric(dataset))
-    extractor_name = resolve_extractor_name(str(ev.get("features", "auto")), dataset)
+    extractor_name = resolve_extractor_name(str(ev.get("features", "auto")), dataset, ev.get("inception_weights"))
     extractor = build_extractor(extractor_name, dataset.sample_shape, ev)
     num_samples = ev.get("num_samples", "auto")
     num_real = ev.get("num_real", "auto")

@@ -11,126 +11,99 @@ On evaluation images (testA/testB, or the held-out digits) with G1: A -> B and G
                                  (b2a: does the translation map back onto b under the true mapping T?)
     eval/identity_error          the same errors for doing nothing (G = identity): the bar to beat
 
-FID features (`eval.features`): ``digits`` (the offline digit classifier's 64 penultimate features of
-each image seen as a grey digit through the dataset's known style view; the default for digit
-styles), ``inception`` (torchmetrics' InceptionV3 with torch-fidelity's weights file, looked up in
-``eval.inception_weights`` or the torch hub cache; never downloaded), ``none``, or ``auto``: digits
-where the images are digits, else inception where the weights are on disk, else no FID, with the
-reason in `protocol()`. Digit classifier features do not describe photos, so real data needs inception.
+FID features come from evaluation/features.py, the GAN evaluator's own: `eval.features` is
+``inception``, ``digits`` or ``identity``, and ``auto`` resolves as it does for a GAN run (digits for
+digit images such as the digit styles, Inception for other images when its weights are on disk,
+else digits with a warning). The Inception file is found, downloaded, checked and hashed there, so a
+missing or wrong file stops a CycleGAN run before training with the same sentence as a GAN run, and
+`protocol()` names the extractor and its weights' SHA-256 under the same keys (`extractor`,
+`num_features`, `weights_sha256`, ...). Real features of both styles are extracted once, up front.
 
-Label preservation of style-B images: the classifier reads grey bright-on-dark digits, so B images
-are shown to it through the known inverse of the style (`digit_styles.view_b`: untint, uninvert,
-erode). A label survives when the classifier's label of the translation equals its label of the source.
+Digit features and label preservation on the digit styles: the classifier reads grey bright-on-dark
+digits, so each style is shown to it through its known view (`digit_styles.view_a`: the grey
+channel; `view_b`: untint, uninvert, erode), one 64-d block an image. A label survives when the
+classifier's label of the translation equals its label of the source.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+from torchmetrics.image.fid import FrechetInceptionDistance
 
-from gan_platform.checkpoint import file_sha256
-from gan_platform.errors import ConfigError
+from gan_platform.evaluation.evaluator import Evaluator
+from gan_platform.evaluation.features import DigitFeatures, FeatureExtractor, build_extractor, resolve_extractor_name
+from gan_platform.evaluation.gan_evaluator import Precomputed
 
-FEATURES = ("auto", "digits", "inception", "none")
-INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
-
-
-class StyleViewFeatures(nn.Module):
-    """torchmetrics feature extractor: images in [0, 1] of one style -> digit classifier features."""
-
-    def __init__(self, classifier: nn.Module, view: Callable[[Tensor], Tensor]):
-        super().__init__()
-        self.classifier, self.view = classifier, view
-        self.num_features = int(classifier.num_features)
-
-    def forward(self, images01: Tensor) -> Tensor:
-        return self.classifier.features(self.view(images01 * 2 - 1))
+STYLES = ("a", "b")
 
 
-def find_inception_weights(path: Optional[str] = None) -> Optional[Path]:
-    """torch-fidelity's InceptionV3 weights: `path` if given, else the torch hub cache; None if absent."""
-    if path:
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise ConfigError(f"eval.inception_weights '{p}' is not a file: point it at {INCEPTION_FILE}.")
-        return p
-    p = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
-    return p if p.is_file() else None
-
-
-class CycleGANEvaluator:
+class CycleGANEvaluator(Evaluator):
     """`evaluate(task, step)` -> the metrics above; `protocol()` says how they were measured."""
 
-    def __init__(self, dataset: Any, device: torch.device, features: str = "auto", num_samples: int = 1000,
-                 inception_weights: Optional[str] = None):
-        if features not in FEATURES:
-            raise ConfigError(f"eval.features must be one of {', '.join(FEATURES)} for CycleGAN, got '{features}'.")
-        self.dataset, self.device, self.num_samples = dataset, device, int(num_samples)
-        self.views = getattr(dataset, "digit_view", None)
-        self.classifier = None
-        self.note = ""
-        self._protocol: dict[str, Any] = {"samples_a": len(dataset.test_images("a", self.num_samples)),
-                                          "samples_b": len(dataset.test_images("b", self.num_samples)),
-                                          "images": "train (no testA/testB)" if dataset.test_from_train else "test",
-                                          "error_units": "mean absolute pixel difference, images in [-1, 1]"}
-        self.inception_path: Optional[Path] = None
-        if features == "digits" and self.views is None:
-            raise ConfigError(f"eval.features=digits needs digit images, and '{dataset.name}' holds other images: "
-                              "use eval.features=inception (with its weights file) or none.")
-        if self.views is not None or features == "digits":
-            from gan_platform.evaluation.digit_classifier import load_digit_classifier
-
-            self.classifier = load_digit_classifier(dataset.resolution).to(device)
-        if features == "auto":
-            features = "digits" if self.views is not None else ("inception" if find_inception_weights(inception_weights) else "none")
-            if features == "none":
-                self.note = (f"FID skipped: these images are not digits and InceptionV3's weights ({INCEPTION_FILE}) "
-                             f"are not in {Path(torch.hub.get_dir()) / 'checkpoints'} or eval.inception_weights.")
-        if features == "inception":
-            self.inception_path = find_inception_weights(inception_weights)
-            if self.inception_path is None:
-                raise ConfigError(f"eval.features=inception needs {INCEPTION_FILE}: put it in "
-                                  f"{Path(torch.hub.get_dir()) / 'checkpoints'} or set eval.inception_weights=PATH.")
-        self.features = features
-        self._protocol["fid_features"] = features
-        if features == "digits":
-            self._protocol.update({"fid_extractor": "digit classifier penultimate layer (64) through the style views",
-                                   "fid_extractor_sha256": self.classifier.sha256})
-        elif features == "inception":
-            self._protocol.update({"fid_extractor": "InceptionV3 pool3 (2048), torchmetrics",
-                                   "fid_extractor_sha256": file_sha256(self.inception_path), "resize": "bilinear to 299"})
-        if self.note:
-            self._protocol["note"] = self.note
+    def __init__(self, dataset: Any, device: torch.device, extractor: FeatureExtractor, num_samples: int = 1000,
+                 labeller: Optional[DigitFeatures] = None, batch_size: int = 500):
+        self.dataset, self.device, self.num_samples, self.batch_size = dataset, device, int(num_samples), int(batch_size)
+        self.extractor = extractor.to(device).eval()
+        views: Optional[dict[str, Callable[[Tensor], Tensor]]] = getattr(dataset, "digit_view", None)
+        self.views = views
+        # digit features read each style through its view; other extractors see the images as they are
+        self.feature_views = views if isinstance(extractor, DigitFeatures) and views is not None else None
+        self.labeller = labeller.to(device).eval() if labeller is not None and views is not None else None
+        real = {s: dataset.test_images(s, self.num_samples).to(device) for s in STYLES}
+        self.fids = {s: self._fid_against(self._features(real[s], s)) for s in STYLES}  # fid of translations INTO s
+        self._protocol: dict[str, Any] = {
+            **self.extractor.protocol(), "samples_a": len(real["a"]), "samples_b": len(real["b"]),
+            "images": "train (no testA/testB)" if dataset.test_from_train else "test",
+            "error_units": "mean absolute pixel difference, images in [-1, 1]"}
+        if self.feature_views is not None:
+            self._protocol["style_views"] = "digit_styles.view_a / view_b: each style as grey digits"
+        if self.labeller is not None and self.labeller is not self.extractor:
+            self._protocol["label_classifier_sha256"] = self.labeller.sha256
 
     @classmethod
     def from_config(cls, cfg: Any, dataset: Any, acc: Any) -> "CycleGANEvaluator":
+        """Resolve and build the extractor with features.py (errors stop the run here, before training)."""
         ev = cfg.eval
-        return cls(dataset, acc.device, features=str(ev.get("features", "auto") or "auto"),
-                   num_samples=int(ev.get("num_samples", 1000) or 1000), inception_weights=ev.get("inception_weights"))
+        name = resolve_extractor_name(str(ev.get("features", "auto")), dataset, ev.get("inception_weights"))
+        grey = (1, dataset.resolution, dataset.resolution)  # what a style view shows the digit classifier
+        views = getattr(dataset, "digit_view", None)
+        extractor = build_extractor(name, grey if name == "digits" and views is not None else dataset.sample_shape, ev)
+        labeller = None
+        if views is not None:
+            labeller = extractor if isinstance(extractor, DigitFeatures) else build_extractor("digits", grey, ev)
+        num_samples = ev.get("num_samples", "auto")
+        batch_size = ev.get("batch_size", 500)
+        return cls(dataset, acc.device, extractor, 1000 if num_samples in ("auto", None) else int(num_samples),
+                   labeller=labeller, batch_size=500 if batch_size in ("auto", None) else int(batch_size))
 
     def protocol(self) -> dict[str, Any]:
         return dict(self._protocol)
 
     # -- pieces ----------------------------------------------------------------------------
-    def _fid(self, real: Tensor, fake: Tensor, style: str) -> float:
-        from torchmetrics.image.fid import FrechetInceptionDistance
+    def _features(self, images: Tensor, style: str) -> Tensor:
+        """Features of images of `style` (in [-1, 1]), through the style's view for digit features."""
+        if self.feature_views is not None:
+            images = self.feature_views[style](images)
+        return self.extractor(images, self.batch_size)
 
-        if self.features == "digits":
-            feature: Any = StyleViewFeatures(self.classifier, self.views[style])
-            fid = FrechetInceptionDistance(feature=feature, normalize=True).to(self.device)
-        else:
-            fid = FrechetInceptionDistance(feature=2048, normalize=True, antialias=False,
-                                           feature_extractor_weights_path=str(self.inception_path)).to(self.device)
-        for images, is_real in ((real, True), (fake, False)):
-            for i in range(0, len(images), 250):
-                fid.update(((images[i:i + 250] + 1) / 2).clamp(0, 1), real=is_real)
+    def _fid_against(self, real_features: Tensor) -> FrechetInceptionDistance:
+        # every process evaluates the whole set itself: no sync across ranks
+        fid = FrechetInceptionDistance(feature=Precomputed(self.extractor.num_features), reset_real_features=False,
+                                       sync_on_compute=False).to(self.device)
+        fid.update(real_features, real=True)
+        return fid
+
+    def _fid(self, fake: Tensor, style: str) -> float:
+        fid = self.fids[style]
+        fid.reset()
+        fid.update(self._features(fake, style), real=False)
         return float(fid.compute())
 
     def _labels(self, x: Tensor, style: str) -> Tensor:
-        return self.classifier.predict(self.views[style](x))
+        return self.labeller.predict(self.views[style](x))[:, 0]
 
     @torch.no_grad()
     def evaluate(self, task: Any, step: int) -> dict[str, float]:
@@ -142,10 +115,9 @@ class CycleGANEvaluator:
         m: dict[str, float] = {"eval/cycle_error_a": (back_a - a).abs().mean().item(),
                                "eval/cycle_error_b": (back_b - b).abs().mean().item()}
         m["eval/cycle_error"] = (m["eval/cycle_error_a"] + m["eval/cycle_error_b"]) / 2
-        if self.features in ("digits", "inception"):
-            m["eval/fid_a2b"] = self._fid(b, a2b, "b")
-            m["eval/fid_b2a"] = self._fid(a, b2a, "a")
-        if self.views is not None:
+        m["eval/fid_a2b"] = self._fid(a2b, "b")
+        m["eval/fid_b2a"] = self._fid(b2a, "a")
+        if self.labeller is not None:
             m["eval/label_preservation_a2b"] = (self._labels(a2b, "b") == self._labels(a, "a")).float().mean().item()
             m["eval/label_preservation_b2a"] = (self._labels(b2a, "a") == self._labels(b, "b")).float().mean().item()
             m["eval/label_preservation"] = (m["eval/label_preservation_a2b"] + m["eval/label_preservation_b2a"]) / 2

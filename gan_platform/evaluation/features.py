@@ -172,18 +172,24 @@ def load_inception(path: Path) -> nn.Module:
                     f"{INCEPTION_FILE}, or set eval.features=digits.")
 
 
-def resolve_extractor_name(choice: str, dataset: Any) -> str:
+def shows_digits(dataset: Any) -> bool:
+    """Digit images: the digit datasets, or a dataset with a `digit_view` per style (digit_styles)."""
+    return dataset.name in DIGIT_DATASETS or getattr(dataset, "digit_view", None) is not None
+
+
+def resolve_extractor_name(choice: str, dataset: Any, weights: Optional[str] = None) -> str:
     """`auto` -> identity for points, digits for digit images, inception for other images
-    (when its weights are already on disk; else digits, with a warning)."""
+    (when its weights are already on disk, at `weights` or in the torch hub cache; else digits,
+    with a warning). The same resolution serves the GAN and the CycleGAN evaluator."""
     if choice not in EXTRACTORS:
         raise ConfigError(f"eval.features must be one of {', '.join(EXTRACTORS)}, got '{choice}'.")
     if choice != "auto":
         return choice
     if dataset.kind == "points":
         return "identity"
-    if dataset.name in DIGIT_DATASETS:
+    if shows_digits(dataset):
         return "digits"
-    if inception_cache_path().is_file():
+    if (weights and Path(weights).expanduser().is_file()) or inception_cache_path().is_file():
         return "inception"
     log.warning("eval.features=auto: no Inception weights at %s, so FID uses the digit classifier's features "
                 "for '%s' (set eval.features=inception to require Inception).", inception_cache_path(), dataset.name)

@@ -18,7 +18,9 @@ step made, passed through the pool". Here `g_step` keeps its batch and fakes, an
 `d_step` trains D on exactly those (ignoring its own batch), so trainer iteration t runs the D half
 of the paper's iteration t-1 and the G half of iteration t: the same sequence of updates on the
 same data. A `d_step` with nothing kept (the very first, or extra ones when d_steps > 1) translates
-its own batch. The kept batch and both pools are `extra_state()`, so resume is exact.
+its own batch. The kept batch and both pools belong to each process (every rank draws its own
+batches): they are `process_state()`, which the checkpoint keeps for every rank and gives each
+rank back its own on resume, so resume is exact with one process or several.
 The learning-rate schedule (constant, then linear to zero) is the trainer's `lr_decay=linear`.
 """
 
@@ -178,14 +180,21 @@ class CycleGANTask:
 
     # -- state -----------------------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:
-        kept = {k: v.cpu() for k, v in self.kept.items()} if self.kept is not None else {}
-        return {"image_shape": list(self.image_shape), "pool_a": self.pools["a"].state_dict(),
-                "pool_b": self.pools["b"].state_dict(), "kept": kept}
+        """What every process shares: the image shape the networks were built for."""
+        return {"image_shape": list(self.image_shape)}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        if "pool_a" in state:
-            self.pools["a"].load_state_dict(state["pool_a"], self.device)
-            self.pools["b"].load_state_dict(state["pool_b"], self.device)
+        if "pool_a" in state:  # a checkpoint from before pools were kept per process
+            self.load_process_state(state)
+
+    def process_state(self) -> dict[str, Any]:
+        """This process's own pools and kept batch (on the CPU: they are gathered from every rank)."""
+        kept = {k: v.cpu() for k, v in self.kept.items()} if self.kept is not None else {}
+        return {"pool_a": self.pools["a"].state_dict(), "pool_b": self.pools["b"].state_dict(), "kept": kept}
+
+    def load_process_state(self, state: dict[str, Any]) -> None:
+        self.pools["a"].load_state_dict(state["pool_a"], self.device)
+        self.pools["b"].load_state_dict(state["pool_b"], self.device)
         kept = state.get("kept") or {}
         self.kept = {k: v.to(self.device) for k, v in kept.items()} if kept else None
 
