@@ -48,7 +48,7 @@ def sweep_jobs(argv: list[str], compose: Any) -> list[list[str]]:
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from gan_platform.cli import explain_compose_error
+    from gan_platform.compose_errors import explain_compose_error
 
     parser = OverridesParser.create()
     try:
@@ -81,7 +81,7 @@ def preflight_sweep(argv: list[str]) -> int:
     from tqdm.auto import tqdm
 
     from gan_platform.checkpoint import resolve_checkpoint
-    from gan_platform.cli import explain_compose_error
+    from gan_platform.compose_errors import explain_compose_error
     from gan_platform.config import validate
 
     with initialize_config_module(config_module="gan_platform.conf", version_base="1.3"):
