@@ -136,6 +136,21 @@ def test_mnist_from_gz_idx_files_as_downloaded(tmp_path):
     assert test.x.shape == (4, 1, 28, 28)
 
 
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_a_damaged_gz_file_is_one_sentence_and_leaves_no_half_unpacked_file(tmp_path, damage):
+    raw = tmp_path / "MNIST" / "raw"
+    _write_mnist(raw)
+    gz = raw / "train-images-idx3-ubyte.gz"
+    data = gz.read_bytes()
+    gz.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"not gzip at all" * 10)
+    with pytest.raises(UserError) as info:
+        mnist(str(tmp_path))
+    text = str(info.value)
+    assert str(gz) in text and "dataset.download=true" in text and "\n" not in text
+    assert not (raw / "train-images-idx3-ubyte").exists() and not (raw / "train-images-idx3-ubyte.part").exists()
+    assert gz.exists()  # the user's file is left for them to inspect
+
+
 def test_fashion_mnist_from_unpacked_idx_files(tmp_path):
     _write_mnist(tmp_path / "FashionMNIST" / "raw", compress=False)
     ds = fashion_mnist(str(tmp_path), resolution=16)

@@ -18,6 +18,7 @@ Images are resized to `resolution` (bilinear, antialiased) and kept as uint8 (N,
 from __future__ import annotations
 
 import gzip
+import zlib
 import logging
 import shutil
 from pathlib import Path
@@ -53,8 +54,13 @@ def unpack_gz(raw: Path) -> None:
         target = gz.with_suffix("")
         if not target.exists():
             tmp = target.with_name(target.name + ".part")
-            with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+            try:
+                with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            except (gzip.BadGzipFile, EOFError, zlib.error) as e:  # cut short, or not gzip at all
+                tmp.unlink(missing_ok=True)
+                raise UserError(f"'{gz}' is not a complete gzip file ({e}): delete it and download it again "
+                                "(dataset.download=true), or put the unpacked file beside it.") from e
             tmp.replace(target)
 
 
