@@ -71,7 +71,7 @@ def restore_rng_states(rngs: list[dict[str, Any]], acc: Accelerator, data_genera
     """This rank's streams from `rng_states`' list; with another process count they restart from the seed."""
     if len(rngs) == acc.num_processes:
         set_rng_state(rngs[acc.process_index], data_generator)
-    else:
+    elif acc.is_main_process:
         log.warning("The checkpoint was written by %d processes and this run has %d: RNG streams restart from the seed.",
                     len(rngs), acc.num_processes)
 
