@@ -84,11 +84,11 @@ def _cell(rows: list[dict]) -> str:
 
 
 def print_table(results: list[dict], variants: list[str], datasets: list[str]) -> None:
-    width = 34
+    rows = {v: [_cell([r for r in results if r["variant"] == v and r["data"] == d]) for d in datasets] for v in variants}
+    width = 2 + max([34, *(len(c) for cells in rows.values() for c in cells)])  # mean+-std cells are long
     print("\nmodes / % high-quality / reverse KL (final evaluation, 2,500 samples)")
     print(f"{'method':<18}" + "".join(f"{d:<{width}}" for d in datasets) + "source")
-    for v in variants:
-        cells = [_cell([r for r in results if r["variant"] == v and r["data"] == d]) for d in datasets]
+    for v, cells in rows.items():
         print(f"{v:<18}" + "".join(f"{c:<{width}}" for c in cells) + "this platform")
     for name, ring, grid, source in PUBLISHED:
         cells = {"ring8": ring + " / -", "grid25": grid + " / -"}
