@@ -171,10 +171,15 @@ def settle_checkpoint(folder: str | os.PathLike) -> Optional[Path]:
     found = find_checkpoint(folder)
     if found is None:
         return None
-    if found != folder:
-        if folder.exists():
+    return _put_in_place(found, folder)
+
+
+def _put_in_place(chosen: Path, folder: Path) -> Path:
+    """Make `chosen` (a complete checkpoint) the one at `folder` and drop folder's tmp/prev twins."""
+    if chosen != folder:
+        if folder.exists():  # an older complete one, or a bad one already copied aside
             shutil.rmtree(folder)
-        os.replace(found, folder)
+        os.replace(chosen, folder)
         _fsync_dir(folder.parent)
     for twin in _twins(folder):
         if twin.exists():
@@ -302,12 +307,4 @@ def settle_resumed(checkpoints_dir: str | os.PathLike, resumed: Resumable) -> Pa
         shutil.copytree(chosen, tmp)
         settle_checkpoint(chosen.with_name("best"))
         chosen = tmp
-    if chosen != last:
-        if last.exists():  # an older complete one: the newer bad ones are aside already
-            shutil.rmtree(last)
-        os.replace(chosen, last)
-        _fsync_dir(last.parent)
-    for twin in _twins(last):
-        if twin.exists():
-            shutil.rmtree(twin)
-    return last
+    return _put_in_place(chosen, last)  # the newer bad ones are aside already

@@ -74,3 +74,17 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture
+def agent_env(monkeypatch, tmp_path):
+    """The environment a `wandb agent` gives its trials, offline, with tmp_path as the working dir:
+    trials started by wandb's own Agent code run `python -m gan_platform` from this checkout."""
+    monkeypatch.chdir(tmp_path)
+    for k, v in cli_env().items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])  # `python` is this one
+    for k, v in {"WANDB_SWEEP_ID": "sw33p", "WANDB_DIR": str(tmp_path), "WANDB_RUN_ID": "",
+                 "WANDB_SWEEP_PARAM_PATH": "", "WANDB_MODE": "offline"}.items():
+        monkeypatch.setenv(k, v)
+    return tmp_path

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import ROOT, cli_env, run_cli
+from conftest import ROOT, run_cli
 
 SWEEP_FILES = sorted((ROOT / "sweeps").glob("*.yaml"))
 
@@ -89,7 +88,7 @@ def test_the_sweep_command_refuses_bad_input_with_exit_2(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_trial_started_by_the_wandb_agent_code(tmp_path, monkeypatch):
+def test_a_trial_started_by_the_wandb_agent_code(tmp_path, monkeypatch, agent_env):
     """wandb's own Agent turns a server's `run` command into a process; no server is needed for that
     part. The trial lands in outputs/sweeps/<sweep>/<run id> with the proposed values, and logs the
     sweep's metric under the YAML's name."""
@@ -97,13 +96,6 @@ def test_a_trial_started_by_the_wandb_agent_code(tmp_path, monkeypatch):
 
     from gan_platform.sweep.spec import trial_command
 
-    monkeypatch.chdir(tmp_path)
-    for k, v in cli_env().items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])  # `python` is this one
-    for k, v in {"WANDB_SWEEP_ID": "sw33p", "WANDB_DIR": str(tmp_path), "WANDB_RUN_ID": "",
-                 "WANDB_SWEEP_PARAM_PATH": "", "WANDB_MODE": "offline"}.items():
-        monkeypatch.setenv(k, v)
     sweep = {**GOOD, "command": ["${env}", "${interpreter}", "-m", "gan_platform", "dataset=ring8", "model=mlp",
                                  "model.generator.hidden=32", "model.discriminator.hidden=32", "trainer.steps=10",
                                  "trainer.batch_size=16", "trainer.log_every=5", "trainer.progress=false",

@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import time
 
 import pytest
 
-from conftest import cli_env
 from gan_platform.stopping import LOCAL_SWEEP_ENV, StopRequest, stop_status
 
 TRIAL = ["${env}", "${interpreter}", "-m", "gan_platform", "dataset=ring8", "model=mlp", "model.generator.hidden=32",
@@ -26,20 +24,13 @@ def _logged(run_dir) -> int:
 
 
 @pytest.mark.slow
-def test_wandb_agent_stop_is_exit_0_and_ctrl_c_stays_130(tmp_path, monkeypatch):
+def test_wandb_agent_stop_is_exit_0_and_ctrl_c_stays_130(tmp_path, monkeypatch, agent_env):
     """Two trials started by wandb's own Agent code: the server's `stop` command (what hyperband sends)
     reaches one as the agent's SIGTERM; the other gets Ctrl-C (SIGINT), as from the agent's terminal."""
     from wandb.wandb_agent import Agent
 
     from gan_platform.checkpoint import read_meta
 
-    monkeypatch.chdir(tmp_path)
-    for k, v in cli_env().items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])  # `python` is this one
-    for k, v in {"WANDB_SWEEP_ID": "sw33p", "WANDB_DIR": str(tmp_path), "WANDB_RUN_ID": "",
-                 "WANDB_SWEEP_PARAM_PATH": "", "WANDB_MODE": "offline"}.items():
-        monkeypatch.setenv(k, v)
     monkeypatch.delenv(LOCAL_SWEEP_ENV, raising=False)
     agent = Agent(api=None, queue=None, sweep_id="sw33p")
     agent._sweep_command = list(TRIAL)
