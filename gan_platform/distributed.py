@@ -10,19 +10,25 @@
   in summary.json (`replicas`) and says so loudly when they differ.
 - `clean_scratch_dir`: ranks > 0 get a throwaway Hydra dir (only the main process writes the run
   dir); it is removed when they finish.
+- `check_gpus_for_processes`: more processes on a machine than it has GPUs fails deep inside
+  Accelerate ("invalid device ordinal": its barriers address cuda:<local rank>, for CPU processes
+  too); it is refused up front, in one sentence, before the Accelerator is made.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping, Optional
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
 from torch import nn
+
+from gan_platform.errors import ConfigError
 
 SCRATCH_PREFIX = "gan_rank"
 
@@ -70,3 +76,18 @@ def clean_scratch_dir(path: str | Path) -> None:
     p = Path(path)
     if p.name.startswith(SCRATCH_PREFIX) and p.is_dir():
         shutil.rmtree(p, ignore_errors=True)
+
+
+def check_gpus_for_processes(env: Mapping[str, str] = os.environ, gpus: Optional[int] = None) -> None:
+    """Refuse more processes on this machine than it has GPUs while GPUs are visible (see the top)."""
+    local = int(env.get("LOCAL_WORLD_SIZE", "1") or 1)
+    gpus = torch.cuda.device_count() if gpus is None else gpus
+    if local <= 1 or gpus == 0 or local <= gpus:
+        return
+    if str(env.get("ACCELERATE_USE_CPU", "")).lower() in ("1", "true", "yes"):
+        raise ConfigError(f"{local} CPU processes cannot share a machine with {gpus} visible GPU(s) "
+                          "(Accelerate's barriers address cuda:<local rank>): hide the GPUs with "
+                          "CUDA_VISIBLE_DEVICES= in front of accelerate launch.")
+    raise ConfigError(f"accelerate launch started {local} processes on a machine with {gpus} GPU(s): "
+                      f"use --num_processes {gpus} (one process a GPU), or hide the GPUs with "
+                      "CUDA_VISIBLE_DEVICES= to train on CPU processes.")

@@ -19,6 +19,7 @@ from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_lis
 from omegaconf import DictConfig, OmegaConf
 
 from gan_platform.config import instantiate, validate  # noqa: F401 - instantiate is also imported from here
+from gan_platform.distributed import check_gpus_for_processes
 from gan_platform.errors import ConfigError, UserError
 from gan_platform.rundir import RunDir
 from gan_platform.tasks.cyclegan import build_cyclegan_task
@@ -43,6 +44,7 @@ def make_accelerator(cfg: DictConfig) -> Accelerator:
         AcceleratorState._reset_state()
     from gan_platform.tracking import accelerate_log_with
 
+    check_gpus_for_processes()
     acc = Accelerator(mixed_precision=precision, kwargs_handlers=[ddp], log_with=accelerate_log_with(cfg.get("tracker")))
     if precision == "fp16" and acc.device.type == "cpu":
         # Accelerate quietly trains in float32 when asked for fp16 on a CPU (no autocast, no scaler).

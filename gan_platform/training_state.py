@@ -53,7 +53,11 @@ def rng_state(data_generator: torch.Generator) -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any], data_generator: torch.Generator) -> None:
     """Restore what `rng_state` captured."""
     torch.set_rng_state(state["torch"])
-    data_generator.set_state(state["data"])
+    if state["data"].numel() == data_generator.get_state().numel():
+        data_generator.set_state(state["data"])
+    else:  # a CPU checkpoint resumed on a GPU or back: the generators' states are of different kinds
+        log.warning("The checkpoint's data stream was drawn on another kind of device than this run's (%s): "
+                    "the data stream restarts from the seed.", data_generator.device.type)
     random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in state["python"]))
     np_state = state["numpy"]
     np.random.set_state((np_state[0], np_state[1].numpy().astype(np.uint32), *np_state[2:]))

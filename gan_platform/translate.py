@@ -22,6 +22,7 @@ import torch
 from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
+from gan_platform.data.base import decode_uint8
 from gan_platform.errors import UserError, report_and_exit
 
 GENERATORS = {"a2b": "generator_a2b", "b2a": "generator_b2a"}
@@ -65,7 +66,7 @@ def translate_folder(run_dir: Path, direction: str, input_dir: Path, out_dir: Pa
     written = []
     with torch.no_grad():
         for i in tqdm(range(0, len(images), batch_size), desc=f"translating {direction}", disable=len(images) < 4 * batch_size):
-            batch = images[i:i + batch_size].float().div(127.5).sub(1.0)
+            batch = decode_uint8(images[i:i + batch_size])
             result = ((generator(batch).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
             for j, array in enumerate(result):
                 target = out / f"{paths[kept[i + j]].stem}.png"

@@ -68,6 +68,19 @@ def run_cli(args: list[str], cwd: Path, env: Optional[dict] = None, timeout: flo
 
 
 @pytest.fixture(autouse=True)
+def _fresh_accelerate_state():
+    """Accelerate keeps its state (device, precision) for the life of the process: a test that made
+    `Accelerator(cpu=True)` would otherwise put later in-process runs of the same worker on the CPU
+    while the runs they resume, started from the command line, train on a GPU."""
+    yield
+    from accelerate.state import AcceleratorState, GradientState
+
+    if not torch.distributed.is_initialized():
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+
+
+@pytest.fixture(autouse=True)
 def _one_thread():
     """Tests run in parallel (xdist) on small machines: one intra-op thread each."""
     old = torch.get_num_threads()

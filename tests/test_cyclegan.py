@@ -73,7 +73,7 @@ def test_d_step_trains_on_the_last_g_steps_batch(tmp_path):
     acc = make_accelerator(cfg)
     dataset = build_dataset(cfg, acc)
     task = build_task(cfg, dataset, acc)
-    a, b = dataset.sample(4, torch.Generator().manual_seed(0))
+    a, b = dataset.sample(4, torch.Generator(device=dataset.device).manual_seed(0))
     nan = torch.full_like(a, float("nan"))
     task.g_step(a, b)
     assert task.kept is not None and torch.equal(task.kept["a"], a)
@@ -115,7 +115,11 @@ def _state(run_dir):
 
 
 def test_resume_continues_bit_for_bit_pools_included(tmp_path):
-    """Stop at 3, resume to 6: the same networks, pools and logs as 6 straight (l1 cycle, identity loss on)."""
+    """Stop at 3, resume to 6: the same networks, pools and logs as 6 straight (l1 cycle, identity loss on).
+    Bit for bit on the CPU; on a GPU cuDNN's convolution gradients are not deterministic (atomic adds),
+    so there it is equal to float rounding."""
+    same = torch.equal if not torch.cuda.is_available() else (lambda x, y: torch.allclose(x, y, rtol=1e-3, atol=1e-5))
+    near = (lambda x, y: x == y) if not torch.cuda.is_available() else (lambda x, y: x == pytest.approx(y, rel=1e-3))
     common = SMALL + ["task.pool_size=6", "task.identity_weight=1", "task.cycle.norm=l1", "seed=5",
                       "trainer.log_every=3", "trainer.sample_every=0", "trainer.checkpoint_every=0", "eval.every=0"]
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
@@ -127,16 +131,17 @@ def test_resume_continues_bit_for_bit_pools_included(tmp_path):
     assert set(sa["modules"]) == {"generator_a2b", "generator_b2a", "discriminator_a", "discriminator_b"}
     for net in sa["modules"]:
         for k in sa["modules"][net]:
-            assert torch.equal(sa["modules"][net][k], sb["modules"][net][k]), (net, k)
+            assert same(sa["modules"][net][k], sb["modules"][net][k]), (net, k)
     assert len(sa["task_processes"]) == 1 and "pool_a" not in sa["task"]  # one process, its own pools
     pa, pb = sa["task_processes"][0], sb["task_processes"][0]
     for pool in ("pool_a", "pool_b"):
-        assert len(pa[pool]["images"]) == 6 and torch.equal(pa[pool]["images"], pb[pool]["images"])
+        assert len(pa[pool]["images"]) == 6 and same(pa[pool]["images"], pb[pool]["images"])
     assert sa["schedulers"] == sb["schedulers"]
     ma, mb = list(read_metrics(straight / "metrics.jsonl")), list(read_metrics(stopped / "metrics.jsonl"))
     logged = lambda records: [(r["step"], r["train/g_loss"], r["train/d_loss"]) for r in records if "train/g_loss" in r]  # noqa: E731
-    assert [s for s, *_ in logged(mb)] == [3, 6] and logged(ma) == logged(mb)
-    assert ma[-1]["step"] == mb[-1]["step"] == 6 and ma[-1]["eval/translation_error"] == mb[-1]["eval/translation_error"]
+    flat = lambda rows: [v for row in rows for v in row]  # noqa: E731
+    assert [s for s, *_ in logged(mb)] == [3, 6] and near(flat(logged(ma)), flat(logged(mb)))
+    assert ma[-1]["step"] == mb[-1]["step"] == 6 and near(ma[-1]["eval/translation_error"], mb[-1]["eval/translation_error"])
 
 
 def test_translate_cli_matches_the_runs_own_translations(tmp_path, capsys):

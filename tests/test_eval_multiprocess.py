@@ -11,7 +11,7 @@ from conftest import ROOT, cli_env
 
 def test_metrics_use_the_samples_of_both_processes(tmp_path):
     run_dir = tmp_path / "run"
-    env = cli_env({"GAN_RUN_DIR": str(run_dir), "ACCELERATE_USE_CPU": "1"})
+    env = cli_env({"GAN_RUN_DIR": str(run_dir), "ACCELERATE_USE_CPU": "1", "CUDA_VISIBLE_DEVICES": ""})
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "gan_platform",
            "dataset=ring8", "model=mlp", "model.generator.hidden=16", "model.discriminator.hidden=16",

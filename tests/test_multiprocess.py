@@ -13,6 +13,7 @@ stopped and resumed two-process run ends equal to one that never stopped.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -24,6 +25,8 @@ import pytest
 import torch
 
 from conftest import TINY, cli_env, train
+from gan_platform.distributed import check_gpus_for_processes
+from gan_platform.errors import ConfigError
 from gan_platform.checkpoint import load_checkpoint
 from gan_platform.rundir import read_metrics
 
@@ -59,7 +62,7 @@ def launch(args: list[str], cwd: Path, tmp: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            "--main_process_port", str(_free_port()), "-m", "gan_platform", *args]
-    env = cli_env({"ACCELERATE_USE_CPU": "1", "TMPDIR": str(tmp)})
+    env = cli_env({"ACCELERATE_USE_CPU": "1", "CUDA_VISIBLE_DEVICES": "", "TMPDIR": str(tmp)})
     return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -180,3 +183,21 @@ def test_two_process_cyclegan_resume_gives_every_rank_its_own_pools_back(tmp_pat
     assert len(warned) == 1 and "of 2 processes and this run has 1" in warned[0]
     single = load_checkpoint(tmp_path / "single" / "checkpoints" / "last")[0]["task_processes"]
     assert len(single) == 1 and len(single[0]["pool_a"]["images"]) == 4  # one step's batch of 4, not 6 restored + 4
+
+
+@pytest.mark.parametrize("env, gpus, refused", [
+    ({"LOCAL_WORLD_SIZE": "2"}, 1, "started 2 processes on a machine with 1 GPU(s): use --num_processes 1"),
+    ({"LOCAL_WORLD_SIZE": "2", "ACCELERATE_USE_CPU": "1"}, 1, "2 CPU processes cannot share a machine with 1 visible"),
+    ({"LOCAL_WORLD_SIZE": "2"}, 2, None),                                # one process a GPU
+    ({"LOCAL_WORLD_SIZE": "2", "ACCELERATE_USE_CPU": "1"}, 0, None),     # CPU processes, GPUs hidden or none
+    ({}, 1, None),                                                       # one process
+])
+def test_more_processes_than_gpus_is_refused_in_one_sentence(env, gpus, refused):
+    """On one H100 `accelerate launch --num_processes 2` died in a barrier with "CUDA error: invalid
+    device ordinal", CPU processes (ACCELERATE_USE_CPU=1) too; now it is one sentence, up front."""
+    if refused is None:
+        check_gpus_for_processes(env, gpus)
+        return
+    with pytest.raises(ConfigError, match=re.escape(refused)) as info:
+        check_gpus_for_processes(env, gpus)
+    assert "CUDA_VISIBLE_DEVICES=" in str(info.value) and str(info.value).count(". ") == 0

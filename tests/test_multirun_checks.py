@@ -8,10 +8,10 @@ from test_multirun import hydra_compose
 
 
 def test_the_jobs_are_the_cartesian_product_in_hydras_order():
-    jobs = sweep_jobs(["-m", "hydra/launcher=submitit_local", "loss=minimax,hinge", "seed=range(0,3)", "report=false"],
+    jobs = sweep_jobs(["-m", "hydra/launcher=basic", "loss=minimax,hinge", "seed=range(0,3)", "report=false"],
                       hydra_compose)
     assert [j[1:3] for j in jobs] == [[f"loss={loss}", f"seed={seed}"] for loss in ("minimax", "hinge") for seed in range(3)]
-    assert all(j[0] == "hydra/launcher=submitit_local" and j[3] == "report=False" for j in jobs)
+    assert all(j[0] == "hydra/launcher=basic" and j[3] == "report=False" for j in jobs)
 
 
 def test_sweeper_params_of_an_experiment_join_the_sweep(tmp_path):

@@ -1,4 +1,4 @@
-"""Mixed precision: bf16 trains on the CPU, fp16's gradient penalty survives the gradient scaler,
+"""Mixed precision: bf16 trains on the CPU (and a GPU), fp16's gradient penalty survives the gradient scaler,
 and fp16 without a GPU is refused rather than quietly run in float32."""
 
 import math
@@ -53,7 +53,8 @@ def test_gradient_penalty_under_the_fp16_scaler_equals_the_fp32_penalty():
     assert ((g_unscaled - g32).norm() / g32.norm()).item() > 0.05
 
 
-def test_bf16_trains_on_the_cpu_end_to_end(tmp_path):
+def test_bf16_trains_end_to_end(tmp_path):
+    """On the CPU (CI) and on a GPU alike."""
     from gan_platform.run import make_accelerator
 
     # one process, two precisions in a row: Accelerate's process-wide state is renewed, not refused
@@ -67,7 +68,7 @@ def test_bf16_trains_on_the_cpu_end_to_end(tmp_path):
     assert all(math.isfinite(r["train/d_loss"]) and r["train/grad_penalty"] >= 0 for r in records)
     acc = make_accelerator(compose(args))  # and the forward passes really ran in bfloat16
     with acc.autocast():
-        assert nn.Linear(2, 2)(torch.randn(3, 2)).dtype == torch.bfloat16
+        assert nn.Linear(2, 2).to(acc.device)(torch.randn(3, 2, device=acc.device)).dtype == torch.bfloat16
     images = TINY + ["+experiment=wgan_gp", "model.generator.width=8", "model.discriminator.width=8", "trainer.d_steps=1",
                      "trainer.precision=bf16", "trainer.steps=2", "trainer.sample_every=0", "eval.every=0"]
     assert train(tmp_path / "digits", images)["status"] == "finished"

@@ -20,7 +20,7 @@ from gan_platform.training_state import (apply_configured_hyperparameters, confi
                                          rng_state, set_rng_state, side_rng)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def acc():
     return Accelerator(cpu=True)
 
@@ -92,6 +92,21 @@ def test_rng_state_restores_every_stream_and_side_sampling_moves_none():
     assert draw() == first
     with side_rng(seed=1, step=4):
         assert torch.rand(3).tolist() == side  # seeded by seed and step
+
+
+def test_a_data_stream_from_another_kind_of_device_restarts_and_the_other_streams_resume(caplog):
+    """A CPU checkpoint resumed on a GPU (or back): the data generator's state is of another kind
+    (a CUDA generator's is 16 bytes, a CPU one's 5056), so that stream keeps this run's seed, with a
+    warning, and the torch, Python and NumPy streams are restored as usual."""
+    data = torch.Generator().manual_seed(3)
+    state = rng_state(data)
+    state["data"] = torch.zeros(16, dtype=torch.uint8)  # the size of a CUDA (Philox) generator's state
+    fresh = torch.Generator().manual_seed(3)
+    expected = (torch.rand(3).tolist(), torch.rand(3, generator=fresh).tolist(), random.random(), np.random.rand())
+    torch.rand(5), random.random(), np.random.rand()  # move the global streams on
+    set_rng_state(state, data)
+    assert (torch.rand(3).tolist(), torch.rand(3, generator=data).tolist(), random.random(), np.random.rand()) == expected
+    assert "data stream restarts from the seed" in caplog.text
 
 
 def test_resume_applies_the_configured_lr_on_the_decayed_schedule():

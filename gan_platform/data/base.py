@@ -24,6 +24,15 @@ from gan_platform.errors import ConfigError
 REAL_SUBSET_SEED = 0  # the real statistics' subset is the same in every run, whatever the run's seed
 
 
+_UINT8_TO_UNIT = torch.arange(256, dtype=torch.float32).div_(127.5).sub_(1.0)  # uint8 pixel -> [-1, 1]
+
+
+def decode_uint8(x: Tensor) -> Tensor:
+    """uint8 images to float32 in [-1, 1], the same bits on every device: a table made on the CPU
+    (CUDA divides by a scalar through its reciprocal, one ulp off), so real_sha256 names the same
+    images on a CPU and a GPU."""
+    return _UINT8_TO_UNIT.to(x.device)[x.int()]
+
 class TensorDataset:
     """Samples (x, y) batches from tensors kept on one device.
 
@@ -90,7 +99,7 @@ class TensorDataset:
     def decode(self, x: Tensor) -> Tensor:
         """Stored form -> training form: uint8 images to float in [-1, 1]; points unchanged."""
         if x.dtype == torch.uint8:
-            return x.float().div_(127.5).sub_(1.0)
+            return decode_uint8(x)
         return x.float()
 
     def sample(self, n: int, generator: torch.Generator) -> tuple[Tensor, Optional[Tensor]]:

@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor
 
-from gan_platform.data.base import TensorDataset
+from gan_platform.data.base import TensorDataset, decode_uint8
 from gan_platform.data.images import check_folder, list_images, load_images
 from gan_platform.errors import ConfigError, UserError
 
@@ -116,7 +116,7 @@ class UnpairedDataset:
         """Up to `limit` evaluation images of `domain` ("a" or "b"), in order, in [-1, 1]."""
         x = self.test[domain]
         x = x[: limit] if limit is not None else x
-        return x.float().div(127.5).sub(1.0)
+        return decode_uint8(x)
 
 
 def _center(x: Tensor, r: int) -> Tensor:
