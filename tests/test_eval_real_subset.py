@@ -82,3 +82,17 @@ def test_runs_with_inception_record_the_capped_count_and_the_same_real_subset(tm
         return hashlib.sha256(x.contiguous().numpy().tobytes()).hexdigest()
 
     assert first["real_sha256"] == sha(data.all(12)[0]) != sha(data.decode(data.x[:12]))
+
+
+def test_pixels_decode_to_the_float32_product_every_device_computes():
+    """decode_uint8 is x * float32(1/127.5) - 1 in float32, the arithmetic CUDA uses for a division
+    by a scalar; CPU division differs by one ulp on some pixels, which changed real_sha256 on a GPU."""
+    from gan_platform.data.base import decode_uint8
+
+    pixels = np.arange(256, dtype=np.uint8)
+    product = pixels.astype(np.float32) * np.float32(1 / 127.5) - np.float32(1)
+    decoded = decode_uint8(torch.from_numpy(pixels)).numpy()
+    assert decoded.dtype == np.float32 and np.array_equal(decoded, product)
+    assert decoded[0] == -1 and decoded[255] == 1 and np.abs(decoded - (pixels / 127.5 - 1)).max() < 2.5e-7  # 2 ulp at 1
+    divided = torch.from_numpy(pixels).float().div(127.5).sub(1.0).numpy()
+    assert (divided != product).sum() > 0  # the division the CPU used before: not the same bits

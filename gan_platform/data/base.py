@@ -24,14 +24,14 @@ from gan_platform.errors import ConfigError
 REAL_SUBSET_SEED = 0  # the real statistics' subset is the same in every run, whatever the run's seed
 
 
-_UINT8_TO_UNIT = torch.arange(256, dtype=torch.float32).div_(127.5).sub_(1.0)  # uint8 pixel -> [-1, 1]
-
-
 def decode_uint8(x: Tensor) -> Tensor:
-    """uint8 images to float32 in [-1, 1], the same bits on every device: a table made on the CPU
-    (CUDA divides by a scalar through its reciprocal, one ulp off), so real_sha256 names the same
-    images on a CPU and a GPU."""
-    return _UINT8_TO_UNIT.to(x.device)[x.int()]
+    """uint8 images to float32 in [-1, 1], the same bits on every device. CUDA divides a tensor by a
+    scalar as a product with the scalar's reciprocal, one ulp away from the CPU's division for some
+    pixels; multiplying by the float32 reciprocal everywhere makes real_sha256 name the same images
+    on a CPU and a GPU (an H100's real_sha256 of a test folder, decoded by division, was this
+    product's on the CPU)."""
+    return x.float().mul_(1.0 / 127.5).sub_(1.0)
+
 
 class TensorDataset:
     """Samples (x, y) batches from tensors kept on one device.
