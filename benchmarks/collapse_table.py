@@ -39,7 +39,7 @@ VARIANTS = {
     "wgan": ["+experiment=toy2d_wgan"],
     "wgan_gp": ["+experiment=toy2d_wgan_gp"],
     "hinge": ["+experiment=toy2d", "loss=hinge"],
-    "pacgan2": ["+experiment=toy2d_pacgan"],   # non-saturating, D judges pairs (the tuned remedy)
+    "pacgan4": ["+experiment=toy2d_pacgan"],   # non-saturating, D judges packs of four (the tuned remedy)
 }
 PUBLISHED = [  # (method, ring modes / hq %, grid modes / hq %, source)
     ("GAN", "1 / 99.3", "3.3 / 0.5", "VEEGAN table 1"),
