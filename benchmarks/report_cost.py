@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hydra import compose, initialize_config_module  # noqa: E402
 
-from gan_platform.report import write_run_report  # noqa: E402
+from gan_platform.tracking.report import write_run_report  # noqa: E402
 from gan_platform.run import run  # noqa: E402
 
 

@@ -1,9 +1,6 @@
-"""Command line: check the config before Hydra creates a run dir, then train.
-
-Hydra reports composition errors (unknown option, misspelt key, wrong type) as several lines; the
-pre-flight check here composes the same config first and turns each into one sentence that names
-the problem and the fix, with exit code 2 and no run dir left behind. It also resolves
-`trainer.resume` to the run dir being resumed, so a resumed run writes into its own dir.
+"""Command line (`python -m gan_platform`, `gan-train`): check the config before Hydra creates a
+run dir (config/preflight.py: one sentence and exit code 2 for every composition or value error),
+then train (run.py).
 
 In a multirun, a job that fails (a UserError, or any unexpected exception) prints one line and
 returns its exit code to Hydra instead of raising, so the other jobs run and the multirun ends
@@ -13,10 +10,8 @@ log file.
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
-from pathlib import Path
 from typing import Optional
 
 import hydra
@@ -24,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 import gan_platform.conf  # noqa: F401  (registers the config schema)
-from gan_platform.compose_errors import explain_compose_error, group_options
+from gan_platform.config.preflight import _rank, append_experiment, preflight
 from gan_platform.errors import EXIT_USER_ERROR, UserError, report_and_exit
 
 EXIT_CODES = {"finished": 0, "early_stopped": 0, "failed": 1, "diverged": 3, "interrupted": 130,
@@ -36,89 +31,12 @@ def _is_plain_run(argv: list[str]) -> bool:
     return all(not a.startswith("-") for a in argv)
 
 
-def append_experiment(argv: list[str]) -> list[str]:
-    """`experiment=NAME` -> `+experiment=NAME`: experiment is not in the defaults list, so Hydra
-    wants the `+`; W&B sweep parameter names cannot start with `+`, so a sweep passes it bare."""
-    return ["+" + a if a.split("=", 1)[0] == "experiment" else a for a in argv]
-
-
-def _has_override(argv: list[str], key: str) -> bool:
-    return any(a.lstrip("+~").split("=", 1)[0] == key for a in argv)
-
-
-def find_resumable(name: str, steps: int, root: Path = Path("outputs")) -> Optional[Path]:
-    """The newest run dir of experiment `name` whose last checkpoint is short of `steps` and that no
-    live process is writing."""
-    from gan_platform.checkpoint import find_checkpoint, read_meta
-    from gan_platform.rundir import RunDir
-
-    base = root / name
-    if not base.is_dir():
-        return None
-    for d in sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True):
-        if RunDir(d).in_use():  # a live run: not ours to continue
-            continue
-        ckpt = find_checkpoint(d / "checkpoints" / "last")
-        if ckpt is None and (d / "checkpoints" / "last").exists():  # a damaged last/: resume falls back to best/
-            ckpt = find_checkpoint(d / "checkpoints" / "best")
-        if ckpt is not None and (read_meta(ckpt) or {}).get("step", steps) < steps:
-            return d
-    return None
-
-
-def preflight(argv: list[str]) -> list[str]:
-    """Compose and check the config; returns extra overrides (the run dir of a resumed run)."""
-    from hydra import compose, initialize_config_module
-
-    from gan_platform.config import validate
-
-    with initialize_config_module(config_module="gan_platform.conf", version_base="1.3"):
-        try:
-            cfg = compose("config", overrides=argv)
-        except Exception as e:  # noqa: BLE001 - every composition error becomes one sentence
-            raise UserError(explain_compose_error(e)) from e
-        validate(cfg)
-        from gan_platform.sweep.agent import agent_overrides  # a trial of `wandb agent`: see there
-
-        extra: list[str] = agent_overrides(argv, cfg, group_options("tracker"),
-                                           lambda more: compose("config", overrides=more))
-    resume = cfg.trainer.resume
-    if resume and not _has_override(argv + extra, "hydra.run.dir") and not os.environ.get("GAN_RUN_DIR"):
-        if resume == "auto":
-            found = find_resumable(str(cfg.name), int(cfg.trainer.steps))
-        else:
-            from gan_platform.checkpoint import resolve_checkpoint
-
-            ckpt = resolve_checkpoint(resume)
-            found = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else None
-        if found is not None:
-            extra.append(f"hydra.run.dir={found}")
-    _refuse_live_run_dir(argv + extra)
-    return extra
-
-
-def _refuse_live_run_dir(argv: list[str]) -> None:
-    """Before Hydra writes into it: a run dir that a live run holds is not to be shared."""
-    from gan_platform.rundir import RunDir
-
-    pinned = [a.split("=", 1)[1] for a in argv if a.split("=", 1)[0] == "hydra.run.dir"]
-    if not pinned and os.environ.get("GAN_RUN_DIR"):
-        pinned = [os.environ["GAN_RUN_DIR"]]
-    if pinned and _rank() == 0 and RunDir(pinned[-1]).in_use():
-        raise UserError(f"Run dir '{pinned[-1]}' is in use by another running process: wait for it or stop it, "
-                        "or start a separate run without trainer.resume.")
-
-
-def _rank() -> int:
-    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0)
-
-
 def _mark_ended(run_dir: str, status: str, error: str) -> bool:
     """summary.json says how the run ended, also when it ended before the trainer wrote it; True
     when this wrote it (the trainer had not recorded the end itself)."""
     if _rank() != 0:
         return False
-    from gan_platform.rundir import RunDir
+    from gan_platform.runs.rundir import RunDir
 
     rd = RunDir(run_dir)
     if rd.in_use():  # another live run's dir (the run-dir lock refused this one): not ours to mark
@@ -155,7 +73,7 @@ def _log_to_job_file(message: str, error: BaseException) -> list[str]:
     return [h.baseFilename for h in files]
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+@hydra.main(version_base="1.3", config_path="pkg://gan_platform.conf", config_name="config")
 def hydra_entry(cfg: DictConfig) -> int:
     from gan_platform.run import run
 
@@ -193,12 +111,14 @@ def hydra_entry(cfg: DictConfig) -> int:
 
 def main(argv: Optional[list[str]] = None) -> int:
     argv = append_experiment(list(sys.argv[1:] if argv is None else argv))
-    from gan_platform.multirun import is_checkable_multirun, preflight_sweep, report_failed_jobs
+    from gan_platform.sweep.multirun import is_checkable_multirun, preflight_sweep, report_failed_jobs
 
     multirun = is_checkable_multirun(argv)
     try:
         if _is_plain_run(argv):
-            argv += preflight(argv)
+            from gan_platform.sweep.agent import agent_overrides  # a trial of `wandb agent`: see there
+
+            argv += preflight(argv, agent_overrides)
         elif multirun:  # -m: every job of the sweep is checked before any starts (gan_platform/multirun.py)
             preflight_sweep(argv)
     except UserError as e:
@@ -206,7 +126,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     scratch = None
     if _rank() > 0:
         # Only the main process writes the run dir; the others get a scratch dir (removed at the end) and no logs.
-        from gan_platform.distributed import SCRATCH_PREFIX
+        from gan_platform.training.distributed import SCRATCH_PREFIX
 
         scratch = tempfile.mkdtemp(prefix=SCRATCH_PREFIX)
         argv += [f"hydra.run.dir={scratch}", "hydra.output_subdir=null", "hydra/job_logging=disabled"]
@@ -215,10 +135,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         hydra_entry()
     finally:
         if scratch is not None:
-            from gan_platform.distributed import clean_scratch_dir
+            from gan_platform.training.distributed import clean_scratch_dir
 
             clean_scratch_dir(scratch)
     return report_failed_jobs() if multirun and _rank() == 0 else 0
 
 
-__all__ = ["main", "preflight", "explain_compose_error", "EXIT_USER_ERROR"]
+__all__ = ["main", "EXIT_USER_ERROR"]

@@ -1,9 +1,13 @@
-"""Errors a user can cause, reported as one sentence and a non-zero exit."""
+"""Errors a user can cause, reported as one sentence and a non-zero exit.
+
+`instantiate` lives here too: it is Hydra's, except that a UserError raised inside a `_target_`
+comes out as itself, so every layer that builds from a config node (tasks, runs, data) reports the
+user's mistake as one sentence without importing the config package above it."""
 
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import Any, Optional
 
 EXIT_USER_ERROR = 2
 
@@ -38,3 +42,19 @@ def report_and_exit(error: BaseException, code: int = EXIT_USER_ERROR) -> None:
     """Print `error` as one line on stderr and exit with `code`."""
     print(f"gan_platform: error: {error}", file=sys.stderr, flush=True)
     sys.exit(code)
+
+
+def instantiate(node: Any, **kwargs: Any) -> Any:
+    """`hydra.utils.instantiate`, but a UserError raised inside the target comes out as itself
+    (Hydra wraps it in an InstantiationException with a traceback-like message)."""
+    try:
+        from hydra.utils import instantiate as hydra_instantiate
+
+        return hydra_instantiate(node, **kwargs)
+    except Exception as e:  # noqa: BLE001
+        cause = e
+        while cause is not None:
+            if isinstance(cause, UserError):
+                raise cause from None
+            cause = cause.__cause__ or cause.__context__
+        raise

@@ -2,10 +2,9 @@
 
     python -m gan_platform.sample RUN_DIR_OR_CHECKPOINT --classes 3,7 --n 16 --out FILE.png [--raw FILE.pt]
 
-G is rebuilt from the run dir's ``.hydra/config.yaml`` (a checkpoint folder finds its run dir two
-levels up) with the same builder as training (`run.build_gan_networks`), and its weights come from
-the checkpoint, loaded safely (`checkpoint.load_checkpoint`). What G was built for (sample shape,
-classes) is read from the checkpoint itself; older checkpoints fall back to building the dataset.
+G is rebuilt from the checkpoint alone (its constructor arguments are saved beside the weights;
+runs/loading.py, the loader `gan_platform.translate` shares), loaded safely. What G was built for
+(sample shape, classes) is read from the checkpoint itself.
 Images are written as a grid with one row per requested class (`--n` samples a row); 2-D points as
 a scatter plot coloured by class. Mistakes (not a run dir, a class out of range) are one sentence
 and exit code 2.
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from gan_platform.errors import UserError, report_and_exit
@@ -31,17 +30,14 @@ class TrainedGenerator:
     """A generator rebuilt from a run, in eval mode on the CPU."""
 
     generator: nn.Module
-    cfg: DictConfig
-    run_dir: Path
+    cfg: Optional[DictConfig]   # the run's config, when the checkpoint is in a run dir
+    run_dir: Optional[Path]
     checkpoint: Path
     step: int
     sample_shape: tuple[int, ...]
     num_classes: int
     class_names: Optional[list[str]]
-
-    @property
-    def z_dim(self) -> int:
-        return int(self.cfg.model.z_dim)
+    z_dim: int
 
     @torch.no_grad()
     def sample(self, n: int, labels: Optional[Tensor] = None, seed: int = 0, batch_size: int = 500) -> Tensor:
@@ -57,51 +53,19 @@ class TrainedGenerator:
         return torch.cat(out) if out else torch.zeros((0, *self.sample_shape))
 
 
-def find_run_dir(path: str | Path) -> tuple[Path, Path]:
-    """(run dir, checkpoint folder) for a run dir, its checkpoints/ dir or a checkpoint folder."""
-    from gan_platform.checkpoint import resolve_checkpoint
-
-    p = Path(path)
-    if not p.exists():
-        raise UserError(f"'{p}' does not exist: pass a run dir (outputs/NAME/TIME) or a checkpoint folder in one.")
-    ckpt = resolve_checkpoint(p)
-    for candidate in (p, ckpt.parent.parent):
-        if (candidate / ".hydra" / "config.yaml").is_file():
-            return candidate, ckpt
-    raise UserError(f"'{p}' holds a checkpoint but no .hydra/config.yaml beside it: pass the run dir the checkpoint was written in.")
-
-
 def load_generator(path: str | Path, checkpoint: str = "last") -> TrainedGenerator:
-    """Rebuild G of the run at `path` and load its weights from checkpoints/`checkpoint`."""
-    from gan_platform.checkpoint import load_checkpoint, resolve_checkpoint
-    from gan_platform.run import build_gan_networks
+    """G of the run at `path`, from checkpoints/`checkpoint` (runs/loading.py: the checkpoint alone
+    rebuilds it)."""
+    from gan_platform.runs.loading import load_trained
 
-    run_dir, ckpt = find_run_dir(path)
-    if Path(path).resolve() == run_dir.resolve() and checkpoint != "last":
-        ckpt = resolve_checkpoint(run_dir / "checkpoints" / checkpoint)
-    cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
-    if cfg.get("task", {}).get("name", "gan") != "gan":
-        raise UserError(f"Run '{run_dir}' is a '{cfg.task.name}' run: gan_platform.sample draws from GAN runs only.")
-    state, meta = load_checkpoint(ckpt)
-    spec = state.get("task") or {}
-    if spec.get("sample_shape"):
-        shape, num_classes, names = tuple(spec["sample_shape"]), int(spec["num_classes"]), spec.get("class_names")
-    else:  # a checkpoint that does not say what G was built for: ask the dataset
-        from gan_platform.config import instantiate
-
-        dataset = instantiate(cfg.dataset)
-        conditional = bool(cfg.task.conditional)
-        shape, num_classes = dataset.sample_shape, (dataset.num_classes or 0) if conditional else 0
-        names = dataset.class_names if conditional else None
-    G, _ = build_gan_networks(cfg, shape, num_classes, discriminator=False)
-    try:
-        G.load_state_dict(state["modules"]["generator"])
-    except (KeyError, RuntimeError) as e:
-        raise UserError(f"The checkpoint '{ckpt}' does not fit the generator of {run_dir}/.hydra/config.yaml: "
-                        "pass the run dir the checkpoint was written in.") from e
-    G.eval().requires_grad_(False)
-    return TrainedGenerator(G, cfg, run_dir, ckpt, int(meta.get("step", state.get("step", 0))), shape, num_classes,
-                            list(names) if names else None)
+    trained = load_trained(path, ("generator",), checkpoint, task="gan")
+    spec, args = trained.task_state, trained.model_args["generator"]
+    shape = tuple(spec.get("sample_shape") or args["out_shape"])
+    num_classes, names = int(spec.get("num_classes", args.get("num_classes") or 0)), spec.get("class_names")
+    G = trained.modules["generator"]
+    z_dim = int(G.z_dim)
+    return TrainedGenerator(G, trained.cfg, trained.run_dir, trained.checkpoint, trained.step, shape, num_classes,
+                            list(names) if names else None, z_dim)
 
 
 def parse_classes(text: Optional[str], trained: TrainedGenerator) -> list[int]:
@@ -133,7 +97,7 @@ def parse_classes(text: Optional[str], trained: TrainedGenerator) -> list[int]:
 
 def picture_of(samples: Tensor, labels: Optional[Tensor], rows: int):
     """A grid (images, one row per class) or a scatter plot (points, coloured by class)."""
-    from gan_platform.visualize import image_grid, upscale
+    from gan_platform.tracking.pictures import image_grid, upscale
 
     if samples.dim() == 4:
         return upscale(image_grid(samples, rows=rows))
@@ -173,8 +137,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         classes = parse_classes(args.classes, trained)
         labels = torch.tensor(classes).repeat_interleave(args.n) if classes else None
         samples = trained.sample(len(labels) if labels is not None else args.n, labels, seed=args.seed)
-        out = Path(args.out) if args.out else trained.run_dir / "samples" / "sampled.png"
-        from gan_platform.visualize import save_png
+        out = Path(args.out) if args.out else (trained.run_dir or trained.checkpoint.parent) / "samples" / "sampled.png"
+        from gan_platform.tracking.pictures import save_png
 
         out.parent.mkdir(parents=True, exist_ok=True)
         save_png(picture_of(samples, labels, rows=len(classes)), out)

@@ -2,9 +2,9 @@
 
     python -m gan_platform.translate RUN_DIR --direction a2b --input DIR --out DIR [--checkpoint best]
 
-Rebuilds the generator from RUN_DIR/.hydra/config.yaml, loads its weights from the run's
-checkpoint (checkpoints/last by default; loaded with `weights_only`, so a checkpoint cannot run
-code), reads every image file of DIR (resized on the short side and centre-cropped to the size the
+Rebuilds the generator from the run's checkpoint alone (checkpoints/last by default; its
+constructor arguments are saved beside the weights, runs/loading.py; loaded with `weights_only`,
+so a checkpoint cannot run code), reads every image file of DIR (resized on the short side and centre-cropped to the size the
 model was trained at, converted to its channels) and writes each translation as a PNG of the same
 name (`photo.jpg` -> `OUT/photo.png`). a2b uses G1 (style A -> B), b2a uses G2 (B -> A).
 Mistakes (no such run, not a CycleGAN run, no images) are one sentence and exit code 2.
@@ -19,7 +19,6 @@ from typing import Optional
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
 from gan_platform.data.base import decode_uint8
@@ -29,21 +28,15 @@ GENERATORS = {"a2b": "generator_a2b", "b2a": "generator_b2a"}
 
 
 def load_generator(run_dir: Path, direction: str, checkpoint: str = "last") -> tuple[torch.nn.Module, tuple[int, ...]]:
-    """The trained generator of `direction` and the image shape (C, R, R) it was trained on."""
-    from gan_platform.checkpoint import load_checkpoint
-    from gan_platform.config import instantiate
+    """The trained generator of `direction` and the image shape (C, R, R) it was trained on
+    (runs/loading.py: the checkpoint alone rebuilds it)."""
+    from gan_platform.runs.loading import load_trained
 
-    config_path = run_dir / ".hydra" / "config.yaml"
-    if not config_path.is_file():
+    if not (Path(run_dir) / ".hydra" / "config.yaml").is_file():
         raise UserError(f"'{run_dir}' is not a run dir (no .hydra/config.yaml): pass the folder a CycleGAN run wrote.")
-    cfg = OmegaConf.load(config_path)
-    if OmegaConf.select(cfg, "task.name") != "cyclegan":
-        raise UserError(f"'{run_dir}' is a {OmegaConf.select(cfg, 'task.name')} run, not a CycleGAN run: pass a run of +experiment=cyclegan or similar.")
-    state, _ = load_checkpoint(run_dir / "checkpoints" / checkpoint)
-    shape = tuple(int(s) for s in state["task"]["image_shape"])
-    generator = instantiate(cfg.model.generator, in_shape=shape, out_shape=shape)
-    generator.load_state_dict(state["modules"][GENERATORS[direction]])
-    return generator.eval().requires_grad_(False), shape
+    trained = load_trained(run_dir, (GENERATORS[direction],), checkpoint, task="cyclegan")
+    shape = tuple(int(s) for s in trained.task_state["image_shape"])
+    return trained.modules[GENERATORS[direction]], shape
 
 
 def translate_folder(run_dir: Path, direction: str, input_dir: Path, out_dir: Path, checkpoint: str = "last",

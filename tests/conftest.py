@@ -12,7 +12,8 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPERIMENTS = sorted(p.stem for p in (ROOT / "gan_platform" / "conf" / "experiment").glob("*.yaml"))
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+assert EXPERIMENTS, "no experiment bundles found in conf/experiment/"
 
 # Small, fast settings for tests: a handful of steps, no progress bar, no tracker, no dashboard.
 TINY = ["trainer.progress=false", "trainer.batch_size=16", "trainer.grid_size=16", "tracker=none", "report=false"]

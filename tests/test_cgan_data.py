@@ -15,7 +15,7 @@ from conftest import TINY, compose, run_cli, train
 from gan_platform.data.folders import image_folder
 from gan_platform.data.torchvision_sets import cifar10, fashion_mnist, mnist
 from gan_platform.errors import ConfigError, UserError
-from gan_platform.run import instantiate
+from gan_platform.errors import instantiate
 
 
 def _png(path, color, size=(40, 30)):

@@ -11,7 +11,7 @@ from conftest import TINY, train
 from gan_platform.errors import ConfigError
 from gan_platform.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_platform.models.mlp import MLPDiscriminator, MLPGenerator
-from gan_platform.rundir import read_metrics
+from gan_platform.runs.rundir import read_metrics
 from gan_platform.tasks.gan import GANTask
 
 

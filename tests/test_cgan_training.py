@@ -6,9 +6,9 @@ import torch
 from PIL import Image
 
 from conftest import TINY, run_cli, train
-from gan_platform.checkpoint import load_checkpoint, save_checkpoint
+from gan_platform.runs.checkpoint import load_checkpoint, save_checkpoint
 from gan_platform.data.mixtures import ring_means
-from gan_platform.rundir import read_metrics
+from gan_platform.runs.rundir import read_metrics
 from gan_platform.sample import load_generator, main as sample_main
 
 

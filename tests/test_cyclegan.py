@@ -9,11 +9,11 @@ import torch
 from PIL import Image
 
 from conftest import TINY, compose, run_cli, train
-from gan_platform.checkpoint import load_checkpoint
+from gan_platform.runs.checkpoint import load_checkpoint
 from gan_platform.errors import ConfigError, UserError
 from gan_platform.evaluation.digit_classifier import load_digit_classifier
 from gan_platform.evaluation.features import INCEPTION_FILE
-from gan_platform.rundir import read_metrics
+from gan_platform.runs.rundir import read_metrics
 from gan_platform.tasks.cyclegan import cycle_loss
 from gan_platform.tasks.image_pool import ImagePool
 from test_eval_features import _inception_shaped_weights

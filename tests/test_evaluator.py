@@ -10,7 +10,7 @@ from accelerate import Accelerator
 
 from conftest import TINY, compose, train
 from gan_platform.evaluation.build import build_gan_evaluator
-from gan_platform.rundir import read_metrics
+from gan_platform.runs.rundir import read_metrics
 
 RING = TINY + ["dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32",
                "trainer.sample_every=0", "trainer.log_every=5"]

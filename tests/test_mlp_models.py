@@ -6,7 +6,8 @@ import torch
 from conftest import compose, run_cli
 from gan_platform.errors import ConfigError
 from gan_platform.models.mlp import MLPDiscriminator, MLPGenerator
-from gan_platform.run import build_gan_networks, instantiate
+from gan_platform.errors import instantiate
+from gan_platform.tasks.gan import build_gan_networks
 
 
 def test_data_scale_makes_the_networks_work_in_standardized_units():

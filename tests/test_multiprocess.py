@@ -25,10 +25,10 @@ import pytest
 import torch
 
 from conftest import TINY, cli_env, train
-from gan_platform.distributed import check_gpus_for_processes
+from gan_platform.training.distributed import check_gpus_for_processes
 from gan_platform.errors import ConfigError
-from gan_platform.checkpoint import load_checkpoint
-from gan_platform.rundir import read_metrics
+from gan_platform.runs.checkpoint import load_checkpoint
+from gan_platform.runs.rundir import read_metrics
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import run_cli
-from gan_platform.multirun import sweep_jobs
+from gan_platform.sweep.multirun import sweep_jobs
 
 pytestmark = pytest.mark.slow
 

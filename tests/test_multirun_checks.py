@@ -3,7 +3,7 @@
 import pytest
 
 from gan_platform.errors import UserError
-from gan_platform.multirun import is_checkable_multirun, preflight_sweep, sweep_jobs
+from gan_platform.sweep.multirun import is_checkable_multirun, preflight_sweep, sweep_jobs
 from test_multirun import hydra_compose
 
 

@@ -7,8 +7,8 @@ from accelerate import Accelerator
 from torch import nn
 
 from conftest import compose
-from gan_platform.distributed import fingerprint
-from gan_platform.optim import build_optimizer, hot_optimizer
+from gan_platform.training.distributed import fingerprint
+from gan_platform.tasks.optim import build_optimizer, hot_optimizer
 
 
 def _net() -> nn.Module:

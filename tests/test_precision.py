@@ -10,7 +10,7 @@ from torch import nn
 from conftest import TINY, compose, train
 from gan_platform import losses
 from gan_platform.errors import ConfigError
-from gan_platform.rundir import read_metrics
+from gan_platform.runs.rundir import read_metrics
 
 RING = TINY + ["dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32",
                "trainer.log_every=2", "trainer.sample_every=0", "eval.every=0"]

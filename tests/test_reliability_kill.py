@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from conftest import TINY, run_cli, train
-from gan_platform.checkpoint import find_checkpoint, load_checkpoint, read_meta
-from gan_platform.rundir import RunDir, read_metrics
+from gan_platform.runs.checkpoint import find_checkpoint, load_checkpoint, read_meta
+from gan_platform.runs.rundir import RunDir, read_metrics
 from live_run import LiveRun, logged_steps, run_dirs
 
 STEPS = 60

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from conftest import TINY, train
-from gan_platform.checkpoint import load_checkpoint, read_meta
-from gan_platform.rundir import read_metrics
+from gan_platform.runs.checkpoint import load_checkpoint, read_meta
+from gan_platform.runs.rundir import read_metrics
 from live_run import LiveRun, logged_steps
 
 ARGS = TINY + ["dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32",

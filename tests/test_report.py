@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from conftest import TINY, run_cli, train
-from gan_platform.report import ReportWriter, write_comparison, write_run_report
-from gan_platform.rundir import RunDir
+from gan_platform.tracking.report import ReportWriter, write_comparison, write_run_report
+from gan_platform.runs.rundir import RunDir
 
 RING = [o for o in TINY if o != "report=false"] + ["dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32",
                "trainer.steps=10", "trainer.log_every=5", "trainer.sample_every=10", "eval.every=0"]
@@ -190,7 +190,7 @@ def test_pages_render_in_headless_chromium_with_every_image_loaded(sweep, tmp_pa
 
 
 def test_metric_series_and_panels():
-    from gan_platform.report.plots import panels_for, series_from_records
+    from gan_platform.tracking.report.plots import panels_for, series_from_records
 
     records = [{"step": 5, "train/d_loss": 1.5, "train/g_loss": 0.5, "eval/fid": "nan", "status": "x"},
                {"step": 10, "train/d_loss": 1.0, "train/g_loss": 0.7, "eval/fid": 3.0}, {"no_step": 1}]

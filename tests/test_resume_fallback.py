@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY, run_cli, train
-from gan_platform.checkpoint import (CorruptCheckpoint, load_for_resume, read_meta, save_checkpoint,
+from gan_platform.runs.checkpoint import (CorruptCheckpoint, load_for_resume, read_meta, save_checkpoint,
                                      settle_resumed)
 from gan_platform.errors import UserError
-from gan_platform.rundir import RunDir, read_metrics
+from gan_platform.runs.rundir import RunDir, read_metrics
 
 STATE = {"step": 0, "modules": {}, "optimizers": {}, "rng": [], "trainer": {}}
 
@@ -143,7 +143,7 @@ def test_resume_auto_past_a_corrupt_last_from_the_command_line(tmp_path):
 def test_resume_auto_finds_a_run_whose_last_meta_json_is_damaged(tmp_path):
     """The command line picks the run dir by its checkpoint's step: with last/meta.json unreadable,
     best/ tells it the run is unfinished (else a new run would start beside it)."""
-    from gan_platform.cli import find_resumable
+    from gan_platform.config.preflight import find_resumable
 
     ckpts = tmp_path / "outputs" / "default" / "2026-01-01_00-00-00" / "checkpoints"
     _save(ckpts / "last", 8)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from gan_platform.stopping import LOCAL_SWEEP_ENV, StopRequest, stop_status
+from gan_platform.training.stopping import LOCAL_SWEEP_ENV, StopRequest, stop_status
 
 TRIAL = ["${env}", "${interpreter}", "-m", "gan_platform", "dataset=ring8", "model=mlp", "model.generator.hidden=32",
          "model.discriminator.hidden=32", "trainer.steps=100000", "trainer.batch_size=16", "trainer.log_every=5",
@@ -29,7 +29,7 @@ def test_wandb_agent_stop_is_exit_0_and_ctrl_c_stays_130(tmp_path, monkeypatch, 
     reaches one as the agent's SIGTERM; the other gets Ctrl-C (SIGINT), as from the agent's terminal."""
     from wandb.wandb_agent import Agent
 
-    from gan_platform.checkpoint import read_meta
+    from gan_platform.runs.checkpoint import read_meta
 
     monkeypatch.delenv(LOCAL_SWEEP_ENV, raising=False)
     agent = Agent(api=None, queue=None, sweep_id="sw33p")

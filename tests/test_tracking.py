@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import TINY, compose, run_cli, train
-from gan_platform.checkpoint import load_checkpoint
+from gan_platform.runs.checkpoint import load_checkpoint
 from gan_platform.config import validate
 from gan_platform.errors import ConfigError
-from gan_platform.rundir import read_metrics
-from gan_platform.tracking import as_uint8
+from gan_platform.runs.rundir import read_metrics
+from gan_platform.tracking.wandb import as_uint8
 from wandb_offline import offline_runs, read_run
 
 WANDB = [o for o in TINY if not o.startswith("tracker=")] + [
@@ -89,7 +89,7 @@ def test_summary_keeps_the_best_fid_and_modes(tmp_path, wandb_home):
     """define_metric: the W&B summary holds min FID / max modes beside the last value."""
     from accelerate import Accelerator
 
-    from gan_platform.tracking import WandbTracker
+    from gan_platform.tracking.wandb import WandbTracker
 
     tracker = WandbTracker(Accelerator(log_with="wandb"), project="gan_platform", group="g", mode="offline")
     tracker.start({"name": "probe"}, str(tmp_path))
@@ -112,7 +112,8 @@ def test_a_failure_during_the_run_stops_tracking_with_one_warning(tmp_path, wand
     """A picture W&B refuses mid-run: one warning, later calls are skipped, end_training still works."""
     from accelerate import Accelerator
 
-    from gan_platform.tracking import SafeTracker, WandbTracker
+    from gan_platform.tracking import SafeTracker
+    from gan_platform.tracking.wandb import WandbTracker
 
     acc = Accelerator(log_with="wandb")
     tracker = SafeTracker(WandbTracker(acc, project="gan_platform", mode="offline"))

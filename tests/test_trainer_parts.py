@@ -11,12 +11,12 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from gan_platform.early_stopping import EarlyStopping
+from gan_platform.training.early_stopping import EarlyStopping
 from gan_platform.errors import DivergedError
-from gan_platform.loss_window import LossWindow
-from gan_platform.settings import Settings
-from gan_platform.stopping import StopRequest
-from gan_platform.training_state import (apply_configured_hyperparameters, configured_hyperparameters, make_schedulers,
+from gan_platform.training.loss_window import LossWindow
+from gan_platform.training.settings import Settings
+from gan_platform.training.stopping import StopRequest
+from gan_platform.training.state import (apply_configured_hyperparameters, configured_hyperparameters, make_schedulers,
                                          rng_state, set_rng_state, side_rng)
 
 

@@ -7,8 +7,8 @@ import torch
 from PIL import Image
 
 from conftest import EXPERIMENTS, TINY, compose, train
-from gan_platform.checkpoint import load_checkpoint
-from gan_platform.rundir import read_metrics
+from gan_platform.runs.checkpoint import load_checkpoint
+from gan_platform.runs.rundir import read_metrics
 
 RING = TINY + ["dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32"]
 

@@ -17,16 +17,9 @@ from typing import Any, Optional
 from omegaconf import DictConfig, open_dict
 
 from gan_platform.errors import ConfigError
+from gan_platform.runs.metrics import best_mode
 from gan_platform.evaluation.features import EXTRACTORS, build_extractor, resolve_extractor_name
 
-HIGHER_IS_BETTER = ("modes", "high_quality", "precision", "recall", "density", "coverage", "accuracy",
-                    "classes", "class_entropy")
-
-
-def best_mode_for(metric: str) -> str:
-    """max for metrics where more is better (modes, precision, ...), min otherwise (fid, kid, kl)."""
-    name = metric.split("/")[-1]
-    return "max" if any(name == h or name.endswith(h) for h in HIGHER_IS_BETTER) else "min"
 
 
 def default_num_samples(dataset: Any) -> int:
@@ -78,7 +71,7 @@ def resolve_best_metric(ev: DictConfig, default: Any) -> None:
         if ev.get("best_metric") == "auto":
             ev.best_metric = default
         if ev.get("best_mode", "auto") == "auto":
-            ev.best_mode = best_mode_for(ev.best_metric or "")
+            ev.best_mode = best_mode(ev.best_metric or "")
 
 
 def build_gan_evaluator(cfg: DictConfig, dataset: Any, task: Any, accelerator: Any):

@@ -130,3 +130,13 @@ class CycleGANEvaluator(Evaluator):
             for key in ("translation_error", "identity_error"):
                 m[f"eval/{key}"] = (m[f"eval/{key}_a2b"] + m[f"eval/{key}_b2a"]) / 2
         return m
+
+
+def build_cyclegan_evaluator(cfg: Any, dataset: Any, task: Any, accelerator: Any) -> CycleGANEvaluator:
+    """conf/task/cyclegan.yaml's `evaluator._target_`; fills in `eval.best_metric: auto` (the
+    trainer and summary.json see the resolved value)."""
+    from gan_platform.evaluation.build import resolve_best_metric
+
+    evaluator = CycleGANEvaluator.from_config(cfg, dataset, accelerator)
+    resolve_best_metric(cfg.eval, getattr(evaluator, "default_best_metric", None))
+    return evaluator

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_platform.rundir import atomic_write_bytes, atomic_write_json
+from gan_platform.runs.rundir import atomic_write_bytes, atomic_write_json
 
 FEATURES = 64
 TRAIN_SEED = 0

@@ -23,7 +23,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor, nn
 
-from gan_platform.checkpoint import file_sha256
+from gan_platform.runs.checkpoint import file_sha256
 from gan_platform.errors import ConfigError, UserError
 
 log = logging.getLogger(__name__)

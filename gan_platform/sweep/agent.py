@@ -31,10 +31,7 @@ from typing import Callable, Optional
 
 from omegaconf import DictConfig
 
-
-def in_wandb_sweep() -> bool:
-    """True inside a trial that `wandb agent` started."""
-    return bool(os.environ.get("WANDB_SWEEP_ID") and os.environ.get("WANDB_RUN_ID"))
+from gan_platform.training.stopping import in_wandb_sweep
 
 
 def _set(argv: list[str], key: str) -> bool:

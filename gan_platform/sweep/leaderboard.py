@@ -1,6 +1,6 @@
 """The sweep's leaderboard: trials ranked by the sweep metric, as JSON and as a page to look at.
 
-`leaderboard.json` is the record; the page is the comparison dashboard of `gan_platform.report`
+`leaderboard.json` is the record; the page is the comparison dashboard of `gan_platform.tracking.report`
 where that module is installed, else a plain HTML table written here.
 """
 
@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
-from gan_platform.rundir import atomic_write_bytes, atomic_write_json
+from gan_platform.runs.rundir import atomic_write_bytes, atomic_write_json
 from gan_platform.sweep.state import SweepState, metric_value
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def write_leaderboard(state: SweepState) -> dict[str, Path]:
     atomic_write_json(out["json"], board)
     name, mode = _goal(state.config)
     try:
-        from gan_platform.report import write_comparison
+        from gan_platform.tracking.report import write_comparison
     except ImportError:
         out["html"] = state.dir / "leaderboard.html"
         atomic_write_bytes(out["html"], _html_table(board).encode())

@@ -26,8 +26,8 @@ from typing import Any, Callable, Optional
 from tqdm.auto import tqdm
 
 from gan_platform.errors import UserError
-from gan_platform.rundir import RunDir
-from gan_platform.stopping import LOCAL_SWEEP_ENV
+from gan_platform.runs.rundir import RunDir
+from gan_platform.training.stopping import LOCAL_SWEEP_ENV
 from gan_platform.sweep.leaderboard import write_leaderboard
 from gan_platform.sweep.spec import engine, grid_size, render_args, trial_command
 from gan_platform.sweep.state import SweepState, Trial, lock, metric_value

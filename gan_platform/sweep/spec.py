@@ -184,7 +184,7 @@ def grid_size(config: dict[str, Any]) -> Optional[int]:
 def check_parameters_compose(path: Path, config: dict[str, Any]) -> None:
     """Compose the command's overrides with every listed value of every parameter (the others at
     their first proposal), so a misspelt key or option fails here, not in every trial."""
-    from gan_platform.cli import append_experiment, preflight
+    from gan_platform.config.preflight import append_experiment, preflight
 
     first = engine().next_run(config, [])
     base = {k: v["value"] for k, v in (first.config if first else {}).items()}

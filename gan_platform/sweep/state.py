@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from gan_platform.errors import UserError
-from gan_platform.rundir import RunDir, atomic_write_json, read_metrics
+from gan_platform.runs.rundir import RunDir, atomic_write_json, read_metrics
 from gan_platform.sweep.spec import engine, plain
 
 ENGINE_STATES = {"running": "running", "finished": "finished", "failed": "failed", "stopped": "killed",

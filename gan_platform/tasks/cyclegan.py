@@ -32,9 +32,10 @@ import torch
 from accelerate import Accelerator
 from torch import Tensor, nn
 
-from gan_platform.errors import ConfigError
+from gan_platform.errors import ConfigError, instantiate
 from gan_platform.losses import clip_weights, get_loss, gradient_penalty
 from gan_platform.tasks.image_pool import ImagePool
+from gan_platform.tasks.optim import build_optimizer
 
 NORMS = ("l2", "l1")
 GRID_ROWS = 6  # real A, G1(A), G2(G1(A)), real B, G2(B), G1(G2(B))
@@ -42,12 +43,15 @@ GRID_ROWS = 6  # real A, G1(A), G2(G1(A)), real B, G2(B), G1(G2(B))
 
 def cycle_loss(reconstruction: Tensor, original: Tensor, norm: str = "l2") -> Tensor:
     """||G2(G1(x)) - x||: mean squared error (l2) or mean absolute error (l1) over all pixels."""
+    check_norm(norm)
     diff = reconstruction.float() - original.float()
-    if norm == "l2":
-        return diff.pow(2).mean()
-    if norm == "l1":
-        return diff.abs().mean()
-    raise ConfigError(f"task.cycle.norm must be one of {', '.join(NORMS)}, got '{norm}'.")
+    return diff.pow(2).mean() if norm == "l2" else diff.abs().mean()
+
+
+def check_norm(norm: Any) -> None:
+    """The one rule for `task.cycle.norm`."""
+    if norm not in NORMS:
+        raise ConfigError(f"task.cycle.norm must be l1 or l2, got '{norm}'.")
 
 
 class CycleGANTask:
@@ -58,8 +62,6 @@ class CycleGANTask:
                  cycle_weight: float = 10.0, identity_weight: float = 0.0, pool_size: int = 50,
                  gp_weight: float = 0.0, clip_value: float = 0.0, image_shape: tuple[int, ...] = (3, 16, 16),
                  seed: int = 0, grid_images: Optional[dict[str, Tensor]] = None):
-        if cycle_norm not in NORMS:
-            raise ConfigError(f"task.cycle.norm must be one of {', '.join(NORMS)}, got '{cycle_norm}'.")
         if cycle_weight < 0 or identity_weight < 0 or pool_size < 0:
             raise ConfigError("task.cycle.weight, task.identity_weight and task.pool_size must be zero or more.")
         if gp_weight < 0 or clip_value < 0:
@@ -198,16 +200,21 @@ class CycleGANTask:
         kept = state.get("kept") or {}
         self.kept = {k: v.to(self.device) for k, v in kept.items()} if kept else None
 
-    def build_evaluator(self, cfg: Any, dataset: Any, acc: Accelerator):
-        from gan_platform.evaluation.cyclegan_metrics import CycleGANEvaluator
 
-        return CycleGANEvaluator.from_config(cfg, dataset, acc)
+# -- building --------------------------------------------------------------------------------------
+def check(cfg: Any) -> None:
+    """The CycleGAN task's own keys (conf/task/cyclegan.yaml), checked before any work."""
+    from omegaconf import OmegaConf
+
+    for key in ("task.cycle.weight", "task.identity_weight", "task.pool_size"):
+        value = OmegaConf.select(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(f"{key} must be zero or more, got {value}: set {key} to a zero or more number.")
+    check_norm(OmegaConf.select(cfg, "task.cycle.norm"))
 
 
 def build_cyclegan_task(cfg: Any, dataset: Any, acc: Accelerator) -> CycleGANTask:
-    """run.TASK_BUILDERS["cyclegan"]: networks, optimizers (one for both G, one for both D), the task."""
-    from gan_platform.config import instantiate
-
+    """conf/task/cyclegan.yaml's `_target_`: networks, optimizers (one for both G, one for both D), the task."""
     if not getattr(dataset, "unpaired", False):
         raise ConfigError(f"task=cyclegan needs an unpaired two-style dataset, and '{dataset.name}' is not one: "
                           "use dataset=digit_styles or dataset=unpaired_folders (or +experiment=cyclegan).")
@@ -215,10 +222,13 @@ def build_cyclegan_task(cfg: Any, dataset: Any, acc: Accelerator) -> CycleGANTas
         raise ConfigError("task=cyclegan needs image-to-image networks: use model=cyclegan.")
     shape = dataset.sample_shape
     names = ("generator_a2b", "generator_b2a", "discriminator_a", "discriminator_b")
-    nets = [instantiate(cfg.model.generator, in_shape=shape, out_shape=shape) for _ in range(2)]
-    nets += [instantiate(cfg.model.discriminator, in_shape=shape) for _ in range(2)]
-    from gan_platform.optim import build_optimizer
+    from omegaconf import OmegaConf
 
+    node = lambda key: OmegaConf.to_container(cfg.model[key], resolve=True)  # noqa: E731
+    generator = {**node("generator"), "in_shape": list(shape), "out_shape": list(shape)}
+    model_args = {names[0]: generator, names[1]: generator,
+                  names[2]: {**node("discriminator"), "in_shape": list(shape)}, names[3]: {**node("discriminator"), "in_shape": list(shape)}}
+    nets = [instantiate(model_args[name]) for name in names]
     g_opt = build_optimizer(cfg.optimizer, [p for m in nets[:2] for p in m.parameters()])
     d_opt = build_optimizer(cfg.optimizer, [p for m in nets[2:] for p in m.parameters()])
     *nets, g_opt, d_opt = acc.prepare(*nets, g_opt, d_opt)
@@ -228,4 +238,5 @@ def build_cyclegan_task(cfg: Any, dataset: Any, acc: Accelerator) -> CycleGANTas
                         pool_size=int(t.pool_size), gp_weight=float(cfg.loss.gradient_penalty),
                         clip_value=float(cfg.loss.weight_clip), image_shape=shape, seed=int(cfg.seed),
                         grid_images={d: dataset.test_images(d) for d in "ab"})
+    task.model_args = model_args  # a checkpoint alone rebuilds the generators (runs/loading.py)
     return task

@@ -10,19 +10,28 @@ In a conditional run the fakes of both steps get the labels of the real batch dr
 G learns the classes in the data's proportions, and the gradient penalty's interpolates
 x_hat = eps x + (1 - eps) G(z, c) join a real and a fake sample of the same class c, judged under c.
 Sampling outside training (grids, evaluation) draws classes uniformly unless labels are given.
+
+The module owns the task's builder (`build_gan_task`, named by conf/task/gan.yaml's `_target_`) and
+its config rules (`check`); the networks come from `cfg.model` by their `_target_`, and their
+constructor arguments go into every checkpoint (`model_args`), so that a checkpoint alone rebuilds
+G (runs/loading.py).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Optional
 
 import torch
 from accelerate import Accelerator
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
-from gan_platform.errors import ConfigError
+from gan_platform.errors import ConfigError, instantiate
 from gan_platform.losses import clip_weights, get_loss, gradient_penalty
-from gan_platform.optim import hot_optimizer
+from gan_platform.tasks.optim import build_optimizer, hot_optimizer
+
+log = logging.getLogger(__name__)
 
 
 class GANTask:
@@ -32,9 +41,7 @@ class GANTask:
                  g_optimizer: torch.optim.Optimizer, d_optimizer: torch.optim.Optimizer, *,
                  loss: str, z_dim: int, num_classes: int = 0, mismatch_weight: float = 0.0,
                  gp_weight: float = 0.0, clip_value: float = 0.0, sample_shape: tuple[int, ...] = (),
-                 class_names: Optional[list[str]] = None):
-        if gp_weight < 0 or clip_value < 0 or mismatch_weight < 0:
-            raise ConfigError("loss.gradient_penalty, loss.weight_clip and task.mismatch_weight must be >= 0 (0 turns them off).")
+                 class_names: Optional[list[str]] = None, model_args: Optional[dict[str, dict[str, Any]]] = None):
         if mismatch_weight > 0 and num_classes < 2:
             raise ConfigError("task.mismatch_weight > 0 needs a conditional run with at least 2 classes: set task.conditional=true or task.mismatch_weight=0.")
         self.accelerator = accelerator
@@ -48,6 +55,8 @@ class GANTask:
         self.device = accelerator.device
         self.sample_shape, self.class_names = tuple(sample_shape), class_names
         self._d_frozen = accelerator.unwrap_model(discriminator)
+        # The networks' constructor arguments (with `_target_`): a checkpoint alone rebuilds them (runs/loading.py).
+        self.model_args = model_args or {}
 
     # -- inputs ----------------------------------------------------------------------------
     def noise(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
@@ -163,3 +172,73 @@ class GANTask:
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         pass
+
+
+# -- building --------------------------------------------------------------------------------------
+def check(cfg: DictConfig) -> None:
+    """The GAN task's config rules (run with the other checks, before any work)."""
+    if str(OmegaConf.select(cfg, "model.generator._target_") or "").endswith("cyclegan.ResnetGenerator"):
+        raise ConfigError("model=cyclegan holds image-to-image networks for task=cyclegan: use +experiment=cyclegan, or another model.")
+    if cfg.loss.name == "wasserstein" and cfg.loss.gradient_penalty == 0 and cfg.loss.weight_clip == 0:
+        raise ConfigError("loss=wasserstein needs a Lipschitz critic: set loss.weight_clip (e.g. 0.01) or "
+                          "loss.gradient_penalty (e.g. 10), or use +experiment=wgan / wgan_gp.")
+
+
+def data_scale(setting: Any, dataset: Any = None) -> float:
+    """`model.data_scale` as a number: `auto` is the radius of a mixture's modes (ring8 1, grid25 4)
+    and 1 for other data (images live in [-1, 1]) or when no dataset is at hand (the scale is a
+    buffer of the networks, so loading trained weights restores it)."""
+    if setting == "auto":
+        means = getattr(dataset, "means", None)
+        return float(means.abs().max()) if means is not None and float(means.abs().max()) > 0 else 1.0
+    return float(setting)
+
+
+def network_args(cfg: DictConfig, sample_shape: tuple[int, ...], num_classes: int = 0,
+                 dataset: Any = None) -> dict[str, dict[str, Any]]:
+    """The constructor arguments of G and D (`_target_` included) for samples of `sample_shape`:
+    `cfg.model`'s nodes plus what the data decides (shapes, classes, scale)."""
+    scaled = {"scale": data_scale(cfg.model.data_scale, dataset)} if "data_scale" in cfg.model else {}
+    node = lambda key: OmegaConf.to_container(cfg.model[key], resolve=True)  # noqa: E731
+    return {
+        "generator": {**node("generator"), "out_shape": list(sample_shape), "z_dim": int(cfg.model.z_dim),
+                      "num_classes": num_classes, **scaled},
+        "discriminator": {**node("discriminator"), "in_shape": list(sample_shape), "num_classes": num_classes,
+                          "conditioning": cfg.model.get("conditioning", "concat"), **scaled},
+    }
+
+
+def build_gan_networks(cfg: DictConfig, sample_shape: tuple[int, ...], num_classes: int = 0,
+                       discriminator: bool = True, dataset: Any = None) -> tuple[nn.Module, Optional[nn.Module]]:
+    """G (and D unless `discriminator` is false) of `cfg.model` for samples of `sample_shape`;
+    `num_classes` > 0 makes them conditional."""
+    args = network_args(cfg, sample_shape, num_classes, dataset)
+    G = instantiate(args["generator"])
+    D = instantiate(args["discriminator"]) if discriminator else None
+    return G, D
+
+
+def build_gan_task(cfg: DictConfig, dataset: Any, acc: Accelerator) -> GANTask:
+    """conf/task/gan.yaml's `_target_`: networks, an optimizer for each, the task."""
+    conditional = bool(cfg.task.conditional)
+    if conditional and not dataset.labelled:
+        raise ConfigError(f"A conditional GAN needs labelled data, and dataset '{dataset.name}' has no labels: "
+                          "choose a labelled dataset (digits, ring8, grid25, an image folder with class subfolders) or set task.conditional=false.")
+    num_classes = dataset.num_classes if conditional else 0
+    if not conditional and float(cfg.task.mismatch_weight) > 0:
+        log.warning("task.mismatch_weight=%g is ignored: this run is unconditional (task.conditional=false).",
+                    float(cfg.task.mismatch_weight))
+    if conditional and num_classes < 2:
+        raise ConfigError(f"A conditional GAN needs at least 2 classes; dataset '{dataset.name}' has {num_classes}.")
+    shape = dataset.sample_shape
+    z_dim = int(cfg.model.z_dim)
+    args = network_args(cfg, shape, num_classes, dataset)
+    G, D = instantiate(args["generator"]), instantiate(args["discriminator"])
+    g_opt = build_optimizer(cfg.optimizer, G.parameters())
+    d_opt = build_optimizer(cfg.optimizer, D.parameters())
+    G, g_opt = acc.prepare(G, g_opt)
+    D, d_opt = acc.prepare(D, d_opt)
+    return GANTask(acc, G, D, g_opt, d_opt, loss=cfg.loss.name, z_dim=z_dim, num_classes=num_classes,
+                   mismatch_weight=float(cfg.task.mismatch_weight) if conditional else 0.0,
+                   gp_weight=float(cfg.loss.gradient_penalty), clip_value=float(cfg.loss.weight_clip),
+                   sample_shape=shape, class_names=dataset.class_names if conditional else None, model_args=args)

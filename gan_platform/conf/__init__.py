@@ -1,5 +1,0 @@
-"""Hydra config groups. Importing this package registers the structured schema (`config.py`)."""
-
-from gan_platform.config import register_schema
-
-register_schema()

@@ -1,0 +1,106 @@
+"""Pre-flight: compose and check the config before Hydra creates a run dir.
+
+Hydra reports composition errors (unknown option, misspelt key, wrong type) as several lines; the
+pre-flight here composes the same config first and turns each into one sentence that names the
+problem and the fix (compose_errors.py), with exit code 2 and no run dir left behind. It also
+resolves `trainer.resume` to the run dir being resumed, so a resumed run writes into its own dir,
+and refuses a run dir that a live run holds. Used by the command line, the sweep runner's checks and
+the multirun pre-flight.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Optional
+
+from omegaconf import DictConfig
+
+from gan_platform.config.compose_errors import explain_compose_error, group_options
+from gan_platform.errors import UserError
+
+
+def append_experiment(argv: list[str]) -> list[str]:
+    """`experiment=NAME` -> `+experiment=NAME`: experiment is not in the defaults list, so Hydra
+    wants the `+`; W&B sweep parameter names cannot start with `+`, so a sweep passes it bare."""
+    return ["+" + a if a.split("=", 1)[0] == "experiment" else a for a in argv]
+
+
+def _has_override(argv: list[str], key: str) -> bool:
+    return any(a.lstrip("+~").split("=", 1)[0] == key for a in argv)
+
+
+def find_resumable(name: str, steps: int, root: Path = Path("outputs")) -> Optional[Path]:
+    """The newest run dir of experiment `name` whose last checkpoint is short of `steps` and that no
+    live process is writing."""
+    from gan_platform.runs.checkpoint import find_checkpoint, read_meta
+    from gan_platform.runs.rundir import RunDir
+
+    base = root / name
+    if not base.is_dir():
+        return None
+    for d in sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True):
+        if RunDir(d).in_use():  # a live run: not ours to continue
+            continue
+        ckpt = find_checkpoint(d / "checkpoints" / "last")
+        if ckpt is None and (d / "checkpoints" / "last").exists():  # a damaged last/: resume falls back to best/
+            ckpt = find_checkpoint(d / "checkpoints" / "best")
+        if ckpt is not None and (read_meta(ckpt) or {}).get("step", steps) < steps:
+            return d
+    return None
+
+
+# What a caller adds to the overrides once the config is composed and checked: (argv, cfg, options of
+# the tracker group, compose(more overrides) -> cfg) -> overrides. The command line passes the W&B
+# agent's (sweep/agent.py), so that this package never imports the sweep package above it.
+MoreOverrides = Callable[[list[str], DictConfig, list[str], Callable[[list[str]], DictConfig]], list[str]]
+
+
+def preflight(argv: list[str], more_overrides: Optional[MoreOverrides] = None) -> list[str]:
+    """Compose and check the config; returns extra overrides (`more_overrides`', the run dir of a
+    resumed run)."""
+    from hydra import compose, initialize_config_module
+
+    from gan_platform.config import validate
+
+    with initialize_config_module(config_module="gan_platform.conf", version_base="1.3"):
+        try:
+            cfg = compose("config", overrides=argv)
+        except Exception as e:  # noqa: BLE001 - every composition error becomes one sentence
+            raise UserError(explain_compose_error(e)) from e
+        validate(cfg)
+        extra: list[str] = []
+        if more_overrides is not None:
+            extra += more_overrides(argv, cfg, group_options("tracker"), lambda more: compose("config", overrides=more))
+    resume = cfg.trainer.resume
+    if resume and not _has_override(argv + extra, "hydra.run.dir") and not os.environ.get("GAN_RUN_DIR"):
+        if resume == "auto":
+            found = find_resumable(str(cfg.name), int(cfg.trainer.steps))
+        else:
+            from gan_platform.runs.checkpoint import resolve_checkpoint
+
+            ckpt = resolve_checkpoint(resume)
+            found = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else None
+        if found is not None:
+            extra.append(f"hydra.run.dir={found}")
+    _refuse_live_run_dir(argv + extra)
+    return extra
+
+
+def _refuse_live_run_dir(argv: list[str]) -> None:
+    """Before Hydra writes into it: a run dir that a live run holds is not to be shared."""
+    from gan_platform.runs.rundir import RunDir
+
+    pinned = [a.split("=", 1)[1] for a in argv if a.split("=", 1)[0] == "hydra.run.dir"]
+    if not pinned and os.environ.get("GAN_RUN_DIR"):
+        pinned = [os.environ["GAN_RUN_DIR"]]
+    if pinned and _rank() == 0 and RunDir(pinned[-1]).in_use():
+        raise UserError(f"Run dir '{pinned[-1]}' is in use by another running process: wait for it or stop it, "
+                        "or start a separate run without trainer.resume.")
+
+
+
+
+def _rank() -> int:
+    """This process's rank under `accelerate launch` (0 outside it)."""
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0)

@@ -1,0 +1,15 @@
+"""Adversarial objectives (objectives.py) and discriminator regularisers (regularizers.py), pure functions.
+
+A new GAN variant is an objective here (three functions and a line in `LOSSES`) and a config file
+(conf/loss/), not a new loop. Models know nothing of losses and losses know nothing of models: the
+tasks join them.
+"""
+
+from gan_platform.losses.objectives import (
+    LOSSES, AdversarialLoss, get_loss, d_minimax_real, d_minimax_fake, g_minimax, g_nonsaturating,
+    d_wasserstein_real, d_wasserstein_fake, g_wasserstein, d_hinge_real, d_hinge_fake,
+    d_least_squares_real, d_least_squares_fake, g_least_squares,
+)
+from gan_platform.losses.regularizers import clip_weights, gradient_penalty
+
+__all__ = ["LOSSES", "AdversarialLoss", "get_loss", "clip_weights", "gradient_penalty", "d_minimax_real", "d_minimax_fake", "g_minimax", "g_nonsaturating", "d_wasserstein_real", "d_wasserstein_fake", "g_wasserstein", "d_hinge_real", "d_hinge_fake", "d_least_squares_real", "d_least_squares_fake", "g_least_squares"]

@@ -1,0 +1,133 @@
+"""Adversarial objectives, as pure functions.
+
+Every objective is a triple of functions on the discriminator's raw scores (logits for the
+probabilistic losses, critic values for the Wasserstein loss):
+
+    d_real(scores)  the discriminator's loss on real samples
+    d_fake(scores)  the discriminator's loss on fake samples (and, for a conditional GAN, on real
+                    samples shown with the wrong label)
+    g(scores)       the generator's loss on its own samples
+
+so that the discriminator minimises ``d_real(D(x)) + d_fake(D(G(z)))`` and the generator minimises
+``g(D(G(z)))``. With D(x) = sigmoid(s):
+
+- ``minimax``: D maximises E[log D(x)] + E[log(1 - D(G(z)))]; G *minimises the same*, i.e.
+  E[log(1 - D(G(z)))] = -E[softplus(s)]. This is the saturating loss of the original paper: when D
+  confidently rejects fakes (s << 0) its gradient vanishes.
+- ``nonsaturating``: G maximises E[log D(G(z))], i.e. minimises E[softplus(-s)]; the gradient is
+  largest exactly where the minimax one vanishes.
+- ``wasserstein``: the critic maximises E[f(x)] - E[f(G(z))] (earth mover's distance, dual form);
+  G minimises -E[f(G(z))]. Needs a Lipschitz critic: ``clip_weights`` or ``gradient_penalty`` (regularizers.py).
+- ``hinge``: D minimises E[relu(1 - f(x))] + E[relu(1 + f(G(z)))]; G minimises -E[f(G(z))].
+- ``least_squares``: D minimises 1/2 E[(f(x) - 1)^2] + 1/2 E[f(G(z))^2]; G 1/2 E[(f(G(z)) - 1)^2].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch.nn.functional as F
+from torch import Tensor
+
+Scores = Callable[[Tensor], Tensor]
+
+
+# -- minimax (the original, saturating GAN) ---------------------------------------------------
+def d_minimax_real(scores: Tensor) -> Tensor:
+    """-E[log D(x)]."""
+    return F.softplus(-scores).mean()
+
+
+def d_minimax_fake(scores: Tensor) -> Tensor:
+    """-E[log(1 - D(G(z)))]."""
+    return F.softplus(scores).mean()
+
+
+def g_minimax(scores: Tensor) -> Tensor:
+    """E[log(1 - D(G(z)))], which G minimises: the saturating form."""
+    return -F.softplus(scores).mean()
+
+
+# -- non-saturating ----------------------------------------------------------------------------
+def g_nonsaturating(scores: Tensor) -> Tensor:
+    """-E[log D(G(z))]: G maximises log D(G(z)) instead."""
+    return F.softplus(-scores).mean()
+
+
+# -- Wasserstein --------------------------------------------------------------------------------
+def d_wasserstein_real(scores: Tensor) -> Tensor:
+    """-E[f(x)]."""
+    return -scores.mean()
+
+
+def d_wasserstein_fake(scores: Tensor) -> Tensor:
+    """E[f(G(z))]."""
+    return scores.mean()
+
+
+def g_wasserstein(scores: Tensor) -> Tensor:
+    """-E[f(G(z))]."""
+    return -scores.mean()
+
+
+# -- hinge --------------------------------------------------------------------------------------
+def d_hinge_real(scores: Tensor) -> Tensor:
+    """E[relu(1 - f(x))]."""
+    return F.relu(1.0 - scores).mean()
+
+
+def d_hinge_fake(scores: Tensor) -> Tensor:
+    """E[relu(1 + f(G(z)))]."""
+    return F.relu(1.0 + scores).mean()
+
+
+# -- least squares ------------------------------------------------------------------------------
+def d_least_squares_real(scores: Tensor) -> Tensor:
+    """1/2 E[(f(x) - 1)^2]."""
+    return 0.5 * (scores - 1.0).pow(2).mean()
+
+
+def d_least_squares_fake(scores: Tensor) -> Tensor:
+    """1/2 E[f(G(z))^2]."""
+    return 0.5 * scores.pow(2).mean()
+
+
+def g_least_squares(scores: Tensor) -> Tensor:
+    """1/2 E[(f(G(z)) - 1)^2]."""
+    return 0.5 * (scores - 1.0).pow(2).mean()
+
+
+@dataclass(frozen=True)
+class AdversarialLoss:
+    """A named pair of D and G objectives (see the module docstring)."""
+
+    name: str
+    d_real: Scores
+    d_fake: Scores
+    g: Scores
+
+    def d(self, real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+        """The discriminator's loss: d_real(D(x)) + d_fake(D(G(z)))."""
+        return self.d_real(real_scores) + self.d_fake(fake_scores)
+
+
+LOSSES: dict[str, AdversarialLoss] = {
+    loss.name: loss
+    for loss in (
+        AdversarialLoss("minimax", d_minimax_real, d_minimax_fake, g_minimax),
+        AdversarialLoss("nonsaturating", d_minimax_real, d_minimax_fake, g_nonsaturating),
+        AdversarialLoss("wasserstein", d_wasserstein_real, d_wasserstein_fake, g_wasserstein),
+        AdversarialLoss("hinge", d_hinge_real, d_hinge_fake, g_wasserstein),
+        AdversarialLoss("least_squares", d_least_squares_real, d_least_squares_fake, g_least_squares),
+    )
+}
+
+
+def get_loss(name: str) -> AdversarialLoss:
+    """The objective called `name`; a clear error lists the known ones."""
+    from gan_platform.errors import ConfigError
+
+    if name not in LOSSES:
+        raise ConfigError(f"Unknown loss '{name}': choose one of {', '.join(sorted(LOSSES))}.")
+    return LOSSES[name]

@@ -1,0 +1,152 @@
+"""Weights & Biases as a tracker (base.py has the interface): `conf/tracker/wandb.yaml` builds
+`WandbTracker` by its `_target_`.
+
+W&B goes through Accelerate's tracker API: `run.make_accelerator` creates the Accelerator with
+`log_with="wandb"` (see `accelerate_log_with`), and `WandbTracker.start` calls
+`accelerator.init_trackers` once the run id is known. Deferring `init_trackers` to `start` (rather
+than initialising at Accelerator creation) is what makes resume clean: the trainer loads the
+checkpoint first, the checkpoint holds the W&B run id, and `wandb.init(id=..., resume="allow")`
+then continues that run instead of opening a new one. Metrics and images go through
+`accelerator.log`, at `step` = the trainer's step, so the part of a run after a resume continues
+the same step axis. The run is finished here, not by `accelerator.end_training`, because only here
+is the outcome known (`exit_code`, the final summary); the tracker is then detached from the
+Accelerator so `end_training` does not finish it twice, and a tracker whose start failed is
+detached too (as is one that fails later), so a W&B failure never breaks `end_training`.
+
+Offline (the default) writes `<run_dir>/wandb/offline-run-*/`; a resumed run adds another
+folder with the same run id, and `wandb sync <run_dir>/wandb/offline-run-*` uploads them in order
+into one W&B run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import string
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from gan_platform.errors import ConfigError
+from gan_platform.runs.metrics import best_mode
+from gan_platform.tracking.base import Tracker
+
+log = logging.getLogger(__name__)
+
+WANDB_MODES = ("offline", "online", "disabled")
+# Metrics whose best value W&B keeps in the run summary (beside the last one).
+BEST_OF = ("eval/fid", "eval/kid", "collapse/modes", "eval/fid_a2b", "eval/fid_b2a")
+FINISHED_STATUSES = ("finished", "early_stopped", "stopped_by_sweep")  # W&B exit code 0
+
+
+def as_uint8(picture: np.ndarray) -> np.ndarray:
+    """A picture as uint8 (H, W, 3): wandb 0.31 does not rescale floats, so floats in [0, 1] are scaled here."""
+    picture = np.asarray(picture)
+    if picture.dtype != np.uint8:
+        picture = (np.clip(picture.astype(np.float64), 0.0, 1.0) * 255).round().astype(np.uint8)
+    if picture.ndim == 2:
+        picture = np.repeat(picture[:, :, None], 3, axis=2)
+    return picture
+
+
+def new_run_id() -> str:
+    """A fresh W&B run id: 8 lower-case letters and digits, as W&B makes them."""
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"final": {"eval/fid": 3}} -> {"final/eval/fid": 3}: nested summary values as W&B summary keys."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "/"))
+        elif value is not None:
+            out[name] = value
+    return out
+
+
+class WandbTracker(Tracker):
+    """A W&B run through Accelerate's trackers; offline by default, resumable by run id."""
+
+    name = "wandb"
+
+    def __init__(self, accelerator: Any, *, name: str = "wandb", project: str = "gan_platform", entity: Optional[str] = None, group: Optional[str] = None,
+                 tags: Sequence[str] = (), run_name: Optional[str] = None, mode: str = "offline",
+                 init_timeout: float = 30.0, notes: Optional[str] = None):
+        self.acc = accelerator
+        self.project, self.entity, self.group, self.tags = project, entity, group, list(tags)
+        self.run_name, self.mode, self.init_timeout, self.notes = run_name, mode, init_timeout, notes
+        self.run_id: Optional[str] = None
+        self.run: Any = None
+
+    def start(self, config: dict[str, Any], run_dir: str, resume_state: Optional[dict] = None) -> None:
+        import wandb
+
+        resume_state = resume_state or {}
+        # a W&B sweep agent names the run it started in WANDB_RUN_ID; a checkpoint names the run it continues
+        self.run_id = resume_state.get("run_id") or os.environ.get("WANDB_RUN_ID") or new_run_id()
+        run_name = self.run_name or f"{config.get('name', 'run')}/{Path(run_dir).name}"
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        init = dict(dir=str(run_dir), mode=self.mode, id=self.run_id, resume="allow", entity=self.entity,
+                    group=self.group, tags=self.tags, name=run_name, notes=self.notes,
+                    settings=wandb.Settings(console="off", init_timeout=float(self.init_timeout)))
+        try:
+            self.acc.init_trackers(self.project, config=config, init_kwargs={"wandb": init})
+            self.run = self.acc.get_tracker("wandb", unwrap=True)
+        except BaseException:
+            self._detach()
+            raise
+        for key in BEST_OF:
+            self.run.define_metric(key, summary=f"{best_mode(key)},last")
+        if resume_state.get("run_id"):
+            log.info("W&B run %s continues (mode %s).", self.run_id, self.mode)
+
+    def log(self, metrics: dict[str, float], step: int) -> None:
+        self.acc.log(dict(metrics), step=int(step))
+
+    def log_images(self, pictures: dict[str, np.ndarray], step: int, captions: Optional[dict[str, str]] = None) -> None:
+        import wandb
+
+        captions = captions or {}
+        images = {key: wandb.Image(as_uint8(p), caption=captions.get(key)) for key, p in pictures.items()}
+        self.acc.log(images, step=int(step))
+
+    def state(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "project": self.project} if self.run_id else {}
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        if self.run is None:
+            return
+        try:
+            values = flatten({k: v for k, v in summary.items() if k != "best"})
+            best = summary.get("best") or {}
+            values.update(flatten({k: v for k, v in best.items() if k != "metrics"}, "best/"))
+            self.run.summary.update(values)
+            self.run.finish(exit_code=0 if summary.get("status") in FINISHED_STATUSES else 1)
+        finally:
+            self._detach()
+            self.run = None
+
+    def abandon(self) -> None:
+        """After a failure: off the Accelerator, so `end_training` never calls into a broken run."""
+        self._detach()
+        self.run = None
+
+    def _detach(self) -> None:
+        """Take this tracker off the Accelerator so `end_training` never touches a finished or broken run."""
+        self.acc.trackers = [t for t in getattr(self.acc, "trackers", []) if getattr(t, "name", None) != "wandb"]
+
+
+def check(cfg: Any) -> None:
+    """The W&B tracker's own rule, run with the other config checks before any work: a known mode."""
+    mode = cfg.tracker.get("mode", "offline")
+    if mode not in WANDB_MODES:
+        raise ConfigError(f"tracker.mode must be one of {', '.join(WANDB_MODES)}, got '{mode}'.")
+
+
+def accelerate_log_with(tracker_cfg: Any) -> Optional[str]:
+    """What `Accelerator(log_with=...)` needs for this tracker config."""
+    return "wandb" if tracker_cfg is not None and tracker_cfg.get("name") == "wandb" else None

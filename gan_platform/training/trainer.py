@@ -1,0 +1,324 @@
+"""The training loop: schedule, cadences, checkpoint/resume, early stop, divergence, logging.
+
+One iteration = `d_steps` critic steps (a fresh real batch each) then `g_steps` generator steps;
+`step` counts iterations (generator iterations in the WGAN paper's sense). Every `log_every`
+iterations the losses (kept on the device in between: no per-step host syncs) are averaged over
+the window and over all processes, checked for NaN/inf, and logged; every `sample_every` a sample
+grid is written; every `eval.every` the evaluator runs; every `checkpoint_every` the full state is
+saved. Ctrl-C or SIGTERM stop at the next log step (where all processes agree), save a
+checkpoint and end the run cleanly.
+
+How a run ends is always written to summary.json: `finished`, `early_stopped`, `diverged` (a
+NaN/inf in the logged losses or in the parameters and buffers, checked at every log step and
+before every checkpoint, so that no checkpoint holds a non-finite state), `interrupted`,
+`stopped_by_sweep` (SIGTERM in a sweep trial, see stopping.py; both with a `reason`), or
+`failed` with the error. `checkpoint_step` there says which step checkpoints/last holds.
+On resume the optimizer hyperparameters of the config (lr, betas, ...) win over the checkpoint's,
+so that "lower the learning rate and resume" does what it says.
+
+The parts the loop uses live beside it: training_state (what a checkpoint holds of the training),
+loss_window, divergence, stopping (Ctrl-C/SIGTERM), early_stopping, sample_grid and settings.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import traceback
+from typing import Any, Optional
+
+import torch
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+
+from gan_platform.runs.checkpoint import load_checkpoint, load_for_resume, save_checkpoint, settle_resumed
+from gan_platform.training.distributed import average_buffers, replica_fingerprints
+from gan_platform.training.divergence import check_finite
+from gan_platform.training.early_stopping import EarlyStopping
+from gan_platform.errors import DivergedError, UserError
+from gan_platform.training.loss_window import LossWindow
+from gan_platform.runs.rundir import RunDir
+from gan_platform.training.sample_grid import write_sample_grid
+from gan_platform.training.settings import Settings
+from gan_platform.training.stopping import STOP_REASONS, StopRequest
+from gan_platform.tracking.wandb import Tracker
+from gan_platform.training.state import (configured_hyperparameters, load_training_state, make_schedulers, side_rng,
+                                         training_state)
+
+log = logging.getLogger(__name__)
+
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES)
+
+
+class _Stop(Exception):
+    def __init__(self, status: str):
+        self.status = status
+
+
+class Trainer:
+    """Drives a task's d_step/g_step on batches from a dataset and writes the run dir."""
+
+    def __init__(self, *, accelerator: Accelerator, task: Any, dataset: Any, run_dir: RunDir, cfg: Any,
+                 eval_cfg: Any, evaluator: Any, tracker: Tracker, seed: int, config: dict[str, Any]):
+        self.acc, self.task, self.dataset, self.run_dir = accelerator, task, dataset, run_dir
+        self.cfg, self.eval_cfg, self.evaluator, self.tracker = Settings(cfg), Settings(eval_cfg), evaluator, tracker
+        self.config, self.seed = config, seed
+        self.main = accelerator.is_main_process
+        self.step = 0
+        self.data_generator = torch.Generator(device=dataset.device).manual_seed(seed * 1000 + accelerator.process_index)
+        grid_gen = torch.Generator().manual_seed(seed + 12345)
+        self.fixed = task.grid_inputs(cfg.grid_size, grid_gen)
+        self.early_stopping = EarlyStopping(self.eval_cfg)
+        self.last_eval: dict[str, float] = {}
+        self.last_train: dict[str, float] = {}
+        self.status = "running"
+        self.error: Optional[str] = None
+        self.checkpoint_step: Optional[int] = None
+        self.configured = configured_hyperparameters(task.optimizers)  # before a checkpoint overwrites them
+        self.schedulers = make_schedulers(task.optimizers, self.cfg.lr_decay, self.cfg.lr_decay_start, self.cfg.steps)
+        self.losses = LossWindow(accelerator)
+        self.stop_request = StopRequest(accelerator)
+        self.replicas: Optional[dict[str, Any]] = None  # several processes: were they in step at the end?
+        self._pbar = None
+        # Called as fn(event, trainer) on the main process after "eval", "samples" and at "end"
+        # (the dashboard uses it); a failing callback is logged, never fatal.
+        self.callbacks: list[Any] = []
+
+    @property
+    def best(self) -> dict[str, Any]:
+        """The best evaluation so far (early_stopping.py); summary.json's `best`."""
+        return self.early_stopping.best
+
+    # -- state -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint holds: step, modules, optimizers, schedulers, scaler, rng, task, trainer."""
+        return {
+            "step": self.step,
+            "num_processes": self.acc.num_processes,
+            **training_state(self.acc, self.task, self.schedulers, self.data_generator),  # collective (RNG gather)
+            "trainer": {"best": self.best, "bad_evals": self.early_stopping.bad_evals, "fixed": self.fixed,
+                        "last_eval": self.last_eval, "tracker": self.tracker.state()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned (the config's optimizer settings win)."""
+        load_training_state(state, self.acc, self.task, self.schedulers, self.configured, self.data_generator)
+        t = state["trainer"]
+        self.early_stopping.best, self.early_stopping.bad_evals, self.fixed = t["best"], t["bad_evals"], t["fixed"]
+        self.last_eval = t.get("last_eval", {})
+        self.step = int(state["step"])
+
+    def save(self, name: str = "last") -> None:
+        """checkpoints/<name>; a collective: every rank calls it."""
+        average_buffers(self.acc, self.task.modules.values())  # collective, like the RNG gather below
+        state = self.state_dict()  # collective (RNG gather): every rank calls it
+        if self.main:
+            save_checkpoint(self.run_dir.checkpoints_dir / name, state, self.step)
+        self.acc.wait_for_everyone()
+        if name == "last":
+            self.checkpoint_step = self.step
+
+    def resume(self) -> Optional[dict]:
+        """Continue from `trainer.resume` ("auto": this run dir's last checkpoint if there is one)."""
+        spec = self.cfg.resume
+        if not spec:
+            return None
+        if spec == "auto":  # the newest checkpoint that verifies (checkpoint.load_for_resume)
+            found = load_for_resume(self.run_dir.checkpoints_dir)
+            if found is None:
+                log.info("trainer.resume=auto: no checkpoint in %s, starting fresh.", self.run_dir.root)
+                return None
+            folder, state, meta = found.folder, found.state, found.meta
+        else:
+            folder = spec
+            state, meta = load_checkpoint(folder)
+        self.load_state_dict(state)
+        self.checkpoint_step = self.step
+        self.tracker_resume_state = state["trainer"].get("tracker") or {}
+        self.acc.wait_for_everyone()  # every rank has read it before it is moved back into place
+        if self.main:
+            if spec == "auto":
+                settle_resumed(self.run_dir.checkpoints_dir, found)
+            self.run_dir.truncate_metrics(self.step)
+        log.info("Resumed from %s at step %d.", folder, self.step)
+        return meta
+
+    # -- the loop --------------------------------------------------------------------------
+    def iteration(self) -> None:
+        """One iteration: d_steps critic steps, then g_steps generator steps."""
+        bs = self.cfg.batch_size
+        for _ in range(self.cfg.d_steps):
+            x, y = self.dataset.sample(bs, self.data_generator)
+            self.losses.add(self.task.d_step(x, y))
+        for _ in range(self.cfg.g_steps):
+            x, y = self.dataset.sample(bs, self.data_generator)
+            self.losses.add(self.task.g_step(x, y))
+        for s in self.schedulers.values():
+            s.step()
+        self.losses.iterations += 1
+
+    def _check_finite(self) -> None:
+        """The pending losses, parameters and float buffers are finite on all processes (divergence.py)."""
+        check_finite(self.acc, self.task.modules, self.losses.sums, self.step, self.checkpoint_step)
+
+    def write_samples(self) -> None:
+        """The sample grid of the fixed inputs at this step (sample_grid.py), logged to the tracker."""
+        if not self.main:
+            return
+        with side_rng(self.seed, self.step):
+            samples = self.task.sample_grid(self.fixed)
+        picture = write_sample_grid(self.run_dir, self.step, samples, self.fixed, self.task, self.dataset)
+        self.tracker.log_images({"samples": picture}, self.step, captions={"samples": f"step {self.step}"})
+        self._notify("samples")
+
+    def evaluate(self) -> None:
+        """Run the evaluator, log its metrics, keep checkpoints/best and stop early (early_stopping.py)."""
+        average_buffers(self.acc, self.task.modules.values())  # every rank samples from the same G
+        with side_rng(self.seed, self.step):
+            metrics = self.evaluator.evaluate(self.task, self.step)
+        if not metrics:
+            return
+        self.last_eval = metrics
+        if self.main:
+            self.run_dir.append_metrics({"step": self.step, **metrics})
+            self.tracker.log(metrics, self.step)
+            self._notify("eval")
+        improved = self.early_stopping.update(metrics, self.step)
+        if improved:
+            self.save("best")
+        elif improved is False and self.early_stopping.patience_exhausted:
+            key, best = self.eval_cfg.best_metric, self.best
+            log.info("Early stop at step %d: %s has not improved for %d evaluations (best %.4g at step %d).",
+                     self.step, key, self.early_stopping.bad_evals, best[key], best["step"])
+            raise _Stop("early_stopped")
+
+    def _notify(self, event: str) -> None:
+        if not self.main:
+            return
+        for fn in self.callbacks:
+            try:
+                fn(event, self)
+            except Exception:  # noqa: BLE001 - a dashboard must never stop training
+                log.warning("Callback %r failed on %s:\n%s", fn, event, traceback.format_exc())
+
+    def summary(self) -> dict[str, Any]:
+        """What summary.json holds: how the run ended, its final and best metrics."""
+        return {
+            "status": self.status,
+            "step": self.step,
+            "steps": self.cfg.steps,
+            "error": self.error,
+            "checkpoint_step": self.checkpoint_step,
+            "experiment": self.config.get("name"),
+            "final": {**self.last_train, **self.last_eval},
+            "best": self.best,
+            "protocol": self.evaluator.protocol(),
+            "num_processes": self.acc.num_processes,
+            **({"reason": STOP_REASONS[self.status]} if self.status in STOP_REASONS and not self.error else {}),
+            **({"replicas": self.replicas} if self.replicas else {}),
+        }
+
+    def check_replicas(self) -> None:
+        """Several processes: record every rank's parameter fingerprint; they must all be equal."""
+        if self.acc.num_processes < 2:
+            return
+        prints = replica_fingerprints(self.acc, self.task.modules)
+        self.replicas = {"sha256": prints, "in_sync": len(set(prints)) == 1}
+        if self.main and not self.replicas["in_sync"]:
+            log.error("The %d processes ended with different parameters: the run is not data-parallel as it should be.",
+                      len(prints))
+
+    def _write_summary(self, best_effort: bool = False) -> None:
+        if not self.main:
+            return
+        try:
+            self.run_dir.write_summary(self.summary())
+        except OSError as e:
+            if not best_effort:
+                raise
+            log.error("Could not write %s: %s", self.run_dir.summary_path, e)
+
+    def _save_on_stop(self) -> None:
+        """Interrupted or early-stopped: keep the state reached, if it is finite."""
+        try:
+            self._check_finite()
+            self.save("last")
+        except DivergedError as e:
+            self.status, self.error = "diverged", str(e)
+            if self.main:
+                log.error("%s", e)
+        except KeyboardInterrupt:
+            self.error = "stopped by a second Ctrl-C while saving; the last complete checkpoint is kept"
+        except UserError as e:
+            self.status, self.error = "failed", str(e)
+            raise
+
+    def fit(self) -> dict[str, Any]:
+        """Train to `trainer.steps`; returns the final summary (also written to summary.json)."""
+        cfg = self.cfg
+        every = lambda n: n > 0 and self.step % n == 0  # noqa: E731
+        self.stop_request.install()
+        self._write_summary()
+        self._pbar = tqdm(total=cfg.steps, initial=self.step, disable=not (self.main and cfg.progress),
+                          desc=str(self.config.get("name", "train")), dynamic_ncols=True, mininterval=1.0)
+        self.losses.restart_clock()
+        try:
+            if self.step == 0 and cfg.sample_every > 0:
+                self.write_samples()
+            while self.step < cfg.steps:
+                self.iteration()
+                self.step += 1
+                self._pbar.update(1)
+                if every(cfg.log_every) or self.step == cfg.steps:
+                    self.last_train = self.losses.flush(self.step, self.checkpoint_step)
+                    if self.main:
+                        self.run_dir.append_metrics({"step": self.step, **self.last_train})
+                        self.tracker.log(self.last_train, self.step)
+                        self._pbar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in self.last_train.items()
+                                                if k in ("train/d_loss", "train/g_loss", "train/wasserstein")})
+                    self._check_finite()
+                    if self.stop_request.agreed():
+                        raise _Stop(self.stop_request.status)
+                if every(cfg.sample_every) and self.step < cfg.steps:
+                    self.write_samples()
+                if every(self.eval_cfg.every) and self.step < cfg.steps:
+                    self.evaluate()
+                if every(cfg.checkpoint_every) and self.step < cfg.steps:
+                    self._check_finite()
+                    self.save("last")
+                    self._write_summary()
+            self._check_finite()
+            self.save("last")
+            self.check_replicas()
+            if cfg.sample_every > 0:
+                self.write_samples()
+            self.evaluate()
+            self.status = "finished"
+        except _Stop as stop:
+            self.status = stop.status
+            self._save_on_stop()
+            self.check_replicas()
+        except DivergedError as e:
+            self.status, self.error = "diverged", str(e)
+            if self.main:
+                log.error("%s", e)
+        except KeyboardInterrupt:
+            self.status, self.error = "interrupted", "stopped by a second Ctrl-C; the last checkpoint is kept"
+        except UserError as e:
+            self.status, self.error = "failed", str(e)
+            raise
+        except BaseException as e:
+            self.status, self.error = "failed", f"{type(e).__name__}: {e}"
+            if isinstance(e, OSError) and e.errno in DISK_ERRORS:  # disk full, quota, file size, read-only: the user's to fix
+                self.error = (f"Could not write '{e.filename or self.run_dir.root}' ({e.strerror}); the last checkpoint "
+                              "is kept: free disk space (or fix permissions) and continue with trainer.resume=auto.")
+                raise UserError(self.error) from e
+            if self.main:
+                log.error("Run failed:\n%s", traceback.format_exc())
+            raise
+        finally:
+            self._pbar.close()
+            self.stop_request.restore()
+            self._write_summary(best_effort=True)
+            self._notify("end")
+        return self.summary()
