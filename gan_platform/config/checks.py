@@ -104,7 +104,8 @@ def check_ranges(cfg: DictConfig) -> None:
     for key in ("trainer.sample_every", "trainer.checkpoint_every", "eval.every", "eval.early_stop_patience"):
         _positive(cfg, key, "whole number", allow_zero=True)
     _positive(cfg, "optimizer.lr")
-    for key in ("loss.gradient_penalty", "loss.weight_clip", "task.mismatch_weight"):
+    for key in ("loss.gradient_penalty", "loss.weight_clip", "task.mismatch_weight",  # keys a task lacks are skipped
+                "task.cycle.weight", "task.identity_weight", "task.pool_size"):
         _positive(cfg, key, allow_zero=True)
     if cfg.trainer.precision not in PRECISIONS:
         raise ConfigError(f"trainer.precision must be one of {', '.join(PRECISIONS)}, got '{cfg.trainer.precision}'.")

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, open_dict
 
 from gan_platform.errors import ConfigError
 from gan_platform.runs.metrics import best_mode
-from gan_platform.evaluation.features import EXTRACTORS, build_extractor, resolve_extractor_name
+from gan_platform.evaluation.features import build_extractor, extractor_choices, resolve_extractor_name
 
 
 
@@ -59,8 +59,11 @@ def check_eval_config(cfg: DictConfig) -> None:
         _whole(cfg, "num_real_cap", ev.num_real_cap, 2, other="null for no cap")
     if ev.get("best_mode", "min") not in ("min", "max", "auto"):
         raise ConfigError(f"eval.best_mode must be min, max or auto, got '{ev.best_mode}'.")
-    if ev.get("features", "auto") not in EXTRACTORS:
-        raise ConfigError(f"eval.features must be one of {', '.join(EXTRACTORS)}, got '{ev.features}'.")
+    if ev.get("features", "auto") not in extractor_choices(ev):
+        raise ConfigError(f"eval.features must be one of {', '.join(extractor_choices(ev))}, got '{ev.features}'.")
+    for name, node in (ev.get("extractors") or {}).items():
+        if not isinstance(node, DictConfig) or "_target_" not in node:
+            raise ConfigError(f"eval.extractors.{name} must be a node with a _target_ (a factory called with sample_shape and eval_cfg).")
     if not 0 <= float(ev.get("mode_threshold", 0.2)) <= 1:
         raise ConfigError(f"eval.mode_threshold is a fraction of a mode's fair share in [0, 1], got {ev.mode_threshold}.")
 
@@ -82,7 +85,7 @@ def build_gan_evaluator(cfg: DictConfig, dataset: Any, task: Any, accelerator: A
     ev = cfg.eval
     check_eval_config(cfg)
     resolve_best_metric(ev, default_best_metric(dataset))
-    extractor_name = resolve_extractor_name(str(ev.get("features", "auto")), dataset, ev.get("inception_weights"))
+    extractor_name = resolve_extractor_name(str(ev.get("features", "auto")), dataset, ev.get("inception_weights"), ev)
     extractor = build_extractor(extractor_name, dataset.sample_shape, ev)
     num_samples = ev.get("num_samples", "auto")
     num_real = ev.get("num_real", "auto")

@@ -67,7 +67,7 @@ class CycleGANEvaluator(Evaluator):
     def from_config(cls, cfg: Any, dataset: Any, acc: Any) -> "CycleGANEvaluator":
         """Resolve and build the extractor with features.py (errors stop the run here, before training)."""
         ev = cfg.eval
-        name = resolve_extractor_name(str(ev.get("features", "auto")), dataset, ev.get("inception_weights"))
+        name = resolve_extractor_name(str(ev.get("features", "auto")), dataset, ev.get("inception_weights"), ev)
         grey = (1, dataset.resolution, dataset.resolution)  # what a style view shows the digit classifier
         views = getattr(dataset, "digit_view", None)
         extractor = build_extractor(name, grey if name == "digits" and views is not None else dataset.sample_shape, ev)

@@ -30,7 +30,21 @@ log = logging.getLogger(__name__)
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 DIGIT_DATASETS = ("digits", "stacked_digits", "mnist")
-EXTRACTORS = ("auto", "inception", "digits", "identity")
+# The built-in extractors by their `eval.features` name, each built from a `_target_` called with
+# (sample_shape, eval_cfg); `eval.extractors` in the config adds more the same way
+# (NAME: {_target_: my.module.factory}), chosen with eval.features=NAME.
+BUILT_IN = {
+    "inception": "gan_platform.evaluation.features.inception_features",
+    "digits": "gan_platform.evaluation.features.digit_features",
+    "identity": "gan_platform.evaluation.features.identity_features",
+}
+EXTRACTORS = ("auto", *BUILT_IN)
+
+
+def extractor_choices(eval_cfg: Any = None) -> tuple[str, ...]:
+    """What `eval.features` may name: auto, the built-in extractors and those of `eval.extractors`."""
+    extra = tuple(str(k) for k in ((eval_cfg or {}).get("extractors") or {}) if str(k) not in EXTRACTORS)
+    return EXTRACTORS + extra
 
 
 class FeatureExtractor(nn.Module):
@@ -177,12 +191,13 @@ def shows_digits(dataset: Any) -> bool:
     return dataset.name in DIGIT_DATASETS or getattr(dataset, "digit_view", None) is not None
 
 
-def resolve_extractor_name(choice: str, dataset: Any, weights: Optional[str] = None) -> str:
+def resolve_extractor_name(choice: str, dataset: Any, weights: Optional[str] = None, eval_cfg: Any = None) -> str:
     """`auto` -> identity for points, digits for digit images, inception for other images
     (when its weights are already on disk, at `weights` or in the torch hub cache; else digits,
     with a warning). The same resolution serves the GAN and the CycleGAN evaluator."""
-    if choice not in EXTRACTORS:
-        raise ConfigError(f"eval.features must be one of {', '.join(EXTRACTORS)}, got '{choice}'.")
+    choices = extractor_choices(eval_cfg)
+    if choice not in choices:
+        raise ConfigError(f"eval.features must be one of {', '.join(choices)}, got '{choice}'.")
     if choice != "auto":
         return choice
     if dataset.kind == "points":
@@ -196,16 +211,36 @@ def resolve_extractor_name(choice: str, dataset: Any, weights: Optional[str] = N
     return "digits"
 
 
-def build_extractor(name: str, sample_shape: tuple[int, ...], eval_cfg: Any) -> FeatureExtractor:
-    """The extractor `name` for samples of `sample_shape`; checks happen here, before training."""
-    if name == "identity":
-        return IdentityFeatures(int(torch.Size(sample_shape).numel()))
+def identity_features(sample_shape: tuple[int, ...], eval_cfg: Any) -> FeatureExtractor:
+    """`identity`: the samples themselves (2-D points)."""
+    return IdentityFeatures(int(torch.Size(sample_shape).numel()))
+
+
+def _needs_images(name: str, sample_shape: tuple[int, ...]) -> None:
     if len(sample_shape) != 3:
         raise ConfigError(f"eval.features={name} needs images, but samples have shape {tuple(sample_shape)}: use eval.features=identity.")
-    if name == "digits":
-        side = int(sample_shape[-1])
-        resolution = side if side >= 8 and side & (side - 1) == 0 else 16
-        return DigitFeatures(int(sample_shape[0]), resolution)
+
+
+def digit_features(sample_shape: tuple[int, ...], eval_cfg: Any) -> FeatureExtractor:
+    """`digits`: the cached digit classifier's penultimate features, one block per channel."""
+    _needs_images("digits", sample_shape)
+    side = int(sample_shape[-1])
+    resolution = side if side >= 8 and side & (side - 1) == 0 else 16
+    return DigitFeatures(int(sample_shape[0]), resolution)
+
+
+def inception_features(sample_shape: tuple[int, ...], eval_cfg: Any) -> FeatureExtractor:
+    """`inception`: torchmetrics' FID Inception, its weights found (or fetched) and checked."""
+    _needs_images("inception", sample_shape)
     weights = find_inception_weights(eval_cfg.get("inception_weights"), eval_cfg.get("inception_url"),
                                      bool(eval_cfg.get("inception_download", True)))
     return InceptionFeatures(weights)
+
+
+def build_extractor(name: str, sample_shape: tuple[int, ...], eval_cfg: Any) -> FeatureExtractor:
+    """The extractor `name` for samples of `sample_shape`, built from its `_target_` (`eval.extractors`
+    or the built-in one); checks happen here, before training."""
+    from gan_platform.errors import instantiate
+
+    node = ((eval_cfg or {}).get("extractors") or {}).get(name) or {"_target_": BUILT_IN[name]}
+    return instantiate({"_target_": node["_target_"], "_partial_": True})(sample_shape=tuple(sample_shape), eval_cfg=eval_cfg)

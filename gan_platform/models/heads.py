@@ -36,8 +36,8 @@ def pack_samples(x: Tensor, pack: int) -> Tensor:
     """PacGAN: (N, ...) -> (N / pack, pack * first_dim, ...), `pack` samples judged as one."""
     if pack == 1:
         return x
-    if x.shape[0] % pack:
-        raise ConfigError(f"The batch size {x.shape[0]} is not a multiple of model.discriminator.pack={pack}.")
+    if x.shape[0] % pack:  # the config check (trainer.batch_size a multiple of the pack) rules this out for training
+        raise ValueError(f"pack_samples: {x.shape[0]} samples do not split into packs of {pack}")
     return x.reshape(x.shape[0] // pack, pack * x.shape[1], *x.shape[2:])
 
 
