@@ -4,7 +4,7 @@ then train (run.py).
 
 In a multirun, a job that fails (a UserError, or any unexpected exception) prints one line and
 returns its exit code to Hydra instead of raising, so the other jobs run and the multirun ends
-with one line per failed job (multirun.py); an unexpected exception's traceback goes to the job's
+with one line per failed job (sweep/multirun.py); an unexpected exception's traceback goes to the job's
 log file.
 """
 
@@ -95,7 +95,7 @@ def hydra_entry(cfg: DictConfig) -> int:
         if HydraConfig.get().mode.name != "MULTIRUN":
             raise
         # A multirun job: this job failed, the other jobs go on, and the multirun ends with a line per
-        # failed job (multirun.py). The trainer logs the traceback of a failure during training itself.
+        # failed job (sweep/multirun.py). The trainer logs the traceback of a failure during training itself.
         where = _log_to_job_file(f"Job failed: {error}", e) if recorded_here else []
         print(f"gan_platform: error: {error} (run dir: {run_dir}"
               + (f"; traceback in {where[0]}" if where else "") + ")", file=sys.stderr, flush=True)

@@ -38,7 +38,7 @@ def make_accelerator(cfg: DictConfig) -> Accelerator:
     # separate DDP modules, called several times per step.
     ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
     # torch names the same switch forward_sync_buffers now, which Accelerate cannot pass yet; the
-    # buffers are averaged over the ranks before checkpoints and evaluations (distributed.py).
+    # buffers are averaged over the ranks before checkpoints and evaluations (training/distributed.py).
     warnings.filterwarnings("ignore", message="`broadcast_buffers` is deprecated", category=FutureWarning)
     precision = str(cfg.trainer.precision)
     state = AcceleratorState._shared_state

@@ -15,7 +15,7 @@ Each applies only where the command line does not set the key itself.
 
 When the server stops a trial (hyperband early termination), the agent sends it SIGTERM; the
 trial saves a checkpoint and ends with status `stopped_by_sweep` and exit code 0, so that the agent
-does not count it as a failed run (stopping.py). Ctrl-C in the agent's terminal reaches the trial
+does not count it as a failed run (training/stopping.py). Ctrl-C in the agent's terminal reaches the trial
 as SIGINT and stays `interrupted` (exit 130).
 
 W&B locks the sweep's parameters in the run's config: when the tracker later logs the whole

@@ -155,7 +155,7 @@ class SweepRunner:
         trial.command = trial_command(self.config, trial.params) + (["trainer.resume=auto"] if resume else [])
         env = {k: v for k, v in os.environ.items() if k not in AGENT_ENV}
         env["GAN_RUN_DIR"] = str(run_dir)
-        env[LOCAL_SWEEP_ENV] = "1"  # SIGTERM from this runner is the sweep's stop (stopping.py)
+        env[LOCAL_SWEEP_ENV] = "1"  # SIGTERM from this runner is the sweep's stop (training/stopping.py)
         log = open(run_dir / "console.log", "a")
         try:
             popen = subprocess.Popen(trial.command, env=env, stdin=subprocess.DEVNULL, stdout=log,
