@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 
@@ -38,9 +38,12 @@ def class_folders(root: Path) -> dict[str, list[Path]]:
 
 
 def image_folder(root: Optional[str] = None, resolution: int = 32, channels: int = 3,
-                 on_corrupt: str = "skip") -> TensorDataset:
+                 on_corrupt: str = "skip", stream: Any = "auto", stream_above_mb: float = 2048.0,
+                 workers: int = 4) -> TensorDataset:
     """The images under `root` as uint8 (N, channels, resolution, resolution), with class labels
-    when `root` holds one subfolder per class."""
+    when `root` holds one subfolder per class. Held in memory, or streamed from disk by `workers`
+    DataLoader workers (streaming.py) when `stream` is true, or `auto` and the decoded set would
+    take more than `stream_above_mb` megabytes."""
     if not root:
         raise ConfigError("dataset.root is not set: add dataset.root=PATH, a folder of images or of one subfolder per class.")
     path = check_folder(root, "dataset.root")
@@ -52,6 +55,19 @@ def image_folder(root: Optional[str] = None, resolution: int = 32, channels: int
     if not classes and not loose:
         raise UserError(f"The folder '{path}' holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}): put the images "
                         "in it, or one subfolder of images per class.")
+    if stream not in ("auto", True, False):
+        raise ConfigError(f"dataset.stream must be auto, true or false, got '{stream}'.")
+    if workers < 0:
+        raise ConfigError(f"dataset.workers must be zero or more, got {workers}.")
+    files = loose or [f for name in classes for f in classes[name]]
+    if stream is True or (stream == "auto" and len(files) * channels * resolution ** 2 > stream_above_mb * 2**20):
+        from gan_platform.data.streaming import StreamingImages
+
+        names = list(classes) or None
+        labels = None if loose else torch.tensor([i for i, n in enumerate(classes) for _ in classes[n]], dtype=torch.int64)
+        log.info("Streaming %d images of '%s' from disk with %d workers.", len(files), path, workers)
+        return StreamingImages("image_folder", files, labels, len(names) if names else None, names, resolution, channels,
+                               on_corrupt, workers)
     if loose:
         x, kept = load_images(loose, resolution, channels, on_corrupt, desc=path.name)
         labels, names = None, None

@@ -81,7 +81,14 @@ def load_images(paths: Sequence[Path], resolution: int, channels: int = 3, on_co
         log.warning("Skipped %d unreadable image(s) of %d in %s (first: %s).", len(bad), len(paths), desc, bad[0])
     if not arrays:
         return torch.zeros((0, channels, resolution, resolution), dtype=torch.uint8), kept
-    return torch.from_numpy(np.stack(arrays)), kept
+    return stack_arrays(arrays), kept
+
+
+def stack_arrays(arrays: Sequence[np.ndarray]) -> Tensor:
+    """uint8 (C, R, R) arrays -> one (N, C, R, R) tensor, laid out as every image batch of the
+    platform is (in memory or streamed), so that convolutions see the same strides and train to
+    the same bits."""
+    return torch.from_numpy(np.stack(arrays))
 
 
 
@@ -95,4 +102,4 @@ def write_image(array_u8: np.ndarray, path: Path) -> None:
     Image.fromarray(arr).save(path)
 
 
-__all__ = ["IMAGE_SUFFIXES", "list_images", "check_folder", "to_array", "load_images", "write_image"]
+__all__ = ["IMAGE_SUFFIXES", "list_images", "check_folder", "to_array", "load_images", "stack_arrays", "write_image"]
