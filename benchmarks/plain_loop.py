@@ -34,8 +34,8 @@ def _ring_batches(batch_size: int, device: torch.device):
         yield means[idx] + sigma * torch.randn(batch_size, 2, device=device)
 
 
-def _digit_batches(batch_size: int, device: torch.device):
-    x, _ = load_digit_images(16)
+def _digit_batches(batch_size: int, device: torch.device, resolution: int = 16):
+    x, _ = load_digit_images(resolution)
     data = torch.utils.data.TensorDataset(x.float() / 127.5 - 1.0)
     loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=True)
     while True:
@@ -44,7 +44,8 @@ def _digit_batches(batch_size: int, device: torch.device):
 
 
 def build(workload: str, batch_size: int, device: torch.device):
-    """(netG, netD, z_dim, batches) for `ring8` (MLPs) or `digits` (DCGAN, 16 x 16)."""
+    """(netG, netD, z_dim, batches) for `ring8` (MLPs), `digits` (DCGAN, 16 x 16) or `dcgan64`
+    (DCGAN width 64 on 64 x 64 digits, as `+experiment=dcgan64`)."""
     if workload == "ring8":
         z_dim = 16
         netG, netD, batches = MLPGenerator((2,), z_dim=z_dim), MLPDiscriminator((2,)), _ring_batches(batch_size, device)
@@ -52,6 +53,10 @@ def build(workload: str, batch_size: int, device: torch.device):
         z_dim = 64
         netG, netD = DCGANGenerator((1, 16, 16), z_dim=z_dim), DCGANDiscriminator((1, 16, 16))
         batches = _digit_batches(batch_size, device)
+    elif workload == "dcgan64":
+        z_dim = 100
+        netG, netD = DCGANGenerator((1, 64, 64), z_dim=z_dim, width=64), DCGANDiscriminator((1, 64, 64), width=64)
+        batches = _digit_batches(batch_size, device, 64)
     else:
         raise ValueError(f"unknown workload {workload!r}")
     return netG.to(device), netD.to(device), z_dim, batches

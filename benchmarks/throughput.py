@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py                       # ring8 and digits, 3 pairs each
     python benchmarks/throughput.py --workloads digits --pairs 5
+    python benchmarks/throughput.py --workloads dcgan64   # the 64 x 64 DCGAN at batch 128 (a GPU workload)
 
 The platform runs through `gan_platform.run.run(cfg)`, the path `python -m gan_platform` takes,
 with its default log cadence (`trainer.log_every=50`) and no tracker; sample grids, periodic
@@ -32,7 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS = {  # name -> (platform overrides, short steps, long steps)
     "ring8": (["dataset=ring8", "model=mlp"], 200, 1200),
     "digits": (["+experiment=nsgan"], 15, 75),
+    "dcgan64": (["+experiment=dcgan64"], 10, 60),
 }
+BATCH_SIZES = {"dcgan64": 128}  # the rest: --batch-size (64)
 PLATFORM_DEFAULTS = ["tracker=none", "trainer.progress=false", "trainer.sample_every=0", "trainer.checkpoint_every=0",
                      "eval.every=0"]
 
@@ -88,16 +91,18 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--workloads", default="ring8,digits")
     p.add_argument("--pairs", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=None, help="default: 64 (dcgan64: 128)")
     p.add_argument("--platform-override", action="append", default=[], help="extra key=value for the platform")
     p.add_argument("--worker", choices=["platform", "plain"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.workloads, args.batch_size, args.platform_override)))
         return
+    batch_of = lambda workload: args.batch_size or BATCH_SIZES.get(workload, 64)  # noqa: E731
     import torch
 
-    print(f"torch {torch.__version__}, {os.environ.get('OMP_NUM_THREADS', '1')} thread(s), batch {args.batch_size}, "
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
+    print(f"torch {torch.__version__} on {device}, {os.environ.get('OMP_NUM_THREADS', '1')} thread(s), "
           f"{args.pairs} pairs; platform overrides: {args.platform_override or 'none'}")
     print(f"{'workload':8} {'side':8} {'steps/s':>9} {'images/s':>10} {'peak RSS MiB':>13}")
     for workload in args.workloads.split(","):
@@ -105,7 +110,7 @@ def main() -> None:
         ratios = []
         for i in range(args.pairs):
             order = ("platform", "plain") if i % 2 == 0 else ("plain", "platform")
-            pair = {side: measure(side, workload, args.batch_size, args.platform_override) for side in order}
+            pair = {side: measure(side, workload, batch_of(workload), args.platform_override) for side in order}
             for side in order:
                 runs[side].append(pair[side])
             ratios.append(pair["platform"]["steps_per_s"] / pair["plain"]["steps_per_s"])
@@ -113,7 +118,7 @@ def main() -> None:
             rate = statistics.median(r["steps_per_s"] for r in rs)
             rss = statistics.median(r["peak_rss_mib"] for r in rs)
             # images/s: real samples consumed per second (one D step and one G step per iteration)
-            print(f"{workload:8} {side:8} {rate:9.1f} {rate * args.batch_size:10.0f} {rss:13.0f}")
+            print(f"{workload:8} {side:8} {rate:9.1f} {rate * batch_of(workload):10.0f} {rss:13.0f}")
         spread = f"min {min(ratios):.3f}, max {max(ratios):.3f}"
         print(f"{workload:8} ratio platform/plain = {statistics.median(ratios):.3f} (median of {len(ratios)} pairs; {spread})")
 

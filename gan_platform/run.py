@@ -111,8 +111,9 @@ def build_callbacks(cfg: DictConfig) -> list[Callable[..., Any]]:
     return [ReportWriter()]
 
 
-def run(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
-    """Train one run described by `cfg`, writing into `run_dir`; returns the summary."""
+def build_trainer(cfg: DictConfig, run_dir: str | os.PathLike) -> Trainer:
+    """Every part of the run `cfg` describes, joined in a Trainer that has resumed where it should
+    and whose tracker has started (`run` then fits it; benchmarks/profile_step.py drives it itself)."""
     validate(cfg)
     acc = make_accelerator(cfg)
     run_path = shared_run_dir(acc, str(run_dir))
@@ -133,11 +134,17 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
     trainer.tracker_resume_state = {}
     trainer.resume()
     tracker.start(config, str(run_path), trainer.tracker_resume_state)
+    return trainer
+
+
+def run(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
+    """Train one run described by `cfg`, writing into `run_dir`; returns the summary."""
+    trainer = build_trainer(cfg, run_dir)
     try:
         summary = trainer.fit()
     finally:
-        tracker.finish(trainer.summary())
-    acc.end_training()
-    if acc.is_main_process:
-        RunDir(run_path).unlock()
+        trainer.tracker.finish(trainer.summary())
+    trainer.acc.end_training()
+    if trainer.main:
+        trainer.run_dir.unlock()
     return summary

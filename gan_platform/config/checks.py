@@ -129,8 +129,24 @@ def check_ranges(cfg: DictConfig) -> None:
     if isinstance(pack, int) and pack > 1 and cfg.trainer.batch_size % pack:
         raise ConfigError(f"trainer.batch_size={cfg.trainer.batch_size} is not a multiple of model.discriminator.pack={pack}: "
                           "D judges samples in packs, so make the per-process batch size a multiple of the pack.")
+    check_compile(cfg)
     check_optimizer(cfg)
     check_parts(cfg)
+
+
+def check_compile(cfg: DictConfig) -> None:
+    """trainer.compile: a known mode, and no penalty on input gradients (torch.compile cannot take
+    the gradient of a gradient); see tasks/speed.py."""
+    from gan_platform.tasks.speed import COMPILE_MODES
+
+    if cfg.trainer.compile_mode not in COMPILE_MODES:
+        raise ConfigError(f"trainer.compile_mode must be one of {', '.join(COMPILE_MODES)}, got '{cfg.trainer.compile_mode}'.")
+    if not cfg.trainer.compile:
+        return
+    penalties = [k for k in ("loss.gradient_penalty", "loss.r1_gamma", "loss.r2_gamma") if (OmegaConf.select(cfg, k) or 0) > 0]
+    if penalties:
+        raise ConfigError(f"trainer.compile=true cannot train with {penalties[0]} > 0: torch.compile does not support the "
+                          "double backward of a gradient penalty; set trainer.compile=false for this run.")
 
 
 def check_parts(cfg: DictConfig) -> None:

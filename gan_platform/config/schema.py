@@ -32,6 +32,10 @@ class TrainerConfig:
     lr_decay: str = "none"
     lr_decay_start: float = 0.5
     progress: bool = True
+    compile: bool = False
+    compile_mode: str = "default"
+    compile_backend: str = "inductor"
+    channels_last: bool = False
 
 
 @dataclass

@@ -36,6 +36,7 @@ from gan_platform.errors import ConfigError, instantiate
 from gan_platform.losses import clip_weights, get_loss, gradient_penalty
 from gan_platform.tasks.image_pool import ImagePool
 from gan_platform.tasks.optim import build_optimizer
+from gan_platform.tasks.speed import prepare_networks
 
 NORMS = ("l2", "l1")
 GRID_ROWS = 6  # real A, G1(A), G2(G1(A)), real B, G2(B), G1(G2(B))
@@ -221,6 +222,7 @@ def build_cyclegan_task(cfg: Any, dataset: Any, acc: Accelerator) -> CycleGANTas
     model_args = {names[0]: generator, names[1]: generator,
                   names[2]: {**node("discriminator"), "in_shape": list(shape)}, names[3]: {**node("discriminator"), "in_shape": list(shape)}}
     nets = [instantiate(model_args[name]) for name in names]
+    prepare_networks(nets, cfg.trainer)
     g_opt = build_optimizer(cfg.optimizer, [p for m in nets[:2] for p in m.parameters()])
     d_opt = build_optimizer(cfg.optimizer, [p for m in nets[2:] for p in m.parameters()])
     *nets, g_opt, d_opt = acc.prepare(*nets, g_opt, d_opt)

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from gan_platform.errors import ConfigError, instantiate
 from gan_platform.losses import clip_weights, get_loss, gradient_penalty
 from gan_platform.tasks.optim import build_optimizer, hot_optimizer
+from gan_platform.tasks.speed import prepare_networks
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +235,7 @@ def build_gan_task(cfg: DictConfig, dataset: Any, acc: Accelerator) -> GANTask:
     z_dim = int(cfg.model.z_dim)
     args = network_args(cfg, shape, num_classes, dataset)
     G, D = instantiate(args["generator"]), instantiate(args["discriminator"])
+    prepare_networks([G, D], cfg.trainer)
     g_opt = build_optimizer(cfg.optimizer, G.parameters())
     d_opt = build_optimizer(cfg.optimizer, D.parameters())
     G, g_opt = acc.prepare(G, g_opt)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Every GPU figure the speed work needs, in one run of about six minutes on one H100/H200-class GPU.
+#
+#   bash benchmarks/gpu_check.sh [OUT_DIR]        # writes OUT_DIR/*.txt (default /tmp/gpu_check) and prints them
+#
+# 1. where the time goes: torch.profiler over the platform's loop and every host-device sync in it
+#    (digits at batch 64, the 64 x 64 DCGAN at batch 128);
+# 2. platform / hand-written loop throughput, alternating pairs, both sizes (goal >= 1.0 on the GPU);
+# 3. the same with trainer.compile=true (mode reduce-overhead), and with trainer.channels_last=true;
+# 4. images/s and peak GPU memory of the 64 x 64 DCGAN in precision no, bf16 and fp16;
+# 5. that a gradient penalty under trainer.compile is refused in one sentence.
+# Each step has its own time bound, so one slow step cannot eat the others' time.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-/tmp/gpu_check}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1 WANDB_SILENT=true
+step() {  # step NAME SECONDS COMMAND...
+  local name=$1 limit=$2; shift 2
+  echo "== $name ($*)"
+  timeout "$limit" "$@" >"$out/$name.txt" 2>&1
+  echo "   exit $? after ${SECONDS}s in all" | tee -a "$out/$name.txt"
+  tail -n 30 "$out/$name.txt"
+}
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$out/gpu.txt" 2>&1; cat "$out/gpu.txt"
+python -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
+step profile_digits 60 python benchmarks/profile_step.py +experiment=nsgan --iterations 50 --trace "$out/trace_digits.json"
+step profile_dcgan64 60 python benchmarks/profile_step.py +experiment=dcgan64 --batch-size 128 --iterations 30
+step throughput 120 python benchmarks/throughput.py --workloads digits,dcgan64 --pairs 3
+step throughput_compiled 120 python benchmarks/throughput.py --workloads digits,dcgan64 --pairs 3 \
+  --platform-override=trainer.compile=true --platform-override=trainer.compile_mode=reduce-overhead
+step throughput_channels_last 60 python benchmarks/throughput.py --workloads dcgan64 --pairs 3 \
+  --platform-override=trainer.channels_last=true
+step precisions 60 python benchmarks/precisions.py +experiment=dcgan64 --steps 100
+step compile_gp_refused 30 python -m gan_platform +experiment=wgan_gp trainer.compile=true trainer.steps=2
+echo "done in ${SECONDS}s; files in $out"

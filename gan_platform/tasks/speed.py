@@ -1,0 +1,35 @@
+"""How a task's networks run: compiled (`trainer.compile`) and in channels-last memory layout
+(`trainer.channels_last`). Both are off by default and leave a run that does not ask for them
+untouched.
+
+- `trainer.compile=true` compiles each network in place (`nn.Module.compile`, torch.compile under
+  the hood) with `trainer.compile_mode` (`default`, `reduce-overhead` for CUDA graphs on small
+  fixed-shape networks, `max-autotune`, `max-autotune-no-cudagraphs`) and `trainer.compile_backend`
+  (`inductor`; `aot_eager` traces the same graphs without generating code, useful to check a model
+  compiles). Compiling in place keeps the parameter names, so checkpoints are the same with and
+  without it and a run may resume either way. A gradient penalty needs the gradient of a gradient
+  (double backward), which torch.compile does not support: the config check refuses the
+  combination (config/checks.py).
+- `trainer.channels_last=true` stores convolution weights as NHWC, the layout GPU convolution
+  kernels (cuDNN, Tensor Cores) prefer; on the CPU it rarely helps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def prepare_networks(networks: list[nn.Module], trainer_cfg: Any) -> None:
+    """Apply `trainer.channels_last` and `trainer.compile` to `networks`, in place, before they are
+    handed to the accelerator."""
+    for net in networks:
+        if trainer_cfg.get("channels_last", False):
+            net.to(memory_format=torch.channels_last)
+        if trainer_cfg.get("compile", False):
+            net.compile(mode=str(trainer_cfg.get("compile_mode", "default")),
+                        backend=str(trainer_cfg.get("compile_backend", "inductor")))
