@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every GPU figure the speed work needs, in one run of about six minutes on one H100/H200-class GPU.
+# Every GPU figure the speed work needs, in one run of at most eight minutes (each step bounded) on one
+# H100/H200-class GPU.
 #
 #   bash benchmarks/gpu_check.sh [OUT_DIR]        # writes OUT_DIR/*.txt (default /tmp/gpu_check) and prints them
 #
@@ -24,13 +25,13 @@ step() {  # step NAME SECONDS COMMAND...
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$out/gpu.txt" 2>&1; cat "$out/gpu.txt"
 python -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
-step profile_digits 60 python benchmarks/profile_step.py +experiment=nsgan --iterations 50 --trace "$out/trace_digits.json"
-step profile_dcgan64 60 python benchmarks/profile_step.py +experiment=dcgan64 --batch-size 128 --iterations 30
-step throughput 120 python benchmarks/throughput.py --workloads digits,dcgan64 --pairs 3
-step throughput_compiled 120 python benchmarks/throughput.py --workloads digits,dcgan64 --pairs 3 \
+step profile_digits 45 python benchmarks/profile_step.py +experiment=nsgan --iterations 50 --trace "$out/trace_digits.json"
+step profile_dcgan64 45 python benchmarks/profile_step.py +experiment=dcgan64 --batch-size 128 --iterations 30
+step throughput 130 python benchmarks/throughput.py --workloads digits,dcgan64 --pairs 2
+step throughput_compiled 120 python benchmarks/throughput.py --workloads dcgan64 --pairs 1 \
   --platform-override=trainer.compile=true --platform-override=trainer.compile_mode=reduce-overhead
-step throughput_channels_last 60 python benchmarks/throughput.py --workloads dcgan64 --pairs 3 \
+step throughput_channels_last 45 python benchmarks/throughput.py --workloads dcgan64 --pairs 1 \
   --platform-override=trainer.channels_last=true
 step precisions 60 python benchmarks/precisions.py +experiment=dcgan64 --steps 100
-step compile_gp_refused 30 python -m gan_platform +experiment=wgan_gp trainer.compile=true trainer.steps=2
+step compile_gp_refused 20 python -m gan_platform +experiment=wgan_gp trainer.compile=true trainer.steps=2
 echo "done in ${SECONDS}s; files in $out"
