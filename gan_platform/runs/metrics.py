@@ -17,7 +17,8 @@ HIGHER_IS_BETTER = ("modes", "high_quality", "precision", "recall", "density", "
 # The headline metrics, in order of preference: a page or a summary leads with the first a run has.
 HEADLINE = ("eval/fid", "collapse/modes", "eval/kid", "eval/fid_a2b", "collapse/high_quality", "eval/class_accuracy",
             "eval/precision", "eval/recall", "eval/density", "eval/coverage", "collapse/reverse_kl", "eval/fid_b2a",
-            "eval/cycle_error", "eval/translation_error", "eval/label_preservation", "train/g_loss")
+            "eval/cycle_error", "eval/translation_error", "eval/label_preservation", "collapse/classes",
+            "collapse/class_entropy", "train/g_loss")
 
 
 def best_mode(metric: str) -> str:
@@ -30,11 +31,15 @@ def best_mode(metric: str) -> str:
 # D's training-health signals, by name; every other `train/` key is an adversarial loss or score.
 HEALTH = ("train/g_grad_norm", "train/d_grad_norm", "train/d_acc_real", "train/d_acc_fake", "train/augment_p")
 # Metrics that share one panel, so what they say together is visible: the tug of war of the two losses,
-# the gap between D's scores on real and on fake data, the two gradient norms, D's two accuracies.
+# the gap between D's scores on real and on fake data, the two gradient norms, D's two accuracies, and
+# the evaluation metrics that come in pairs.
 SHARED_PANELS = {"adversarial losses": ("train/d_loss", "train/g_loss"),
                  "D on real and on fake": ("train/d_real", "train/d_fake"),
                  "gradient norms": ("train/g_grad_norm", "train/d_grad_norm"),
-                 "D accuracy on real and on fake": ("train/d_acc_real", "train/d_acc_fake")}
+                 "D accuracy on real and on fake": ("train/d_acc_real", "train/d_acc_fake"),
+                 "precision and recall": ("eval/precision", "eval/recall"),
+                 "density and coverage": ("eval/density", "eval/coverage"),
+                 "FID, both directions": ("eval/fid_a2b", "eval/fid_b2a")}
 # Per-class numbers (`eval/fid_class_3`): one bar chart per evaluation, not one curve per class.
 PER_CLASS = r"^(?P<metric>.+)_class_(?P<cls>\d+)$"
 
