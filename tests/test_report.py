@@ -357,3 +357,87 @@ def test_a_100_run_sweep_page_stays_small(built_sweep, tmp_path):
     order = ranked(text)
     assert len(order) == 100 and order[:3] == ["trial-000", "trial-001", "trial-002"]  # scaled up FIDs: lowest first
     assert text.count('<polyline class="run"') == 100
+
+
+# ---- rendered by headless Chromium: the slider, every image, the headline, a screenshot ----
+
+# After load: move the slider through every grid (ending on the last), wait for each picture, then count the
+# page's images that decoded and read the headline card; the result goes on <body> as JSON for --dump-dom.
+PROBE = """<script>window.addEventListener("load", async () => {
+  const ready = (im) => new Promise((done) => { if (im.complete) return done();
+    im.addEventListener("load", done, {once: true}); im.addEventListener("error", done, {once: true}); });
+  const out = {srcs: [], widths: []};
+  const viewer = document.querySelector(".viewer");
+  if (viewer) {
+    const range = viewer.querySelector("input"), img = viewer.querySelector("img");
+    for (let i = 0; i <= Number(range.max); i++) {
+      range.value = String(i); range.dispatchEvent(new Event("input")); await ready(img);
+      out.srcs.push(img.getAttribute("src")); out.widths.push(img.naturalWidth);
+    }
+    out.step = viewer.querySelector(".step").textContent;
+  }
+  const all = [...document.images];
+  await Promise.all(all.map(ready));
+  out.images = [all.filter((i) => i.complete && i.naturalWidth > 0).length, all.length];
+  const card = document.querySelector(".card.headline");
+  if (card) out.headline = [card.dataset.metric, Number(card.querySelector("[data-value]").dataset.value)];
+  out.lines = document.querySelectorAll("svg.parallel polyline.run").length;
+  document.body.setAttribute("data-probe", JSON.stringify(out));
+});</script></body>"""
+
+
+def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--no-first-run", "--disable-sync", f"--user-data-dir={profile}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def probe(page: Path, profile: Path) -> dict:
+    """What headless Chromium sees on `page` once PROBE has moved its slider and loaded its images."""
+    import html as _html
+
+    probed = page.with_name("_probe_" + page.name)
+    probed.write_text(page.read_text().replace("</body>", PROBE))
+    dom = chromium("--virtual-time-budget=15000", "--dump-dom", probed.resolve().as_uri(), profile=profile).stdout
+    probed.unlink()
+    m = re.search(r'data-probe="([^"]*)"', dom)
+    assert m, dom[:2000]
+    return json.loads(_html.unescape(m.group(1)))
+
+
+def distinct_shades(picture: Image.Image) -> int:
+    import numpy as np
+
+    return len(np.unique(np.asarray(picture.convert("L"))))
+
+
+def screenshot(page: Path, out: Path, profile: Path) -> Image.Image:
+    chromium("--window-size=1280,1600", "--hide-scrollbars", f"--screenshot={out}", page.resolve().as_uri(), profile=profile)
+    return Image.open(out)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (Debian's `chromium` package; scripts/test installs it)")
+def test_run_page_in_chromium_slider_images_and_headline(cgan_run, tmp_path):
+    page = write_run_report(cgan_run)
+    seen = probe(page, tmp_path / "profile")
+    grids = [f"samples/step_{s:06d}.png" for s in (0, 2, 4)]
+    assert seen["srcs"] == grids and seen["step"] == "4"  # the slider went through every grid and ended on the last
+    assert all(w == Image.open(cgan_run / g).size[0] for w, g in zip(seen["widths"], grids))  # each one loaded
+    assert seen["images"] == [7, 7]  # the large grid, a strip of three, three plots: every one decoded
+    summary = RunDir(cgan_run).read_summary()
+    assert seen["headline"] == ["eval/fid", summary["final"]["eval/fid"]]
+    shot = screenshot(page, tmp_path / "run_page.png", tmp_path / "profile-shot")
+    assert shot.size == (1280, 1600)
+    assert distinct_shades(shot) > 20  # something was drawn, not a blank page
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (Debian's `chromium` package; scripts/test installs it)")
+def test_sweep_page_in_chromium_every_image_and_run_line(sweep, tmp_path):
+    page = write_comparison(sweep, "train/g_loss", "min")
+    seen = probe(page, tmp_path / "profile")
+    assert seen["images"] == [5, 5]  # three best grids, two plots
+    assert seen["lines"] == 3  # parallel coordinates: one line per run
+    shot = screenshot(page, tmp_path / "sweep_page.png", tmp_path / "profile-shot")
+    assert shot.size == (1280, 1600) and distinct_shades(shot) > 20
