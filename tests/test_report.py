@@ -240,12 +240,12 @@ def test_run_page_leads_with_samples_and_the_headline_then_grouped_curves(cgan_r
     assert viewer.group(2) == "samples/step_000004.png" and viewer.group(3) == viewer.group(4) == "2"
     # the headline: FID first, its final value summary.json's, its best value and step from metrics.jsonl
     cards = re.findall(r'<div class="card[^"]*" data-metric="([^"]+)">.*?data-value="([^"]+)".*?<div class="note">([^<]*)</div>', lead)
-    assert [c[0] for c in cards] == ["eval/fid", "eval/kid", "eval/class_accuracy", "eval/precision"]
+    assert [c[0] for c in cards] == ["eval/fid", "eval/class_accuracy", "eval/kid", "eval/precision"]
     assert float(cards[0][1]) == summary["final"]["eval/fid"]
     fids = {r["step"]: r["eval/fid"] for r in read_metrics(cgan_run / "metrics.jsonl") if "eval/fid" in r}
     best_step = min(fids, key=fids.get)
     assert cards[0][2].startswith(f"best {fids[best_step]:.4g} at step {best_step} · lower is better")
-    assert "higher is better" in cards[2][2]
+    assert "higher is better" in cards[1][2]
     # grouped curves, then the protocol and the config; no per-class curves, one bar chart figure per evaluation
     assert sections(page) == ["Samples over training", "Adversarial losses and D's scores on real and fake",
                               "Evaluation and mode collapse", "Evaluation protocol", "Summary", "Config"]
@@ -264,8 +264,11 @@ def test_run_page_shows_health_signals_warnings_and_reloads_while_running(cgan_r
             f.write(json.dumps({"step": step, "train/g_grad_norm": 1.0 + step, "train/d_grad_norm": 2.0, "train/d_acc_real": 0.7,
                                 "train/d_acc_fake": 0.6, "train/augment_p": 0.01 * step}) + "\n")
     summary = RunDir(cgan_run).read_summary()
+    with open(cgan_run / "metrics.jsonl", "a") as f:  # an evaluation newer than summary.json's
+        f.write(json.dumps({"step": 6, "eval/fid": 123.5}) + "\n")
     RunDir(cgan_run).write_summary({**summary, "status": "running", "warnings": ["D wins: its accuracy on fake is 1.00."]})
     page = write_run_report(cgan_run).read_text()
+    assert re.search(r'data-metric="eval/fid">.*?data-value="123.5"', page)  # running: metrics.jsonl's newest
     head = page.split("<h2>", 1)[0]
     assert '<div class="warnings"><b>Warnings</b><ul><li>D wins: its accuracy on fake is 1.00.</li></ul></div>' in head
     assert '<meta http-equiv="refresh" content="30">' in page and "reloads every 30 s" in head

@@ -14,11 +14,12 @@ from __future__ import annotations
 HIGHER_IS_BETTER = ("modes", "high_quality", "precision", "recall", "density", "coverage", "accuracy",
                     "classes", "class_entropy", "preservation")
 
-# The headline metrics, in order of preference: a page or a summary leads with the first a run has.
-HEADLINE = ("eval/fid", "collapse/modes", "eval/kid", "eval/fid_a2b", "collapse/high_quality", "eval/class_accuracy",
-            "eval/precision", "eval/recall", "eval/density", "eval/coverage", "collapse/reverse_kl", "eval/fid_b2a",
-            "eval/cycle_error", "eval/translation_error", "eval/label_preservation", "collapse/classes",
-            "collapse/class_entropy", "train/g_loss")
+# The headline metrics, in order of preference: a page or a summary leads with the first a run has, and the
+# run page shows the first four as cards (sample quality, modes covered, class accuracy, label preservation first).
+HEADLINE = ("eval/fid", "collapse/modes", "eval/fid_a2b", "eval/class_accuracy", "eval/label_preservation", "eval/kid",
+            "collapse/high_quality", "eval/precision", "eval/recall", "eval/density", "eval/coverage", "collapse/reverse_kl",
+            "eval/fid_b2a", "eval/cycle_error", "eval/translation_error", "collapse/classes", "collapse/class_entropy",
+            "train/g_loss")
 
 
 def best_mode(metric: str) -> str:

@@ -133,7 +133,10 @@ class WandbTracker(Tracker):
         captions = captions or {}
         images = {key: wandb.Image(as_uint8(p), caption=captions.get(key)) for key, p in pictures.items()}
         if "samples" in pictures:
-            images.update(self.sample_views(step))
+            try:
+                images.update(self.sample_views(step))
+            except Exception as e:  # noqa: BLE001 - an extra view must not stop the pictures and metrics
+                log.warning("W&B: no class table or scatter of the samples at step %d (%s: %s).", step, type(e).__name__, e)
         self.acc.log(images, step=int(step))
 
     def sample_views(self, step: int) -> dict[str, Any]:

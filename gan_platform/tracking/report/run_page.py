@@ -97,12 +97,13 @@ def best_value(key: str, series: Series) -> Optional[tuple[float, int]]:
 
 
 def headline_cards(series: Series, summary: dict[str, Any]) -> str:
-    """A card per headline metric: its last value (summary.json's `final`), its best value and step."""
+    """A card per headline metric: its last value (summary.json's `final`; metrics.jsonl's newest while the run
+    is going, since summary.json is rewritten only at checkpoints), its best value and step."""
     cards = []
     for i, key in enumerate(headline_keys(series, summary)):
-        last = _finite((summary.get("final") or {}).get(key))
-        if last is None and series.get(key, ([], []))[1]:
-            last = _finite(series[key][1][-1])
+        logged = [_finite(v) for v in series.get(key, ([], []))[1][-1:]]
+        final = [_finite((summary.get("final") or {}).get(key))]
+        last = next((v for v in (logged + final if summary.get("status") == "running" else final + logged) if v is not None), None)
         best = best_value(key, series)
         direction = "higher is better" if best_mode(key) == "max" else "lower is better"
         note = (f"best {page.fmt(best[0])} at step {best[1]} · " if best else "") + direction
