@@ -120,6 +120,29 @@ def test_class_rows_reach_wandb_as_a_table_of_images(tmp_path, wandb_home):
         assert picture[picture.shape[0] // 2, 20] == round(255 * (cls + 1) / 4)  # class c: grey (c/2 - 0.5 + 1) / 2
 
 
+def test_unreadable_raw_samples_cost_only_their_views(tmp_path, wandb_home, caplog):
+    """A .pt that cannot be read: one warning; the picture and later metrics still reach W&B."""
+    from accelerate import Accelerator
+
+    from gan_platform.runs.rundir import RunDir
+    from gan_platform.tracking.wandb import WandbTracker
+
+    run_dir = RunDir(tmp_path / "run")
+    run_dir.samples_dir.mkdir(parents=True)
+    run_dir.sample_path(7, ".pt").write_bytes(b"not a torch file")
+    tracker = WandbTracker(Accelerator(log_with="wandb"), project="gan_platform", group="g", mode="offline")
+    tracker.start({"name": "probe"}, str(run_dir.root))
+    with caplog.at_level("WARNING", logger="gan_platform.tracking.wandb"):
+        tracker.log_images({"samples": np.zeros((8, 8, 3), np.uint8)}, 7)
+    tracker.log({"eval/fid": 3.0}, 8)
+    tracker.finish({"status": "finished"})
+    assert [r.getMessage()[:48] for r in caplog.records] == ["W&B: no class table or scatter of the samples at"]
+    rows = {r["_step"]: r for r in read_run(offline_runs(run_dir.root)[0])["history"]}
+    image = {k.split("/", 1)[1]: v for k, v in rows[7].items() if k.startswith("samples/")} or rows[7]["samples"]
+    assert image["_type"] == "image-file"
+    assert rows[8]["eval/fid"] == 3.0 and rows[8]["eval/step"] == 8
+
+
 def test_resume_continues_the_same_wandb_run(tmp_path, wandb_home):
     run_dir = tmp_path / "run"
     common = WANDB + ["trainer.log_every=3", "trainer.sample_every=0", "trainer.checkpoint_every=0", "eval.every=0"]
