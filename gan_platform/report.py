@@ -1,5 +1,6 @@
 """`python -m gan_platform.report DIR` (or `gan-report DIR`): rebuild a run's report.html, or write
-a sweep's comparison page. The pages themselves are built in tracking/report/."""
+a sweep's comparison page; `python -m gan_platform.report RUN_A RUN_B ...` compares any runs. The
+pages themselves are built in tracking/report/."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 from conftest import TINY, run_cli, train
 from gan_platform.tracking.report import ReportWriter, write_comparison, write_run_report
-from gan_platform.runs.rundir import RunDir
+from gan_platform.runs.rundir import RunDir, read_metrics
 
 RING = [o for o in TINY if o != "report=false"] + ["dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32",
                "trainer.steps=10", "trainer.log_every=5", "trainer.sample_every=10", "eval.every=0"]
@@ -200,3 +200,247 @@ def test_metric_series_and_panels():
     assert steps == [5, 10] and fid[0] != fid[0] and fid[1] == 3.0  # "nan" as written by the run dir -> NaN
     assert panels_for(series, ["train/g_loss", "train/d_loss", "eval/fid"]) == [
         ("adversarial losses", ["train/d_loss", "train/g_loss"]), ("eval/fid", ["eval/fid"])]
+
+
+# ---- the run page: samples and headline first, grouped curves, warnings, reloads while running ----
+
+CGAN = ["+experiment=cgan", *[o for o in TINY if o != "report=false"], "trainer.steps=4", "trainer.log_every=2",
+        "trainer.sample_every=2", "eval.every=2", "eval.num_samples=200"]
+
+
+@pytest.fixture(scope="session")
+def built_cgan(tmp_path_factory) -> Path:
+    """A 4-step conditional GAN on the digits, evaluated at steps 2 and 4 (per-class FIDs), trained once."""
+    run = tmp_path_factory.mktemp("report_cgan") / "run"
+    train(run, CGAN)
+    return run
+
+
+@pytest.fixture
+def cgan_run(built_cgan, tmp_path) -> Path:
+    copy = tmp_path / "cgan"
+    shutil.copytree(built_cgan, copy)
+    return copy
+
+
+def sections(page: str) -> list[str]:
+    return re.findall(r"<h2>([^<]+)</h2>", page)
+
+
+@pytest.mark.slow
+def test_run_page_leads_with_samples_and_the_headline_then_grouped_curves(cgan_run):
+    summary = RunDir(cgan_run).read_summary()
+    page = write_run_report(cgan_run).read_text()
+    lead = page.split("<h2>", 1)[0]  # everything above the first section
+    # the latest grid large, with a slider over all three grids
+    viewer = re.search(r'<div class="viewer" data-grids="([^"]+)"><img id="grid" alt="[^"]*" src="([^"]+)">'
+                       r'<input type="range" min="0" max="(\d+)" value="(\d+)"', lead)
+    grids = json.loads(viewer.group(1).replace("&quot;", '"'))
+    assert grids == [[0, "samples/step_000000.png"], [2, "samples/step_000002.png"], [4, "samples/step_000004.png"]]
+    assert viewer.group(2) == "samples/step_000004.png" and viewer.group(3) == viewer.group(4) == "2"
+    # the headline: FID first, its final value summary.json's, its best value and step from metrics.jsonl
+    cards = re.findall(r'<div class="card[^"]*" data-metric="([^"]+)">.*?data-value="([^"]+)".*?<div class="note">([^<]*)</div>', lead)
+    assert [c[0] for c in cards] == ["eval/fid", "eval/class_accuracy", "eval/kid", "eval/precision"]
+    assert float(cards[0][1]) == summary["final"]["eval/fid"]
+    fids = {r["step"]: r["eval/fid"] for r in read_metrics(cgan_run / "metrics.jsonl") if "eval/fid" in r}
+    best_step = min(fids, key=fids.get)
+    assert cards[0][2].startswith(f"best {fids[best_step]:.4g} at step {best_step} · lower is better")
+    assert "higher is better" in cards[1][2]
+    # grouped curves, then the protocol and the config; no per-class curves, one bar chart figure per evaluation
+    assert sections(page) == ["Samples over training", "Adversarial losses and D's scores on real and fake",
+                              "Evaluation and mode collapse", "Evaluation protocol", "Summary", "Config"]
+    assert "<h3>eval/fid per class</h3>" in page
+    plots = [decode(s) for s in images(page) if s.startswith("data:")]
+    assert len(plots) == 3  # losses and D's scores; evaluation; per-class bars (two evaluations, one panel each)
+    assert "eval/fid_class_3" not in page.split("<h2>Evaluation protocol</h2>")[0].split("<h2>Evaluation and mode collapse</h2>")[1]
+    assert f"<td>real_sha256</td><td>{summary['protocol']['real_sha256']}</td>" in page
+    assert "http-equiv=\"refresh\"" not in page  # finished: no reloading
+
+
+@pytest.mark.slow
+def test_run_page_shows_health_signals_warnings_and_reloads_while_running(cgan_run):
+    with open(cgan_run / "metrics.jsonl", "a") as f:
+        for step in (2, 4):
+            f.write(json.dumps({"step": step, "train/g_grad_norm": 1.0 + step, "train/d_grad_norm": 2.0, "train/d_acc_real": 0.7,
+                                "train/d_acc_fake": 0.6, "train/augment_p": 0.01 * step}) + "\n")
+    summary = RunDir(cgan_run).read_summary()
+    with open(cgan_run / "metrics.jsonl", "a") as f:  # an evaluation newer than summary.json's
+        f.write(json.dumps({"step": 6, "eval/fid": 123.5}) + "\n")
+    RunDir(cgan_run).write_summary({**summary, "status": "running", "warnings": ["D wins: its accuracy on fake is 1.00."]})
+    page = write_run_report(cgan_run).read_text()
+    assert re.search(r'data-metric="eval/fid">.*?data-value="123.5"', page)  # running: metrics.jsonl's newest
+    head = page.split("<h2>", 1)[0]
+    assert '<div class="warnings"><b>Warnings</b><ul><li>D wins: its accuracy on fake is 1.00.</li></ul></div>' in head
+    assert '<meta http-equiv="refresh" content="30">' in page and "reloads every 30 s" in head
+    assert sections(page)[2] == "Training health"
+    assert len([s for s in images(page) if s.startswith("data:")]) == 4  # the health curves join
+    from gan_platform.tracking.report.plots import panels_for, series_from_records
+
+    series = series_from_records(list(read_metrics(cgan_run / "metrics.jsonl")))
+    assert [t for t, _ in panels_for(series, ["train/g_grad_norm", "train/d_grad_norm", "train/d_acc_real",
+                                               "train/d_acc_fake", "train/augment_p"])] == [
+        "gradient norms", "D accuracy on real and on fake", "train/augment_p"]
+    RunDir(cgan_run).write_summary({**summary, "status": "finished"})
+    assert "refresh" not in write_run_report(cgan_run).read_text()
+
+
+def test_per_class_numbers_become_one_bar_chart_per_evaluation():
+    from gan_platform.tracking.report.plots import per_class, per_class_bars, series_from_records
+
+    records = [{"step": s, **{f"eval/fid_class_{c}": 10.0 * c + s for c in range(3)}, "eval/fid_class_mean": 1.0} for s in (5, 10)]
+    by_class = per_class(series_from_records(records))
+    assert by_class == {"eval/fid": {5: {0: 5.0, 1: 15.0, 2: 25.0}, 10: {0: 10.0, 1: 20.0, 2: 30.0}}}  # "mean" is no class
+    one, two = per_class_bars({5: by_class["eval/fid"][5]}, "eval/fid"), per_class_bars(by_class["eval/fid"], "eval/fid")
+    assert Image.open(io.BytesIO(two)).size[0] > Image.open(io.BytesIO(one)).size[0]  # a panel per evaluation
+
+
+# ---- comparison pages ----
+
+def test_sweep_page_shows_best_grids_and_parallel_coordinates(sweep):
+    for run in TRIALS:  # an evaluation at step 0 that is better than the last: the best grid is step 0's
+        with open(sweep / run / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"step": 0, "eval/fid": -1.0}) + "\n")
+    page = write_comparison(sweep).read_text()
+    thumbs = [s for s in images(page) if not s.startswith("data:")]
+    assert sorted(thumbs) == [f"{r}/samples/step_000000.png" for r in sorted(TRIALS)]
+    assert page.count("<td>0</td>") >= 3  # "best at step" 0
+    svg = re.search(r'<svg class="parallel".*?</svg>', page).group(0)
+    lines = re.findall(r'<polyline class="run" data-metric="([^"]+)" points="([^"]+)"', svg)
+    assert sorted(float(m) for m, _ in lines) == sorted(final(sweep, r, "eval/fid") for r in TRIALS)
+    assert all(len(points.split()) == 3 for _, points in lines)  # loss, optimizer.lr, eval/fid
+    assert "http" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing fetched
+
+
+def test_comparing_runs_warns_when_their_protocols_differ(sweep, built_cgan, tmp_path):
+    a, b = sweep / "trial-000", sweep / "trial-001"
+    proc = run_cli([str(a), str(b)], cwd=tmp_path, module="gan_platform.report", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = Path(proc.stdout.strip())
+    assert out == sweep / "comparison.html"
+    page = out.read_text()
+    assert "Comparison of 2 runs" in page and 'class="warnings"' not in page  # same protocol
+    assert "<th>loss._target_</th>" in page or "<th>loss.name</th>" in page  # told apart by their configs
+    assert sorted(ranked(page)) == ["trial-000", "trial-001"]
+    # a glob, and a run measured on other data with another extractor: a warning names what differs
+    cgan = shutil.copytree(built_cgan, sweep / "cgan")
+    proc = run_cli([str(sweep / "*"), "--out", str(tmp_path / "all.html")], cwd=tmp_path, module="gan_platform.report", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "all.html").read_text()
+    assert len(ranked(page)) == 4
+    warnings = re.search(r'<div class="warnings">(.*?)</div>', page).group(1)
+    for key in ("real_sha256", "extractor", "num_real", "num_fake"):
+        assert f"differ in {key}" in warnings
+    assert RunDir(cgan).read_summary()["protocol"]["real_sha256"][:16] in warnings
+    proc = run_cli([str(tmp_path / "nothing-*")], cwd=tmp_path, module="gan_platform.report", timeout=120)
+    assert proc.returncode == 2 and "No run dir matches" in proc.stderr and proc.stderr.strip().count("\n") == 0
+
+
+def ranked(page: str) -> list[str]:
+    return re.findall(r'<tr(?: class="best")?><td>\d+</td><td><a href="[^"]*">([^<]+)</a>', page)
+
+
+def test_a_100_run_sweep_page_stays_small(built_sweep, tmp_path):
+    """100 runs made from one real run's files with varied numbers: the page links the grids, so it stays small."""
+    source = built_sweep / "trial-000"
+    sweep_dir = tmp_path / "big"
+    for i in range(100):
+        run = sweep_dir / f"trial-{i:03d}"
+        shutil.copytree(source, run, ignore=shutil.ignore_patterns("checkpoints", "*.pt", "report.html"))
+        scale = 1.0 + i / 10
+        records = [{k: (v * scale if isinstance(v, float) else v) for k, v in r.items()} for r in read_metrics(source / "metrics.jsonl")]
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        summary = RunDir(source).read_summary()
+        summary["final"] = {k: v * scale if isinstance(v, float) else v for k, v in summary["final"].items()}
+        RunDir(run).write_summary(summary)
+        (run / ".hydra" / "overrides.yaml").write_text(f"- optimizer.lr={0.0001 * (i + 1)}\n- loss={['hinge', 'least_squares'][i % 2]}\n")
+    page = write_comparison(sweep_dir)
+    size = page.stat().st_size
+    assert size < 2_000_000, size
+    text = page.read_text()
+    order = ranked(text)
+    assert len(order) == 100 and order[:3] == ["trial-000", "trial-001", "trial-002"]  # scaled up FIDs: lowest first
+    assert text.count('<polyline class="run"') == 100
+
+
+# ---- rendered by headless Chromium: the slider, every image, the headline, a screenshot ----
+
+# After load: move the slider through every grid (ending on the last), wait for each picture, then count the
+# page's images that decoded and read the headline card; the result goes on <body> as JSON for --dump-dom.
+PROBE = """<script>window.addEventListener("load", async () => {
+  const ready = (im) => new Promise((done) => { if (im.complete) return done();
+    im.addEventListener("load", done, {once: true}); im.addEventListener("error", done, {once: true}); });
+  const out = {srcs: [], widths: []};
+  const viewer = document.querySelector(".viewer");
+  if (viewer) {
+    const range = viewer.querySelector("input"), img = viewer.querySelector("img");
+    for (let i = 0; i <= Number(range.max); i++) {
+      range.value = String(i); range.dispatchEvent(new Event("input")); await ready(img);
+      out.srcs.push(img.getAttribute("src")); out.widths.push(img.naturalWidth);
+    }
+    out.step = viewer.querySelector(".step").textContent;
+  }
+  const all = [...document.images];
+  await Promise.all(all.map(ready));
+  out.images = [all.filter((i) => i.complete && i.naturalWidth > 0).length, all.length];
+  const card = document.querySelector(".card.headline");
+  if (card) out.headline = [card.dataset.metric, Number(card.querySelector("[data-value]").dataset.value)];
+  out.lines = document.querySelectorAll("svg.parallel polyline.run").length;
+  document.body.setAttribute("data-probe", JSON.stringify(out));
+});</script></body>"""
+
+
+def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--no-first-run", "--disable-sync", f"--user-data-dir={profile}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def probe(page: Path, profile: Path) -> dict:
+    """What headless Chromium sees on `page` once PROBE has moved its slider and loaded its images."""
+    import html as _html
+
+    probed = page.with_name("_probe_" + page.name)
+    probed.write_text(page.read_text().replace("</body>", PROBE))
+    dom = chromium("--virtual-time-budget=15000", "--dump-dom", probed.resolve().as_uri(), profile=profile).stdout
+    probed.unlink()
+    m = re.search(r'data-probe="([^"]*)"', dom)
+    assert m, dom[:2000]
+    return json.loads(_html.unescape(m.group(1)))
+
+
+def distinct_shades(picture: Image.Image) -> int:
+    import numpy as np
+
+    return len(np.unique(np.asarray(picture.convert("L"))))
+
+
+def screenshot(page: Path, out: Path, profile: Path) -> Image.Image:
+    chromium("--window-size=1280,1600", "--hide-scrollbars", f"--screenshot={out}", page.resolve().as_uri(), profile=profile)
+    return Image.open(out)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (Debian's `chromium` package; scripts/test installs it)")
+def test_run_page_in_chromium_slider_images_and_headline(cgan_run, tmp_path):
+    page = write_run_report(cgan_run)
+    seen = probe(page, tmp_path / "profile")
+    grids = [f"samples/step_{s:06d}.png" for s in (0, 2, 4)]
+    assert seen["srcs"] == grids and seen["step"] == "4"  # the slider went through every grid and ended on the last
+    assert all(w == Image.open(cgan_run / g).size[0] for w, g in zip(seen["widths"], grids))  # each one loaded
+    assert seen["images"] == [7, 7]  # the large grid, a strip of three, three plots: every one decoded
+    summary = RunDir(cgan_run).read_summary()
+    assert seen["headline"] == ["eval/fid", summary["final"]["eval/fid"]]
+    shot = screenshot(page, tmp_path / "run_page.png", tmp_path / "profile-shot")
+    assert shot.size == (1280, 1600)
+    assert distinct_shades(shot) > 20  # something was drawn, not a blank page
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (Debian's `chromium` package; scripts/test installs it)")
+def test_sweep_page_in_chromium_every_image_and_run_line(sweep, tmp_path):
+    page = write_comparison(sweep, "train/g_loss", "min")
+    seen = probe(page, tmp_path / "profile")
+    assert seen["images"] == [5, 5]  # three best grids, two plots
+    assert seen["lines"] == 3  # parallel coordinates: one line per run
+    shot = screenshot(page, tmp_path / "sweep_page.png", tmp_path / "profile-shot")
+    assert shot.size == (1280, 1600) and distinct_shades(shot) > 20

@@ -1,6 +1,7 @@
 """W&B tracking from real short runs, checked in the offline run files (no server, no network)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,6 +70,77 @@ def test_offline_run_records_config_losses_images_and_summary(tmp_path, wandb_ho
     declared = {m.name: m.summary for m in rec["metrics"] if m.name}
     assert declared["eval/fid"].min and declared["eval/kid"].min and declared["collapse/modes"].max
     assert rec["exit_code"] == 0
+    # evaluation metrics on their own x axis, eval/step
+    evals = [row for row in rec["history"] if "eval/fid" in row]
+    assert [row["_step"] for row in evals] == [20] and evals[0]["eval/step"] == 20
+    assert all("eval/step" not in row for row in rec["history"] if "eval/fid" not in row)
+    steps = {(m.name or m.glob_name): m.step_metric for m in rec["metrics"]}
+    assert steps["eval/*"] == steps["collapse/*"] == steps["eval/fid"] == steps["collapse/modes"] == "eval/step"
+    # beside each picture, the 2-D samples as a scatter: its table holds the points of the run dir's .pt
+    import torch
+
+    for step in (0, 10, 20):
+        table = rows[step]["samples_scatter_table/path"]
+        data = json.loads((wandb_file.parent / "files" / table).read_text())
+        points = torch.load(run_dir / "samples" / f"step_{step:06d}.pt")["samples"]
+        assert data["columns"] == ["x", "y"] and torch.tensor(data["data"]).allclose(points.float())
+    chart = rec["config"]["_wandb/visualize/samples_scatter"]["panel_config"]  # wandb.plot.scatter's chart
+    assert chart["panelDefId"] == "wandb/scatter/v0" and chart["fieldSettings"] == {"x": "x", "y": "y"}
+
+
+def test_class_rows_reach_wandb_as_a_table_of_images(tmp_path, wandb_home):
+    """A conditional grid's raw samples (the run dir's .pt): one table row per class, that class's row as an image."""
+    import torch
+    from accelerate import Accelerator
+    from PIL import Image
+
+    from gan_platform.runs.rundir import RunDir
+    from gan_platform.tracking.pictures import image_grid, upscale
+    from gan_platform.tracking.wandb import WandbTracker
+
+    run_dir = RunDir(tmp_path / "run")
+    labels = torch.arange(3).repeat_interleave(4)
+    samples = (labels.float()[:, None, None, None] / 2 - 0.5).expand(12, 1, 8, 8).contiguous()  # class c: one grey
+    run_dir.samples_dir.mkdir(parents=True)
+    torch.save({"samples": samples, "labels": labels}, run_dir.sample_path(500, ".pt"))
+    tracker = WandbTracker(Accelerator(log_with="wandb"), project="gan_platform", group="g", mode="offline")
+    tracker.start({"name": "probe"}, str(run_dir.root))
+    tracker.log_images({"samples": upscale(image_grid(samples, rows=3))}, 500)
+    tracker.finish({"status": "finished"})
+    rec = read_run(offline_runs(run_dir.root)[0])
+    (row,) = [r for r in rec["history"] if r["_step"] == 500]
+    assert row["samples_by_class/_type"] == "table-file" and row["samples_by_class/nrows"] == 3
+    (artifact,) = [a for a in rec["artifacts"] if a["name"].endswith("samples_by_class")]
+    table = json.loads(Path(artifact["files"]["samples_by_class.table.json"]).read_text())
+    assert table["columns"] == ["step", "class", "samples"] and [r[:2] for r in table["data"]] == [[500, 0], [500, 1], [500, 2]]
+    for step, cls, image in table["data"]:
+        picture = np.asarray(Image.open(artifact["files"][image["path"]]).convert("L"))
+        expected = upscale(image_grid(samples[labels == cls], rows=1), 64)
+        assert picture.shape == expected.shape[:2] and picture.shape[1] > 3 * picture.shape[0]  # one row of four
+        assert picture[picture.shape[0] // 2, 20] == round(255 * (cls + 1) / 4)  # class c: grey (c/2 - 0.5 + 1) / 2
+
+
+def test_unreadable_raw_samples_cost_only_their_views(tmp_path, wandb_home, caplog):
+    """A .pt that cannot be read: one warning; the picture and later metrics still reach W&B."""
+    from accelerate import Accelerator
+
+    from gan_platform.runs.rundir import RunDir
+    from gan_platform.tracking.wandb import WandbTracker
+
+    run_dir = RunDir(tmp_path / "run")
+    run_dir.samples_dir.mkdir(parents=True)
+    run_dir.sample_path(7, ".pt").write_bytes(b"not a torch file")
+    tracker = WandbTracker(Accelerator(log_with="wandb"), project="gan_platform", group="g", mode="offline")
+    tracker.start({"name": "probe"}, str(run_dir.root))
+    with caplog.at_level("WARNING", logger="gan_platform.tracking.wandb"):
+        tracker.log_images({"samples": np.zeros((8, 8, 3), np.uint8)}, 7)
+    tracker.log({"eval/fid": 3.0}, 8)
+    tracker.finish({"status": "finished"})
+    assert [r.getMessage()[:48] for r in caplog.records] == ["W&B: no class table or scatter of the samples at"]
+    rows = {r["_step"]: r for r in read_run(offline_runs(run_dir.root)[0])["history"]}
+    image = {k.split("/", 1)[1]: v for k, v in rows[7].items() if k.startswith("samples/")} or rows[7]["samples"]
+    assert image["_type"] == "image-file"
+    assert rows[8]["eval/fid"] == 3.0 and rows[8]["eval/step"] == 8
 
 
 def test_resume_continues_the_same_wandb_run(tmp_path, wandb_home):
@@ -159,3 +231,39 @@ def test_tracker_config_is_checked_before_work():
     assert (cfg.tracker.name, cfg.tracker.mode, cfg.tracker.group) == ("wandb", "offline", "default")
     assert compose(["+experiment=wgan"]).tracker.group == "wgan"
     assert compose(["tracker=none"]).tracker.name == "none"
+
+
+@pytest.mark.slow
+def test_workspace_for_gan_runs_is_built_and_checked_without_saving(tmp_path):
+    """`gan-dashboard --entity E --project P`: the wandb-workspaces object and the view spec W&B would receive."""
+    import tomllib
+
+    from gan_platform.tracking.workspace import build_workspace, layout
+
+    workspace = build_workspace("team", "gans")
+    shown = layout(workspace)
+    assert [s["section"] for s in shown] == ["Samples", "Quality", "Mode collapse", "Losses", "Health"]
+    panels = {s["section"]: s["panels"] for s in shown}
+    assert panels["Samples"] == [{"title": "sample grids", "media": ["samples"]},
+                                 {"table": "samples_by_class"}, {"table": "samples_scatter_table"}]
+    assert {p["title"]: p["y"] for p in panels["Quality"]}["precision and recall"] == ["eval/precision", "eval/recall"]
+    assert all(p["x"] == "eval/step" for p in panels["Quality"] + panels["Mode collapse"])
+    assert ["eval/fid"] in [p["y"] for p in panels["Quality"]] and ["collapse/modes"] in [p["y"] for p in panels["Mode collapse"]]
+    assert [p["y"] for p in panels["Losses"]][:2] == [["train/d_loss", "train/g_loss"], ["train/d_real", "train/d_fake"]]
+    assert [p["title"] for p in panels["Health"]][:2] == ["gradient norms", "D accuracy on real and on fake"]
+    # the view spec as it would be saved: every panel of a section, its x axis and metrics
+    spec = workspace._to_model().model_dump()
+    assert spec["entity"] == "team" and spec["project"] == "gans"
+    saved = spec["spec"]["section"]["panel_bank_config"]["sections"]
+    assert [s["name"] for s in saved] == ["Samples", "Quality", "Mode collapse", "Losses", "Health"]
+    fid = next(p for p in saved[1]["panels"] if p["config"].get("metrics") == ["eval/fid"])
+    assert fid["view_type"] == "Run History Line Plot" and fid["config"]["x_axis"] == "eval/step"
+    assert sum(len(s["panels"]) for s in saved) == sum(len(s["panels"]) for s in shown)
+    # the command prints the same layout without saving, and is installed as gan-dashboard
+    proc = run_cli(["--entity", "team", "--project", "gans", "--print"], cwd=tmp_path, module="gan_platform.tracking.workspace", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == shown
+    from conftest import ROOT
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["gan-dashboard"] == "gan_platform.tracking.workspace:main"

@@ -51,7 +51,8 @@ def _items(items) -> dict[str, Any]:
 
 
 def read_run(path: Path, wait_s: float = 60.0) -> dict[str, Any]:
-    """{"run": the run record, "config": {...}, "history": [rows], "summary": {...}, "exit_code": int}.
+    """{"run": the run record, "config": {...}, "history": [rows], "summary": {...}, "metrics": [metric records],
+    "artifacts": [{"name", "type", "files": {path in the artifact: local staged file}}], "exit_code": int}.
 
     W&B's service writes the file on its own schedule: `run.finish()` can return before the last
     records reach the disk, so this waits (up to `wait_s`) for the run's exit record.
@@ -67,7 +68,7 @@ def read_run(path: Path, wait_s: float = 60.0) -> dict[str, Any]:
 def _read(path: Path) -> dict[str, Any]:
     from wandb.proto import wandb_internal_pb2 as pb
 
-    out: dict[str, Any] = {"run": None, "config": {}, "history": [], "summary": {}, "metrics": [], "exit_code": None}
+    out: dict[str, Any] = {"run": None, "config": {}, "history": [], "summary": {}, "metrics": [], "artifacts": [], "exit_code": None}
     for payload in _payloads(path):
         record = pb.Record()
         record.ParseFromString(payload)
@@ -82,6 +83,10 @@ def _read(path: Path) -> dict[str, Any]:
             out["summary"].update(_items(record.summary.update))
         elif kind == "metric":
             out["metrics"].append(record.metric)
+        elif kind == "artifact":  # a logged wandb.Table travels as an artifact, staged on disk until synced
+            a = record.artifact
+            out["artifacts"].append({"name": a.name, "type": a.type,
+                                     "files": {c.path: c.local_path for c in a.manifest.contents}})
         elif kind == "exit":
             out["exit_code"] = record.exit.exit_code
     return out

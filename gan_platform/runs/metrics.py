@@ -14,13 +14,45 @@ from __future__ import annotations
 HIGHER_IS_BETTER = ("modes", "high_quality", "precision", "recall", "density", "coverage", "accuracy",
                     "classes", "class_entropy", "preservation")
 
-# The headline metrics, in order of preference: a page or a summary leads with the first a run has.
-HEADLINE = ("eval/fid", "collapse/modes", "eval/kid", "eval/fid_a2b", "collapse/high_quality", "eval/class_accuracy",
-            "eval/precision", "eval/recall", "eval/density", "eval/coverage", "collapse/reverse_kl", "eval/fid_b2a",
-            "eval/cycle_error", "eval/translation_error", "eval/label_preservation", "train/g_loss")
+# The headline metrics, in order of preference: a page or a summary leads with the first a run has, and the
+# run page shows the first four as cards (sample quality, modes covered, class accuracy, label preservation first).
+HEADLINE = ("eval/fid", "collapse/modes", "eval/fid_a2b", "eval/class_accuracy", "eval/label_preservation", "eval/kid",
+            "collapse/high_quality", "eval/precision", "eval/recall", "eval/density", "eval/coverage", "collapse/reverse_kl",
+            "eval/fid_b2a", "eval/cycle_error", "eval/translation_error", "collapse/classes", "collapse/class_entropy",
+            "train/g_loss")
 
 
 def best_mode(metric: str) -> str:
     """`max` where more is better (modes, precision, accuracy, ...), `min` otherwise (fid, kid, kl, losses)."""
     name = metric.split("/")[-1]
     return "max" if any(name == h or name.endswith(h) for h in HIGHER_IS_BETTER) else "min"
+
+
+# How dashboards (tracking/report/ and the W&B workspace, tracking/workspace.py) group the metrics:
+# D's training-health signals, by name; every other `train/` key is an adversarial loss or score.
+HEALTH = ("train/g_grad_norm", "train/d_grad_norm", "train/d_acc_real", "train/d_acc_fake", "train/augment_p")
+# Metrics that share one panel, so what they say together is visible: the tug of war of the two losses,
+# the gap between D's scores on real and on fake data, the two gradient norms, D's two accuracies, and
+# the evaluation metrics that come in pairs.
+SHARED_PANELS = {"adversarial losses": ("train/d_loss", "train/g_loss"),
+                 "D on real and on fake": ("train/d_real", "train/d_fake"),
+                 "gradient norms": ("train/g_grad_norm", "train/d_grad_norm"),
+                 "D accuracy on real and on fake": ("train/d_acc_real", "train/d_acc_fake"),
+                 "precision and recall": ("eval/precision", "eval/recall"),
+                 "density and coverage": ("eval/density", "eval/coverage"),
+                 "FID, both directions": ("eval/fid_a2b", "eval/fid_b2a")}
+# Per-class numbers (`eval/fid_class_3`): one bar chart per evaluation, not one curve per class.
+PER_CLASS = r"^(?P<metric>.+)_class_(?P<cls>\d+)$"
+
+
+def group(key: str) -> str:
+    """`losses`, `health`, `quality` (eval/), `collapse` or `other`: the section a metric belongs to."""
+    if key in HEALTH:
+        return "health"
+    if key.startswith(("train/", "perf/")):
+        return "losses"
+    if key.startswith("eval/"):
+        return "quality"
+    if key.startswith("collapse/"):
+        return "collapse"
+    return "other"

@@ -13,6 +13,14 @@ is the outcome known (`exit_code`, the final summary); the tracker is then detac
 Accelerator so `end_training` does not finish it twice, and a tracker whose start failed is
 detached too (as is one that fails later), so a W&B failure never breaks `end_training`.
 
+Laid out for GAN work: evaluation metrics (`eval/*`, `collapse/*`) get their own x axis,
+`eval/step` (`define_metric` with a step metric), so a panel of FIDs plots one point per evaluation
+rather than a sparse line over training steps. Beside each sample picture, the raw samples the
+trainer wrote to the run dir (`samples/step_NNNNNN.pt`, runs/rundir.py) are logged in the form W&B
+shows best: a conditional grid's class rows as a `wandb.Table` of images (`samples_by_class`: step,
+class, that class's row), and 2-D samples as an interactive `wandb.plot.scatter` (`samples_scatter`).
+tracking/workspace.py arranges these in a W&B workspace.
+
 Offline (the default) writes `<run_dir>/wandb/offline-run-*/`; a resumed run adds another
 folder with the same run id, and `wandb sync <run_dir>/wandb/offline-run-*` uploads them in order
 into one W&B run.
@@ -31,7 +39,9 @@ import numpy as np
 
 from gan_platform.errors import ConfigError
 from gan_platform.runs.metrics import best_mode
+from gan_platform.runs.rundir import RunDir
 from gan_platform.tracking.base import Tracker
+from gan_platform.tracking.pictures import image_grid, upscale
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +49,8 @@ WANDB_MODES = ("offline", "online", "disabled")
 # Metrics whose best value W&B keeps in the run summary (beside the last one).
 BEST_OF = ("eval/fid", "eval/kid", "collapse/modes", "eval/fid_a2b", "eval/fid_b2a")
 FINISHED_STATUSES = ("finished", "early_stopped", "stopped_by_sweep")  # W&B exit code 0
+EVAL_STEP = "eval/step"  # the x axis of evaluation metrics: the trainer's step at that evaluation
+EVAL_PREFIXES = ("eval/", "collapse/")
 
 
 def as_uint8(picture: np.ndarray) -> np.ndarray:
@@ -81,6 +93,7 @@ class WandbTracker(Tracker):
         self.run_name, self.mode, self.init_timeout, self.notes = run_name, mode, init_timeout, notes
         self.run_id: Optional[str] = None
         self.run: Any = None
+        self.run_dir: Optional[Path] = None
 
     def start(self, config: dict[str, Any], run_dir: str, resume_state: Optional[dict] = None) -> None:
         import wandb
@@ -99,20 +112,56 @@ class WandbTracker(Tracker):
         except BaseException:
             self._detach()
             raise
-        for key in BEST_OF:
-            self.run.define_metric(key, summary=f"{best_mode(key)},last")
+        self.run_dir = Path(run_dir)
+        self.run.define_metric(EVAL_STEP)
+        for prefix in EVAL_PREFIXES:
+            self.run.define_metric(f"{prefix}*", step_metric=EVAL_STEP)
+        for key in BEST_OF:  # a metric's own definition replaces the glob's, so it names the step metric too
+            self.run.define_metric(key, step_metric=EVAL_STEP, summary=f"{best_mode(key)},last")
         if resume_state.get("run_id"):
             log.info("W&B run %s continues (mode %s).", self.run_id, self.mode)
 
     def log(self, metrics: dict[str, float], step: int) -> None:
-        self.acc.log(dict(metrics), step=int(step))
+        metrics = dict(metrics)
+        if any(k.startswith(EVAL_PREFIXES) for k in metrics):
+            metrics[EVAL_STEP] = int(step)
+        self.acc.log(metrics, step=int(step))
 
     def log_images(self, pictures: dict[str, np.ndarray], step: int, captions: Optional[dict[str, str]] = None) -> None:
         import wandb
 
         captions = captions or {}
         images = {key: wandb.Image(as_uint8(p), caption=captions.get(key)) for key, p in pictures.items()}
+        if "samples" in pictures:
+            try:
+                images.update(self.sample_views(step))
+            except Exception as e:  # noqa: BLE001 - an extra view must not stop the pictures and metrics
+                log.warning("W&B: no class table or scatter of the samples at step %d (%s: %s).", step, type(e).__name__, e)
         self.acc.log(images, step=int(step))
+
+    def sample_views(self, step: int) -> dict[str, Any]:
+        """The step's raw samples (the run dir's .pt) as W&B shows them best: class rows as a table of
+        images, 2-D points as an interactive scatter; nothing for other samples or a missing file."""
+        import torch
+        import wandb
+
+        path = RunDir(self.run_dir).sample_path(step, ".pt") if self.run_dir else None
+        if path is None or not path.is_file():
+            return {}
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+        samples, labels = raw.get("samples"), raw.get("labels")
+        if samples is None:
+            return {}
+        if samples.ndim == 2 and samples.shape[1] == 2:
+            columns = ["x", "y"] + (["class"] if labels is not None else [])
+            data = [[*map(float, xy), *([int(labels[i])] if labels is not None else [])] for i, xy in enumerate(samples)]
+            table = wandb.Table(columns=columns, data=data)
+            return {"samples_scatter": wandb.plot.scatter(table, "x", "y", title=f"samples at step {step}")}
+        if samples.ndim == 4 and labels is not None:
+            rows = [[int(step), int(c), wandb.Image(as_uint8(upscale(image_grid(samples[labels == c], rows=1), 64)))]
+                    for c in sorted(set(labels.tolist()))]
+            return {"samples_by_class": wandb.Table(columns=["step", "class", "samples"], data=rows)}
+        return {}
 
     def state(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "project": self.project} if self.run_id else {}

@@ -1,20 +1,22 @@
 """The dashboard's plots, drawn with matplotlib (Agg) and returned as PNG bytes.
 
 Small multiples, one panel a metric (the scales of a loss, an FID and a mode count have nothing in
-common), except the two adversarial losses, which share a panel so their tug of war is visible, and
-D's mean output on real and on fake data, whose gap is what D has learnt to tell apart.
+common), except the metrics that belong together (`runs.metrics.SHARED_PANELS`): the two
+adversarial losses, whose tug of war is visible only side by side, D's mean output on real and on
+fake data, whose gap is what D has learnt to tell apart, the two gradient norms and D's two
+accuracies. Per-class numbers (`eval/fid_class_<c>`) are one bar chart per evaluation.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import re
 from typing import Any, Optional, Sequence
 
-Series = dict[str, tuple[list[int], list[float]]]
+from gan_platform.runs.metrics import PER_CLASS, SHARED_PANELS
 
-SHARED_PANELS = {"adversarial losses": ("train/d_loss", "train/g_loss"),
-                 "D on real and on fake": ("train/d_real", "train/d_fake")}
+Series = dict[str, tuple[list[int], list[float]]]
 
 
 def _pyplot():
@@ -97,6 +99,44 @@ def small_multiples(series: Series, keys: Sequence[str], cols: int = 3) -> Optio
         if len(panel) > 1:
             ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    _layout(fig, rows)
+    return _png(fig)
+
+
+def per_class(series: Series) -> dict[str, dict[int, dict[int, float]]]:
+    """{metric: {step: {class: value}}} of the per-class keys (`eval/fid_class_3` -> `eval/fid`, class 3)."""
+    out: dict[str, dict[int, dict[int, float]]] = {}
+    for key, (steps, values) in series.items():
+        m = re.match(PER_CLASS, key)
+        if not m:
+            continue
+        by_step = out.setdefault(m.group("metric"), {})
+        for step, value in zip(steps, values):
+            by_step.setdefault(step, {})[int(m.group("cls"))] = value
+    return out
+
+
+def per_class_bars(by_step: dict[int, dict[int, float]], metric: str, cols: int = 4) -> Optional[bytes]:
+    """One bar chart per evaluation: the metric of each class at that step, on a shared y axis."""
+    if not by_step:
+        return None
+    plt = _pyplot()
+    steps = sorted(by_step)
+    cols = min(cols, len(steps))
+    rows = math.ceil(len(steps) / cols)
+    top = max((v for s in steps for v in by_step[s].values() if math.isfinite(v)), default=1.0)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.4 * rows), dpi=80, squeeze=False)
+    for ax, step in zip(axes.flat, steps):
+        classes = sorted(by_step[step])
+        ax.bar(classes, [by_step[step][c] for c in classes], color="tab:purple")
+        ax.set_xticks(classes)
+        ax.set_ylim(0, top * 1.05 if top > 0 else 1.0)
+        ax.set_title(f"{metric} per class, step {step}", fontsize=9)
+        ax.set_xlabel("class", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3, axis="y")
+    for ax in list(axes.flat)[len(steps):]:
         ax.axis("off")
     _layout(fig, rows)
     return _png(fig)
