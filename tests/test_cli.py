@@ -71,3 +71,25 @@ def test_resume_from_a_path_that_is_not_a_run(tmp_path):
     proc = run_cli(["dataset=ring8", "trainer.resume=junk"], cwd=tmp_path, timeout=120)
     assert proc.returncode == 2
     assert "is not a gan_platform checkpoint" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("where,args,message", ids=["GAN_RUN_DIR a file", "GAN_RUN_DIR under a file", "hydra.run.dir a file"], argvalues=[
+    ("GAN_RUN_DIR", [], "GAN_RUN_DIR='{file}' is an existing file, not a directory: "
+                        "point GAN_RUN_DIR at a new or existing directory, or move the file away."),
+    ("GAN_RUN_DIR", ["sub"], "GAN_RUN_DIR='{file}/sub' lies under '{file}', an existing file, not a directory: "
+                             "point GAN_RUN_DIR at a new or existing directory, or move the file away."),
+    ("hydra.run.dir", [], "hydra.run.dir='{file}' is an existing file, not a directory: "
+                          "point hydra.run.dir at a new or existing directory, or move the file away."),
+])
+def test_a_run_dir_that_is_a_file_is_one_sentence_and_exit_2(tmp_path, where, args, message):
+    file = tmp_path / "not_a_dir.txt"
+    file.write_text("keep me\n")
+    target = "/".join([str(file), *args])
+    env = {"GAN_RUN_DIR": target} if where == "GAN_RUN_DIR" else None
+    extra = [f"hydra.run.dir={target}"] if where == "hydra.run.dir" else []
+    proc = run_cli(["dataset=ring8", "trainer.steps=5", "trainer.progress=false", *extra], cwd=tmp_path, env=env, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0] == "gan_platform: error: " + message.format(file=file)
+    assert file.read_text() == "keep me\n" and not (tmp_path / "outputs").exists()
