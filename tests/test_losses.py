@@ -169,3 +169,20 @@ def test_least_squares_keeps_lsgans_halves_and_cyclegan_weighs_g_as_its_paper():
     assert cyclegan.d(real, fake).item() == pytest.approx(lsgan.d(real, fake).item()) == pytest.approx(3.0)  # D keeps 1/2
     for name in ("minimax", "nonsaturating", "wasserstein", "hinge"):
         assert losses.cyclegan_objective(losses.get_loss(name)) == losses.get_loss(name)
+
+
+def test_the_gan_tasks_critic_step_takes_the_penalty_of_its_packs():
+    from conftest import TINY, compose
+    from gan_platform.run import build_dataset, build_task, make_accelerator
+
+    cfg = compose(["+experiment=toy2d_wgan_gp", "model.discriminator.pack=2", *TINY])
+    acc = make_accelerator(cfg)
+    task = build_task(cfg, build_dataset(cfg, acc), acc)
+    real = torch.randn(16, 2)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        fake = task.generator(task.noise(16))
+    expected = losses.gradient_penalty(task.discriminator, real, fake, pack=2)
+    torch.manual_seed(5)  # the step draws the same noise, then the same interpolation weights
+    logs = task.d_step(real, None)
+    assert logs["grad_penalty"].item() == pytest.approx(expected.item(), rel=1e-5) and expected.item() > 0
