@@ -4,8 +4,8 @@ Hydra reports composition errors (unknown option, misspelt key, wrong type) as s
 pre-flight here composes the same config first and turns each into one sentence that names the
 problem and the fix (compose_errors.py), with exit code 2 and no run dir left behind. It also
 resolves `trainer.resume` to the run dir being resumed, so a resumed run writes into its own dir,
-and refuses a run dir that cannot be one (an existing file) or that a live run holds. Used by the command line, the sweep runner's checks and
-the multirun pre-flight.
+and refuses a run dir that cannot be one (an existing file) or that a live run holds. Used by the
+command line, the sweep runner's checks and the multirun pre-flight.
 """
 
 from __future__ import annotations
