@@ -59,6 +59,7 @@ def three_mode_sampler(data, triples, n, seed=0):
 TRIPLES = [(3, 5, 9), (8, 3, 5), (9, 8, 3)]
 
 
+@pytest.mark.slow
 def test_a_three_mode_sampler_of_real_digits_is_counted_as_at_most_four_modes():
     from gan_platform.evaluation.collapse import StackedDigitModes
 
