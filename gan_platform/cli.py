@@ -73,6 +73,21 @@ def _log_to_job_file(message: str, error: BaseException) -> list[str]:
     return [h.baseFilename for h in files]
 
 
+def closing_line(summary: dict, run_dir: str) -> str:
+    """The run's last console line, after W&B's banner: status, headline metrics, run dir, report."""
+    from pathlib import Path
+
+    from gan_platform.runs.metrics import headline_metrics
+    from gan_platform.tracking.report.run_page import REPORT_NAME
+
+    final = summary.get("final") or {}
+    shown = ", ".join(f"{k} {final[k]:.4g}" if isinstance(final[k], float) else f"{k} {final[k]}"
+                      for k in headline_metrics(final))
+    report = Path(run_dir) / REPORT_NAME
+    return (f"gan_platform: run {summary['status']}" + (f": {shown}" if shown else "")
+            + f" (run dir: {run_dir}; report: {report if report.exists() else 'none, report=false'})")
+
+
 @hydra.main(version_base="1.3", config_path="pkg://gan_platform.conf", config_name="config")
 def hydra_entry(cfg: DictConfig) -> int:
     from gan_platform.run import run
@@ -101,6 +116,8 @@ def hydra_entry(cfg: DictConfig) -> int:
               + (f"; traceback in {where[0]}" if where else "") + ")", file=sys.stderr, flush=True)
         return EXIT_CODES["failed"]
     code = EXIT_CODES.get(summary["status"], 1)
+    if not code and _rank() == 0:
+        print(closing_line(summary, run_dir), file=sys.stderr, flush=True)
     if code and _rank() == 0:
         print(f"gan_platform: run ended with status '{summary['status']}'" +
               (f": {summary['error']}" if summary.get("error") else "") + f" (run dir: {run_dir})", file=sys.stderr)

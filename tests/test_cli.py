@@ -71,3 +71,48 @@ def test_resume_from_a_path_that_is_not_a_run(tmp_path):
     proc = run_cli(["dataset=ring8", "trainer.resume=junk"], cwd=tmp_path, timeout=120)
     assert proc.returncode == 2
     assert "is not a gan_platform checkpoint" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("where,args,message", ids=["GAN_RUN_DIR a file", "GAN_RUN_DIR under a file", "hydra.run.dir a file"], argvalues=[
+    ("GAN_RUN_DIR", [], "GAN_RUN_DIR='{file}' is an existing file, not a directory: "
+                        "point GAN_RUN_DIR at a new or existing directory, or move the file away."),
+    ("GAN_RUN_DIR", ["sub"], "GAN_RUN_DIR='{file}/sub' lies under '{file}', an existing file, not a directory: "
+                             "point GAN_RUN_DIR at a new or existing directory, or move the file away."),
+    ("hydra.run.dir", [], "hydra.run.dir='{file}' is an existing file, not a directory: "
+                          "point hydra.run.dir at a new or existing directory, or move the file away."),
+])
+def test_a_run_dir_that_is_a_file_is_one_sentence_and_exit_2(tmp_path, where, args, message):
+    file = tmp_path / "not_a_dir.txt"
+    file.write_text("keep me\n")
+    target = "/".join([str(file), *args])
+    env = {"GAN_RUN_DIR": target} if where == "GAN_RUN_DIR" else None
+    extra = [f"hydra.run.dir={target}"] if where == "hydra.run.dir" else []
+    proc = run_cli(["dataset=ring8", "trainer.steps=5", "trainer.progress=false", *extra], cwd=tmp_path, env=env, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0] == "gan_platform: error: " + message.format(file=file)
+    assert file.read_text() == "keep me\n" and not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args,wandb_banner,shown", ids=["ring8 with W&B", "conditional digits, no report"], argvalues=[
+    (["dataset=ring8"], True, ["eval/fid", "collapse/modes"]),
+    (["+experiment=cgan", "tracker=none", "report=false", "trainer.batch_size=16", "eval.num_samples=200",
+      "eval.per_class_fid=false"], False, ["eval/fid", "eval/class_accuracy"]),
+])
+def test_a_finished_run_ends_with_one_closing_line_after_wandbs_banner(tmp_path, args, wandb_banner, shown):
+    proc = run_cli([*args, "trainer.steps=10", "trainer.log_every=5", "trainer.progress=false", "eval.every=10"],
+                   cwd=tmp_path, env={"WANDB_SILENT": "false"}, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (run_dir,) = [p.parent for p in tmp_path.glob("outputs/*/*/summary.json")]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    final = summary["final"]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    if wandb_banner:  # W&B's banner first, then the platform's word
+        assert any(line.startswith("wandb: wandb sync ") for line in lines[:-1]), proc.stderr
+    metrics = ", ".join(f"{k} {final[k]:.4g}" for k in shown)
+    report = f"{run_dir / 'report.html'}" if wandb_banner else "none, report=false"
+    assert lines[-1] == f"gan_platform: run finished: {metrics} (run dir: {run_dir}; report: {report})"
+    assert (run_dir / "report.html").exists() == wandb_banner
+    assert [line for line in lines if line.startswith("gan_platform:")] == [lines[-1]]

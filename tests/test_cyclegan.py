@@ -83,6 +83,17 @@ def test_d_step_trains_on_the_last_g_steps_batch(tmp_path):
     assert not torch.isfinite(logs["d_loss"])
 
 
+def test_the_generators_adversarial_term_is_the_papers_least_squares(tmp_path):
+    from gan_platform.run import build_dataset, build_task, make_accelerator
+
+    cfg = compose(SMALL)
+    acc = make_accelerator(cfg)
+    task = build_task(cfg, build_dataset(cfg, acc), acc)
+    scores = torch.tensor([0.0, 3.0])  # (s - 1)^2 = [1, 4]: E = 2.5, LSGAN's half of it 1.25
+    assert cfg.loss.name == "least_squares" and task.loss.g(scores).item() == pytest.approx(2.5)
+    assert task.loss.d(torch.ones(2), scores).item() == pytest.approx(0.5 * (0 + 9) / 2)  # D keeps 1/2
+
+
 def test_short_run_beats_doing_nothing_with_the_right_metrics(tmp_path):
     summary = train(tmp_path, SMALL + ["task.cycle.norm=l2", "trainer.steps=40", "trainer.log_every=20", "trainer.sample_every=40",
                                        "eval.every=20"])

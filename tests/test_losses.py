@@ -102,3 +102,87 @@ def test_weight_clipping_bounds_every_parameter():
 def test_unknown_loss_is_refused():
     with pytest.raises(ConfigError, match="choose one of hinge, least_squares, minimax"):
         losses.get_loss("vanilla")
+
+
+class PackedLinear(nn.Module):
+    """A linear critic on packs of `pack` consecutive samples, as PacGAN's discriminators see them."""
+
+    def __init__(self, w, pack):
+        super().__init__()
+        self.w, self.pack = nn.Parameter(torch.tensor(w)), pack
+
+    def forward(self, x, *cond):
+        return x.reshape(x.shape[0] // self.pack, -1) @ self.w
+
+
+def test_gradient_penalty_of_a_packed_critic_is_that_of_its_packed_input():
+    u = torch.tensor([0.6, 0.8])
+    critic = PackedLinear((torch.cat([u, u]) / math.sqrt(2)).tolist(), pack=2)  # ||grad|| on a pack = 1
+    real, fake = torch.randn(32, 2), torch.randn(32, 2)
+    assert losses.gradient_penalty(critic, real, fake, pack=2).item() == pytest.approx(0.0, abs=1e-10)
+    # per unpacked sample the norm would be 1/sqrt(2): (sqrt(2) - 1)^2 = 0.1716 if packs were ignored
+    steep = PackedLinear([3.0, 4.0, 0.0, 0.0], pack=2)  # norm 5 on every pack
+    assert losses.gradient_penalty(steep, real, fake, pack=2, scale=256.0).item() == pytest.approx(16.0, rel=1e-5)
+    with pytest.raises(ValueError, match="pass its pack size"):
+        losses.gradient_penalty(critic, real, fake)
+
+
+def test_gradient_penalty_of_a_packed_mlp_matches_a_loop_over_packs():
+    from gan_platform.models.mlp import MLPDiscriminator
+
+    torch.manual_seed(0)
+    D = MLPDiscriminator(in_shape=[2], hidden=16, depth=2, pack=2)
+    real, fake = torch.randn(12, 2), torch.randn(12, 2)
+    torch.manual_seed(1)
+    penalty = losses.gradient_penalty(D, real, fake, pack=2)
+    penalty.backward()
+    batched = [None if p.grad is None else p.grad.clone() for p in D.parameters()]  # the last bias has none
+    D.zero_grad()
+
+    torch.manual_seed(1)
+    eps = torch.rand(6, 1)  # one weight per pack, drawn as the penalty draws it
+    terms = []
+    for j in range(6):  # each pack on its own: interpolate, score, gradient norm over the whole pack
+        x_hat = (eps[j] * real[2 * j:2 * j + 2] + (1 - eps[j]) * fake[2 * j:2 * j + 2]).requires_grad_(True)
+        (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+        terms.append((grad.norm() - 1) ** 2)
+    looped = torch.stack(terms).mean()
+    looped.backward()
+    assert penalty.item() == pytest.approx(looped.item(), rel=1e-5)
+    assert penalty.item() > 1e-3  # a real penalty, not a trivial zero
+    compared = 0
+    for g_batched, p in zip(batched, D.parameters()):
+        assert (g_batched is None) == (p.grad is None)
+        if g_batched is not None:
+            assert torch.allclose(g_batched, p.grad, rtol=1e-4, atol=1e-7)
+            compared += 1
+    assert compared >= 4
+
+
+def test_least_squares_keeps_lsgans_halves_and_cyclegan_weighs_g_as_its_paper():
+    fake = torch.tensor([-1.0, 3.0])  # (s - 1)^2 = [4, 4]
+    lsgan = losses.get_loss("least_squares")
+    assert lsgan.g(fake).item() == pytest.approx(0.5 * 4)  # Mao et al.: 1/2 E[(D(G(z)) - 1)^2]
+    cyclegan = losses.cyclegan_objective(lsgan)
+    assert cyclegan.g(fake).item() == pytest.approx(4.0)  # Zhu et al.: E[(D(G(x)) - 1)^2]
+    real = torch.tensor([2.0, 0.0])
+    assert cyclegan.d(real, fake).item() == pytest.approx(lsgan.d(real, fake).item()) == pytest.approx(3.0)  # D keeps 1/2
+    for name in ("minimax", "nonsaturating", "wasserstein", "hinge"):
+        assert losses.cyclegan_objective(losses.get_loss(name)) == losses.get_loss(name)
+
+
+def test_the_gan_tasks_critic_step_takes_the_penalty_of_its_packs():
+    from conftest import TINY, compose
+    from gan_platform.run import build_dataset, build_task, make_accelerator
+
+    cfg = compose(["+experiment=toy2d_wgan_gp", "model.discriminator.pack=2", *TINY])
+    acc = make_accelerator(cfg)
+    task = build_task(cfg, build_dataset(cfg, acc), acc)
+    real = torch.randn(16, 2)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        fake = task.generator(task.noise(16))
+    expected = losses.gradient_penalty(task.discriminator, real, fake, pack=2)
+    torch.manual_seed(5)  # the step draws the same noise, then the same interpolation weights
+    logs = task.d_step(real, None)
+    assert logs["grad_penalty"].item() == pytest.approx(expected.item(), rel=1e-5) and expected.item() > 0

@@ -66,3 +66,22 @@ def test_more_processes_than_samples_is_refused():
     shard = tiny.shard(2, 3)
     x, _ = shard.sample(5, torch.Generator().manual_seed(0))
     assert x.shape == (5, 1, 4, 4)
+
+
+@pytest.mark.parametrize("args,culprit", [
+    (["+experiment=wgan_gp", "model.discriminator.minibatch_std=true"], "model.discriminator.minibatch_std=true"),
+    (["+experiment=wgan_gp", "model.discriminator.norm=batch"], "model.discriminator.norm=batch"),
+    (["+experiment=toy2d_wgan_gp", "model.discriminator.minibatch_std=true"], "model.discriminator.minibatch_std=true"),
+])
+def test_a_gradient_penalty_on_a_critic_that_mixes_the_batch_is_refused(args, culprit):
+    with pytest.raises(ConfigError) as info:
+        validate(compose(args))
+    message = str(info.value)
+    assert message.startswith("loss.gradient_penalty needs a critic that judges each sample on its own")
+    assert culprit in message and "\n" not in message
+
+
+def test_a_gradient_penalty_with_packing_or_a_per_sample_norm_is_accepted():
+    validate(compose(["+experiment=toy2d_wgan_gp", "model.discriminator.pack=2"]))
+    validate(compose(["+experiment=wgan_gp", "model.discriminator.norm=layer"]))
+    validate(compose(["+experiment=wgan", "model.discriminator.minibatch_std=true"]))  # clipping: no penalty

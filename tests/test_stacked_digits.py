@@ -39,3 +39,73 @@ def test_the_config_group_builds_it_and_bad_eval_settings_are_one_sentence(tmp_p
     proc = run_cli(["eval.prdc_k=0"], cwd=tmp_path, timeout=120)
     assert proc.returncode == 2 and "eval.prdc_k must be a whole number of at least 1" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "outputs").exists()
+
+
+def three_mode_sampler(data, triples, n, seed=0):
+    """n stacked images of only `triples` (in turn), each channel a real bundled digit of its class."""
+    g = torch.Generator().manual_seed(seed)
+    pool = data.pool.float() / 127.5 - 1.0
+    by_digit = [torch.nonzero(data.pool_labels == d).flatten() for d in range(10)]
+    mode = torch.arange(n) % len(triples)
+    channels = []
+    for c in range(3):
+        digit = torch.tensor([t[c] for t in triples])[mode]
+        pick = torch.stack([by_digit[d][torch.randint(len(by_digit[d]), (1,), generator=g)] for d in digit.tolist()]).flatten()
+        channels.append(pool[pick, 0])
+    return torch.stack(channels, 1)
+
+
+# 3, 5, 8, 9 are the digits the classifier confuses most: the hardest three modes to count right
+TRIPLES = [(3, 5, 9), (8, 3, 5), (9, 8, 3)]
+
+
+@pytest.mark.slow
+def test_a_three_mode_sampler_of_real_digits_is_counted_as_at_most_four_modes():
+    from gan_platform.evaluation.collapse import StackedDigitModes
+
+    data = stacked_digits(16, eval_size=2)
+    fake = three_mode_sampler(data, TRIPLES, 10000)
+    _, digits, confidence = DigitFeatures(3, 16).features_digits_and_confidence(fake)
+    assert stacked_modes(digits).unique().numel() > 4  # every argmax: the classifier's misreadings invent modes
+    metric = StackedDigitModes()
+    metric.update(digits, confidence)
+    res = metric.compute()
+    assert res["modes"] <= 4 and res["modes"] >= 3
+    assert 50 <= res["high_quality"] <= 100  # most samples are read surely (3, 5, 8, 9: the least surely)
+
+
+@pytest.mark.slow
+def test_real_stacked_digits_at_26000_samples_cover_at_least_990_modes():
+    from gan_platform.evaluation.collapse import StackedDigitModes
+
+    x, y = stacked_digits(16, eval_size=26000).all()
+    _, digits, confidence = DigitFeatures(3, 16).features_digits_and_confidence(x)
+    metric = StackedDigitModes()
+    metric.update(digits, confidence)
+    res = metric.compute()
+    assert res["modes"] >= 990 and res["reverse_kl"] < 0.1
+
+
+class ThreeModeGenerator:
+    """A stand-in for G that only ever draws three modes: what the evaluator must call collapsed."""
+
+    z_dim, num_classes = 4, 0
+
+    def __init__(self, data):
+        self.data = data
+
+    def sample(self, n, labels=None, z=None):
+        return three_mode_sampler(self.data, TRIPLES, n, seed=int(z.abs().sum() * 1000) % 2 ** 31)
+
+
+def test_the_evaluator_counts_a_three_mode_generator_as_three_or_four_modes():
+    from accelerate import Accelerator
+
+    from gan_platform.evaluation.gan_evaluator import GANEvaluator
+
+    data = stacked_digits(16, eval_size=1000)
+    evaluator = GANEvaluator(accelerator=Accelerator(cpu=True), dataset=data, extractor=DigitFeatures(3, 16),
+                             num_classes=0, num_samples=3000, kid_subset_size=500)
+    out = evaluator.evaluate(ThreeModeGenerator(data), step=1)
+    assert 3 <= out["collapse/modes"] <= 4 and out["collapse/high_quality"] >= 50
+    assert evaluator.protocol()["mode_confidence"] == 0.95

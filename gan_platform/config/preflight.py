@@ -4,8 +4,8 @@ Hydra reports composition errors (unknown option, misspelt key, wrong type) as s
 pre-flight here composes the same config first and turns each into one sentence that names the
 problem and the fix (compose_errors.py), with exit code 2 and no run dir left behind. It also
 resolves `trainer.resume` to the run dir being resumed, so a resumed run writes into its own dir,
-and refuses a run dir that a live run holds. Used by the command line, the sweep runner's checks and
-the multirun pre-flight.
+and refuses a run dir that cannot be one (an existing file) or that a live run holds. Used by the
+command line, the sweep runner's checks and the multirun pre-flight.
 """
 
 from __future__ import annotations
@@ -83,18 +83,28 @@ def preflight(argv: list[str], more_overrides: Optional[MoreOverrides] = None) -
             found = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else None
         if found is not None:
             extra.append(f"hydra.run.dir={found}")
-    _refuse_live_run_dir(argv + extra)
+    _check_pinned_run_dir(argv + extra)
     return extra
 
 
-def _refuse_live_run_dir(argv: list[str]) -> None:
-    """Before Hydra writes into it: a run dir that a live run holds is not to be shared."""
+def _check_pinned_run_dir(argv: list[str]) -> None:
+    """Before Hydra writes into it: a pinned run dir (hydra.run.dir, GAN_RUN_DIR) must be able to be
+    a directory, and one that a live run holds is not to be shared."""
     from gan_platform.runs.rundir import RunDir
 
     pinned = [a.split("=", 1)[1] for a in argv if a.split("=", 1)[0] == "hydra.run.dir"]
+    source = "hydra.run.dir"
     if not pinned and os.environ.get("GAN_RUN_DIR"):
-        pinned = [os.environ["GAN_RUN_DIR"]]
-    if pinned and _rank() == 0 and RunDir(pinned[-1]).in_use():
+        pinned, source = [os.environ["GAN_RUN_DIR"]], "GAN_RUN_DIR"
+    if not pinned:
+        return
+    path = Path(pinned[-1]).expanduser()
+    blocker = next((p for p in (path, *path.parents) if p.exists() or p.is_symlink()), None)
+    if blocker is not None and not blocker.is_dir():
+        where = "is an existing file" if blocker == path else f"lies under '{blocker}', an existing file"
+        raise UserError(f"{source}='{pinned[-1]}' {where}, not a directory: point {source} at a new or "
+                        "existing directory, or move the file away.")
+    if _rank() == 0 and RunDir(pinned[-1]).in_use():
         raise UserError(f"Run dir '{pinned[-1]}' is in use by another running process: wait for it or stop it, "
                         "or start a separate run without trainer.resume.")
 

@@ -6,8 +6,14 @@
   share (n / K) of the high-quality samples (PacGAN's 20-of-100 rule for 2,500 samples on 25 modes
   is threshold 0.2). Reverse KL: KL(q || uniform) = sum_k q_k log(K q_k) for the histogram q of the
   high-quality samples over modes; log K (the worst) when none is high-quality.
-- `ModeHistogram`: labels from a classifier (digits; stacked digits 100a + 10b + c) -> modes seen
-  (at least `min_count` samples), KL(q || uniform) and the entropy of q.
+- `ModeHistogram`: labels from a classifier (digits) -> modes seen (at least `min_count` samples),
+  KL(q || uniform) and the entropy of q.
+- `StackedDigitModes`: the Stacked-MNIST count (Metz et al. 2017; VEEGAN; PacGAN) of modes
+  100a + 10b + c, where a sample counts only when the classifier is sure of every channel (its
+  probability for the digit it reads at least `confidence`, 0.95). Counting every argmax would let
+  the classifier's own misreadings (0.8% of the bundled digits, 1.5% of its held-out third) invent
+  modes: 10,000 samples of 3 modes made of real digits read as 9 to 29 modes (3 with the rule).
+  High quality: % of samples counted.
 """
 
 from __future__ import annotations
@@ -87,6 +93,28 @@ class ModeHistogram(Metric):
     def compute(self) -> dict[str, float]:
         return {"modes": float((self.counts >= self.min_count).sum()), "reverse_kl": kl_to_uniform(self.counts),
                 "entropy": entropy(self.counts)}
+
+
+STACKED_CONFIDENCE = 0.95  # no misread bundled digit reaches it; 6.7% of correct readings fall below
+
+
+class StackedDigitModes(ModeHistogram):
+    """Modes covered of stacked digits (out of 1,000), counting only samples read surely on every channel."""
+
+    def __init__(self, confidence: float = STACKED_CONFIDENCE, **kwargs):
+        super().__init__(1000, **kwargs)
+        self.confidence = float(confidence)
+        self.add_state("sure", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, channel_digits: Tensor, channel_confidence: Tensor) -> None:
+        sure = (channel_confidence >= self.confidence).all(1)
+        super().update(stacked_modes(channel_digits[sure]))
+        self.sure += sure.sum()
+        self.total += len(sure)
+
+    def compute(self) -> dict[str, float]:
+        return {**super().compute(), "high_quality": 100.0 * float(self.sure) / max(int(self.total), 1)}
 
 
 def stacked_modes(channel_digits: Tensor) -> Tensor:

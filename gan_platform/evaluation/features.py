@@ -103,12 +103,21 @@ class DigitFeatures(FeatureExtractor):
     @torch.no_grad()
     def features_and_digits(self, x: Tensor, batch_size: int = 500) -> tuple[Tensor, Tensor]:
         """Features (N, 64 C) and the predicted digit of every channel (N, C), from one pass."""
-        feats, digits = [], []
+        feats, digits, _ = self.features_digits_and_confidence(x, batch_size)
+        return feats, digits
+
+    @torch.no_grad()
+    def features_digits_and_confidence(self, x: Tensor, batch_size: int = 500) -> tuple[Tensor, Tensor, Tensor]:
+        """Features (N, 64 C), the predicted digit of every channel (N, C) and the classifier's
+        probability for it (N, C), from one pass."""
+        feats, digits, confidence = [], [], []
         for i in range(0, len(x), batch_size):
             per_channel = [self.classifier.features(x[i:i + batch_size, c:c + 1]) for c in range(x.shape[1])]
             feats.append(torch.cat(per_channel, dim=1).float())
-            digits.append(torch.stack([self.classifier.head(f).argmax(1) for f in per_channel], dim=1))
-        return torch.cat(feats), torch.cat(digits)
+            prob, digit = torch.stack([self.classifier.head(f).float().softmax(1) for f in per_channel], dim=1).max(2)
+            digits.append(digit)
+            confidence.append(prob)
+        return torch.cat(feats), torch.cat(digits), torch.cat(confidence)
 
     def protocol(self) -> dict[str, Any]:
         return {**super().protocol(), "classifier_test_accuracy": self.classifier.test_accuracy,

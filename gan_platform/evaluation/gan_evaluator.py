@@ -10,7 +10,7 @@ process computes the same metrics from the whole set:
     eval/fid, eval/kid, eval/kid_std                         torchmetrics on the chosen features
     eval/precision, eval/recall, eval/density, eval/coverage  k-NN manifolds (manifold.py)
     collapse/modes, collapse/high_quality, collapse/reverse_kl     2-D mixtures (VEEGAN/PacGAN)
-    collapse/modes, collapse/reverse_kl                         stacked digits (out of 1,000)
+    collapse/modes, collapse/reverse_kl, collapse/high_quality  stacked digits (out of 1,000; samples read surely)
     collapse/classes, collapse/class_entropy                    any digit run: generated class histogram
     eval/class_accuracy, eval/fid_class_<c>, eval/fid_class_mean  conditional digit runs
     collapse/class_mode_accuracy                                conditional mixtures
@@ -32,7 +32,8 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan_platform.data.base import REAL_SUBSET_SEED
-from gan_platform.evaluation.collapse import MixtureCollapse, ModeHistogram, class_mode_accuracy, stacked_modes
+from gan_platform.evaluation.collapse import (STACKED_CONFIDENCE, MixtureCollapse, ModeHistogram, StackedDigitModes,
+                                              class_mode_accuracy)
 from gan_platform.evaluation.evaluator import Evaluator
 from gan_platform.evaluation.features import DigitFeatures, FeatureExtractor
 from gan_platform.evaluation.manifold import kth_neighbour_distance, precision_recall_density_coverage
@@ -133,9 +134,9 @@ class GANEvaluator(Evaluator):
         fake, labels = self.generate(task)
         if not torch.isfinite(fake).all():
             return {"eval/finite": 0.0}
-        digits = None
+        digits = confidence = None
         if self.digits:
-            feats, digits = self.extractor.features_and_digits(fake, self.batch_size)
+            feats, digits, confidence = self.extractor.features_digits_and_confidence(fake, self.batch_size)
         else:
             feats = self.extractor(fake, self.batch_size)
         out: dict[str, float] = {}
@@ -157,7 +158,7 @@ class GANEvaluator(Evaluator):
             if labels is not None and self.num_classes == len(self.mixture.means):
                 out["collapse/class_mode_accuracy"] = class_mode_accuracy(fake, labels, self.mixture.means, self.mixture.sigma)
         if self.digits:
-            out.update(self._digit_metrics(digits, labels))
+            out.update(self._digit_metrics(digits, confidence, labels))
         for c, fid in self.class_fids.items():
             fid.reset()
             fid.update(feats[labels == c], real=False)
@@ -169,14 +170,14 @@ class GANEvaluator(Evaluator):
         out["perf/eval_seconds"] = time.perf_counter() - start
         return out
 
-    def _digit_metrics(self, digits: Tensor, labels: Optional[Tensor]) -> dict[str, float]:
-        """Collapse and class accuracy from the predicted digit of every channel, (N, C)."""
+    def _digit_metrics(self, digits: Tensor, confidence: Tensor, labels: Optional[Tensor]) -> dict[str, float]:
+        """Collapse and class accuracy from the predicted digit of every channel and its probability, (N, C)."""
         out: dict[str, float] = {}
         if self.stacked and digits.shape[1] == 3:
-            stack = ModeHistogram(1000, sync_on_compute=False).to(self.device)
-            stack.update(stacked_modes(digits))
+            stack = StackedDigitModes(sync_on_compute=False).to(self.device)
+            stack.update(digits, confidence)
             res = stack.compute()
-            out["collapse/modes"], out["collapse/reverse_kl"] = res["modes"], res["reverse_kl"]
+            out.update({f"collapse/{k}": res[k] for k in ("modes", "reverse_kl", "high_quality")})
         hist = ModeHistogram(10, sync_on_compute=False).to(self.device)
         hist.update(digits)
         res = hist.compute()
@@ -193,7 +194,8 @@ class GANEvaluator(Evaluator):
                 "num_fake_used": self.num_fake_used, "num_real": self.num_real,
                 "real_split": self.real_split(), "real_sha256": self.real_sha256, "prdc_k": self.k, "kid_subsets": self.kid_subsets,
                 "kid_subset_size": self.kid_subset_size, "num_processes": self.acc.num_processes,
-                "evaluations": self.evaluations, "eval_seconds": round(self.seconds, 3)}
+                "evaluations": self.evaluations, "eval_seconds": round(self.seconds, 3),
+                **({"mode_confidence": STACKED_CONFIDENCE} if self.stacked else {})}
 
     def real_split(self) -> str:
         if self.kind == "points" or self.dataset_name == "stacked_digits":

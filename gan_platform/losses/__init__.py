@@ -6,10 +6,10 @@ tasks join them.
 """
 
 from gan_platform.losses.objectives import (
-    LOSSES, AdversarialLoss, get_loss, d_minimax_real, d_minimax_fake, g_minimax, g_nonsaturating,
+    LOSSES, AdversarialLoss, get_loss, cyclegan_objective, d_minimax_real, d_minimax_fake, g_minimax, g_nonsaturating,
     d_wasserstein_real, d_wasserstein_fake, g_wasserstein, d_hinge_real, d_hinge_fake,
-    d_least_squares_real, d_least_squares_fake, g_least_squares,
+    d_least_squares_real, d_least_squares_fake, g_least_squares, g_least_squares_cyclegan,
 )
 from gan_platform.losses.regularizers import clip_weights, gradient_penalty
 
-__all__ = ["LOSSES", "AdversarialLoss", "get_loss", "clip_weights", "gradient_penalty", "d_minimax_real", "d_minimax_fake", "g_minimax", "g_nonsaturating", "d_wasserstein_real", "d_wasserstein_fake", "g_wasserstein", "d_hinge_real", "d_hinge_fake", "d_least_squares_real", "d_least_squares_fake", "g_least_squares"]
+__all__ = ["LOSSES", "AdversarialLoss", "get_loss", "cyclegan_objective", "clip_weights", "gradient_penalty", "d_minimax_real", "d_minimax_fake", "g_minimax", "g_nonsaturating", "d_wasserstein_real", "d_wasserstein_fake", "g_wasserstein", "d_hinge_real", "d_hinge_fake", "d_least_squares_real", "d_least_squares_fake", "g_least_squares", "g_least_squares_cyclegan"]

@@ -19,12 +19,17 @@ so that the discriminator minimises ``d_real(D(x)) + d_fake(D(G(z)))`` and the g
 - ``wasserstein``: the critic maximises E[f(x)] - E[f(G(z))] (earth mover's distance, dual form);
   G minimises -E[f(G(z))]. Needs a Lipschitz critic: ``clip_weights`` or ``gradient_penalty`` (regularizers.py).
 - ``hinge``: D minimises E[relu(1 - f(x))] + E[relu(1 + f(G(z)))]; G minimises -E[f(G(z))].
-- ``least_squares``: D minimises 1/2 E[(f(x) - 1)^2] + 1/2 E[f(G(z))^2]; G 1/2 E[(f(G(z)) - 1)^2].
+- ``least_squares``: D minimises 1/2 E[(f(x) - 1)^2] + 1/2 E[f(G(z))^2]; G 1/2 E[(f(G(z)) - 1)^2]
+  (Mao et al. 2017, eq. 2 with a = 0, b = c = 1: the 1/2 on both sides).
+
+CycleGAN (Zhu et al. 2017, eq. 1 and the authors' code) weighs its least-squares generator term
+without the 1/2, E[(f(G(x)) - 1)^2], against the cycle loss's lambda; its discriminator keeps the
+1/2. `cyclegan_objective` gives the CycleGAN task that form; the GAN task uses the objectives as above.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch.nn.functional as F
@@ -98,6 +103,11 @@ def g_least_squares(scores: Tensor) -> Tensor:
     return 0.5 * (scores - 1.0).pow(2).mean()
 
 
+def g_least_squares_cyclegan(scores: Tensor) -> Tensor:
+    """E[(f(G(x)) - 1)^2]: CycleGAN's generator term (Zhu et al. 2017), twice LSGAN's."""
+    return (scores - 1.0).pow(2).mean()
+
+
 @dataclass(frozen=True)
 class AdversarialLoss:
     """A named pair of D and G objectives (see the module docstring)."""
@@ -131,3 +141,9 @@ def get_loss(name: str) -> AdversarialLoss:
     if name not in LOSSES:
         raise ConfigError(f"Unknown loss '{name}': choose one of {', '.join(sorted(LOSSES))}.")
     return LOSSES[name]
+
+
+def cyclegan_objective(loss: AdversarialLoss) -> AdversarialLoss:
+    """`loss` as CycleGAN weighs it: least squares with G's term E[(f(G(x)) - 1)^2] (the paper's),
+    every other objective unchanged."""
+    return replace(loss, g=g_least_squares_cyclegan) if loss.name == "least_squares" else loss

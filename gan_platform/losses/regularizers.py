@@ -14,24 +14,33 @@ from torch import Tensor, nn
 
 
 def gradient_penalty(critic: Callable[..., Tensor], real: Tensor, fake: Tensor, *cond: Tensor,
-                     scale: float = 1.0) -> Tensor:
-    """WGAN-GP: E[(||grad_x f(x_hat)||_2 - 1)^2] on x_hat = eps x + (1 - eps) G(z), eps ~ U[0, 1] per sample.
+                     scale: float = 1.0, pack: int = 1) -> Tensor:
+    """WGAN-GP: E[(||grad f(x_hat)||_2 - 1)^2] on x_hat = eps x + (1 - eps) G(z), eps ~ U[0, 1] per critic input.
 
-    The norm is taken per sample over all non-batch dimensions. The graph is kept
+    A critic input is one sample, or with PacGAN packing (`pack` > 1, the critic judging `pack`
+    consecutive samples as one) one pack: eps is drawn once per pack and the norm is taken over the
+    whole packed input, so the penalty is that of the critic on packs. The graph is kept
     (``create_graph=True``) so the penalty can be back-propagated into the critic's parameters.
     Extra arguments (a class label) are passed to the critic unchanged. Under fp16 pass the gradient
     scaler's current `scale`: the input gradient is taken of the scaled mean score (so it does not
     underflow; the mean, as in PyTorch's AMP recipe, keeps the scaler's initial 2^16 from
-    overflowing fp16 at the critic's output) and unscaled before the norm. Samples are
-    independent, so n * grad(mean) is the per-sample gradient.
+    overflowing fp16 at the critic's output) and unscaled before the norm. Critic inputs must be
+    independent (no batch statistics: no BatchNorm, no minibatch-std feature), so m * grad(mean)
+    over the m inputs is each input's own gradient.
     """
     n = real.shape[0]
-    eps_shape = (n,) + (1,) * (real.dim() - 1)
-    eps = torch.rand(eps_shape, device=real.device, dtype=real.dtype)
+    if pack < 1 or n % pack:
+        raise ValueError(f"gradient_penalty: {n} samples cannot be split into packs of {pack}")
+    m = n // pack
+    eps = torch.rand((m,) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    eps = eps.repeat_interleave(pack, dim=0)
     x_hat = (eps * real.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)
     scores = critic(x_hat, *cond)
+    if scores.shape[0] != m:
+        raise ValueError(f"gradient_penalty: the critic gave {scores.shape[0]} scores for {n} samples; "
+                         f"pass its pack size (pack={n // max(scores.shape[0], 1)}?)")
     (grad,) = torch.autograd.grad(scores.float().mean() * scale, x_hat, create_graph=True)
-    norms = (grad.float() * (n / scale)).flatten(1).norm(2, dim=1)
+    norms = (grad.float() * (m / scale)).reshape(m, -1).norm(2, dim=1)
     return (norms - 1.0).pow(2).mean()
 
 

@@ -22,6 +22,14 @@ HEADLINE = ("eval/fid", "collapse/modes", "eval/fid_a2b", "eval/class_accuracy",
             "train/g_loss")
 
 
+def headline_metrics(values: dict) -> list[str]:
+    """The metrics a one-line account of a run shows (its closing console line): the first of
+    `HEADLINE` it has, then modes covered and class accuracy where it has them."""
+    lead = next((k for k in HEADLINE if k in values), None)
+    names = [lead] if lead else []
+    return names + [k for k in ("collapse/modes", "eval/class_accuracy") if k in values and k not in names]
+
+
 def best_mode(metric: str) -> str:
     """`max` where more is better (modes, precision, accuracy, ...), `min` otherwise (fid, kid, kl, losses)."""
     name = metric.split("/")[-1]

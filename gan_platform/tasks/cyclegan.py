@@ -8,9 +8,12 @@ with real images of its own style against translations into it:
            + cycle.weight * (||G2(G1(a)) - a|| + ||G1(G2(b)) - b||)        cycle consistency
            + identity_weight * (||G1(b) - b|| + ||G2(a) - a||)              optional identity loss
 
-with any adversarial loss of `gan_platform.losses` (least squares by default, as in the paper) and
-||.|| the mean squared error (``cycle.norm: l2``, the default) or the mean absolute error (``l1``,
-the paper's choice). `identity_weight` is absolute: the paper's 0.5 * lambda is 5 for lambda = 10.
+with any adversarial loss of `gan_platform.losses` (least squares by default, as in the paper) in
+CycleGAN's weighting (`cyclegan_objective`): with least squares, D_B minimises
+1/2 E[(D_B(b) - 1)^2] + 1/2 E[D_B(G1(a))^2] and G1's term is E[(D_B(G1(a)) - 1)^2], the paper's and
+its code's (LSGAN's generator term has a 1/2 that would double lambda's weight). ||.|| is the mean
+squared error (``cycle.norm: l2``, the default) or the mean absolute error (``l1``, the paper's
+choice). `identity_weight` is absolute: the paper's 0.5 * lambda is 5 for lambda = 10.
 
 Mapping onto the trainer's order (d_steps D steps, then g_steps G steps, each on a fresh batch):
 the paper's iteration is "G step on a batch, then D step on the same batch, with the fakes that G
@@ -33,7 +36,7 @@ from accelerate import Accelerator
 from torch import Tensor, nn
 
 from gan_platform.errors import ConfigError, instantiate
-from gan_platform.losses import clip_weights, get_loss, gradient_penalty
+from gan_platform.losses import clip_weights, cyclegan_objective, get_loss, gradient_penalty
 from gan_platform.tasks.image_pool import ImagePool
 from gan_platform.tasks.optim import build_optimizer
 from gan_platform.tasks.speed import prepare_networks
@@ -68,7 +71,7 @@ class CycleGANTask:
         self.g_a2b, self.g_b2a = modules["generator_a2b"], modules["generator_b2a"]
         self.d_a, self.d_b = modules["discriminator_a"], modules["discriminator_b"]
         self.optimizers = {"generator": g_optimizer, "discriminator": d_optimizer}
-        self.loss = get_loss(loss)
+        self.loss = cyclegan_objective(get_loss(loss))
         self.cycle_norm, self.cycle_weight, self.identity_weight = cycle_norm, float(cycle_weight), float(identity_weight)
         self.gp_weight, self.clip_value = float(gp_weight), float(clip_value)
         self.image_shape = tuple(int(s) for s in image_shape)
@@ -83,7 +86,8 @@ class CycleGANTask:
         penalty = torch.zeros((), device=real.device)
         if self.gp_weight > 0:
             scaler = self.accelerator.scaler
-            penalty = gradient_penalty(D, real, fake, scale=scaler.get_scale() if scaler is not None else 1.0)
+            penalty = gradient_penalty(D, real, fake, scale=scaler.get_scale() if scaler is not None else 1.0,
+                                       pack=getattr(self.accelerator.unwrap_model(D), "pack", 1))
         return loss, penalty
 
     def d_step(self, a: Tensor, b: Tensor) -> dict[str, Tensor]:

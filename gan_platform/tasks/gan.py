@@ -2,7 +2,7 @@
 
 One critic step:  L_D = d_real(D(x, c)) + d_fake(D(G(z, c), c))
                         [+ w * d_fake(D(x, c_wrong))]        conditional: reject real x with a wrong label
-                        [+ lambda * E[(||grad D(x_hat, c)|| - 1)^2]]   WGAN-GP
+                        [+ lambda * E[(||grad D(x_hat, c)|| - 1)^2]]   WGAN-GP (per pack under PacGAN)
                   then clip D's weights into [-c, c]          WGAN
 One generator step: L_G = g(D(G(z, c), c)), with D frozen.
 
@@ -95,7 +95,7 @@ class GANTask:
             extra = (cond,) if self.num_classes else ()
             scale = acc.scaler.get_scale() if acc.scaler is not None else 1.0
             with acc.autocast():
-                penalty = gradient_penalty(D, real, fake, *extra, scale=scale)
+                penalty = gradient_penalty(D, real, fake, *extra, scale=scale, pack=getattr(self._d_frozen, "pack", 1))
             loss = loss + self.gp_weight * penalty
             logs["grad_penalty"] = penalty.detach()
         opt = self._step_optimizers["discriminator"]
@@ -183,6 +183,13 @@ def check(cfg: DictConfig) -> None:
     if cfg.loss.name == "wasserstein" and cfg.loss.gradient_penalty == 0 and cfg.loss.weight_clip == 0:
         raise ConfigError("loss=wasserstein needs a Lipschitz critic: set loss.weight_clip (e.g. 0.01) or "
                           "loss.gradient_penalty (e.g. 10), or use +experiment=wgan / wgan_gp.")
+    if float(cfg.loss.gradient_penalty) > 0:
+        # The penalty is each critic input's own gradient norm; batch statistics mix other samples' terms in.
+        mixing = [what for what, on in (("model.discriminator.minibatch_std=true", OmegaConf.select(cfg, "model.discriminator.minibatch_std")),
+                                        ("model.discriminator.norm=batch", OmegaConf.select(cfg, "model.discriminator.norm") == "batch")) if on]
+        if mixing:
+            raise ConfigError(f"loss.gradient_penalty needs a critic that judges each sample on its own, and {mixing[0]} mixes the batch: "
+                              "turn it off (minibatch_std=false, or norm=none/layer/instance/spectral) or set loss.gradient_penalty=0.")
 
 
 def data_scale(setting: Any, dataset: Any = None) -> float:
