@@ -128,6 +128,9 @@ def check_ranges(cfg: DictConfig) -> None:
     if isinstance(pack, int) and pack > 1 and cfg.trainer.batch_size % pack:
         raise ConfigError(f"trainer.batch_size={cfg.trainer.batch_size} is not a multiple of model.discriminator.pack={pack}: "
                           "D judges samples in packs, so make the per-process batch size a multiple of the pack.")
+    from gan_platform.training.ema import check_ema
+
+    check_ema(cfg.trainer.ema)
     check_optimizer(cfg)
     check_parts(cfg)
 

@@ -18,6 +18,14 @@ PRECISIONS = ("no", "bf16", "fp16")
 
 
 @dataclass
+class EMAConfig:
+    decay: float = 0.0
+    half_life_images: Optional[float] = None
+    rampup: Optional[float] = None
+    raw_samples: bool = False
+
+
+@dataclass
 class TrainerConfig:
     steps: int = 2000
     batch_size: int = 64
@@ -32,6 +40,7 @@ class TrainerConfig:
     lr_decay: str = "none"
     lr_decay_start: float = 0.5
     progress: bool = True
+    ema: EMAConfig = field(default_factory=EMAConfig)
 
 
 @dataclass

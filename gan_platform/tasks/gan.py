@@ -55,6 +55,9 @@ class GANTask:
         self.device = accelerator.device
         self.sample_shape, self.class_names = tuple(sample_shape), class_names
         self._d_frozen = accelerator.unwrap_model(discriminator)
+        # What samples (grids, evaluation): G itself, or its average (training/ema.py replaces it).
+        self.generators = ("generator",)
+        self.inference: dict[str, nn.Module] = {"generator": accelerator.unwrap_model(generator)}
         # The networks' constructor arguments (with `_target_`): a checkpoint alone rebuilds them (runs/loading.py).
         self.model_args = model_args or {}
 
@@ -127,8 +130,8 @@ class GANTask:
     @torch.no_grad()
     def sample(self, n: int, labels: Optional[Tensor] = None, z: Optional[Tensor] = None,
                batch_size: int = 500) -> Tensor:
-        """n samples from G in eval mode (in batches), float32, with labels or random classes."""
-        G = self.accelerator.unwrap_model(self.generator)
+        """n samples from G (or its average, `inference`) in eval mode (in batches), float32, with labels or random classes."""
+        G = self.inference["generator"]
         was_training = G.training
         G.eval()
         try:

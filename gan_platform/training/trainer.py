@@ -1,6 +1,7 @@
 """The training loop: schedule, cadences, checkpoint/resume, early stop, divergence, logging.
 
-One iteration = `d_steps` critic steps (a fresh real batch each) then `g_steps` generator steps;
+One iteration = `d_steps` critic steps (a fresh real batch each) then `g_steps` generator steps,
+each followed by the update of G's moving average when `trainer.ema` is on (ema.py);
 `step` counts iterations (generator iterations in the WGAN paper's sense). Every `log_every`
 iterations the losses (kept on the device in between: no per-step host syncs) are averaged over
 the window and over all processes, checked for NaN/inf, and logged; every `sample_every` a sample
@@ -35,6 +36,7 @@ from gan_platform.runs.checkpoint import load_checkpoint, load_for_resume, save_
 from gan_platform.training.distributed import average_buffers, replica_fingerprints
 from gan_platform.training.divergence import check_finite
 from gan_platform.training.early_stopping import EarlyStopping
+from gan_platform.training.ema import attach_ema
 from gan_platform.errors import DivergedError, UserError
 from gan_platform.training.loss_window import LossWindow
 from gan_platform.runs.rundir import RunDir
@@ -74,6 +76,8 @@ class Trainer:
         self.status = "running"
         self.error: Optional[str] = None
         self.checkpoint_step: Optional[int] = None
+        # trainer.ema: G's average joins task.modules (checkpoints, resume) and samples (ema.py)
+        self.ema = attach_ema(task, accelerator, self.cfg.ema, self.cfg.batch_size * accelerator.num_processes)
         self.configured = configured_hyperparameters(task.optimizers)  # before a checkpoint overwrites them
         self.schedulers = make_schedulers(task.optimizers, self.cfg.lr_decay, self.cfg.lr_decay_start, self.cfg.steps)
         self.losses = LossWindow(accelerator)
@@ -150,9 +154,11 @@ class Trainer:
         for _ in range(self.cfg.d_steps):
             x, y = self.dataset.sample(bs, self.data_generator)
             self.losses.add(self.task.d_step(x, y))
-        for _ in range(self.cfg.g_steps):
+        for j in range(self.cfg.g_steps):
             x, y = self.dataset.sample(bs, self.data_generator)
             self.losses.add(self.task.g_step(x, y))
+            if self.ema is not None:
+                self.ema.update(self.step * self.cfg.g_steps + j)
         for s in self.schedulers.values():
             s.step()
         self.losses.iterations += 1
