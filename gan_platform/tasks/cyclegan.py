@@ -232,8 +232,8 @@ def build_cyclegan_task(cfg: Any, dataset: Any, acc: Accelerator) -> CycleGANTas
     model_args = {names[0]: generator, names[1]: generator,
                   names[2]: {**node("discriminator"), "in_shape": list(shape)}, names[3]: {**node("discriminator"), "in_shape": list(shape)}}
     nets = [instantiate(model_args[name]) for name in names]
-    g_opt = build_optimizer(cfg.optimizer, [p for m in nets[:2] for p in m.parameters()])
-    d_opt = build_optimizer(cfg.optimizer, [p for m in nets[2:] for p in m.parameters()])
+    g_opt = build_optimizer(cfg.optimizer, [p for m in nets[:2] for p in m.parameters()], "generator")
+    d_opt = build_optimizer(cfg.optimizer, [p for m in nets[2:] for p in m.parameters()], "discriminator")
     *nets, g_opt, d_opt = acc.prepare(*nets, g_opt, d_opt)
     t = cfg.task
     task = CycleGANTask(acc, dict(zip(names, nets)), g_opt, d_opt, loss=cfg.loss.name, cycle_norm=str(t.cycle.norm),
