@@ -51,7 +51,7 @@ def check_ema(ema: Any) -> None:
     """The rules of `trainer.ema` (run with the other config checks, before any work)."""
     decay, half_life, rampup = float(ema["decay"]), ema.get("half_life_images"), ema.get("rampup")
     if not 0.0 <= decay < 1.0:
-        raise ConfigError(f"trainer.ema.decay must be in [0, 1) (0 = off), got {decay}: e.g. 0.999.")
+        raise ConfigError(f"trainer.ema.decay must be in [0, 1) (0 = off), got {decay}: set it to e.g. 0.999, or 0.")
     if half_life is not None and (decay > 0 or not float(half_life) > 0):
         raise ConfigError("trainer.ema.half_life_images is a positive alternative to trainer.ema.decay: "
                           "set one of them (the other 0 / null).")
