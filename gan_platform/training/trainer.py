@@ -18,7 +18,9 @@ On resume the optimizer hyperparameters of the config (lr, betas, ...) win over 
 so that "lower the learning rate and resume" does what it says.
 
 The parts the loop uses live beside it: training_state (what a checkpoint holds of the training),
-loss_window, divergence, stopping (Ctrl-C/SIGTERM), early_stopping, sample_grid and settings.
+loss_window, divergence, stopping (Ctrl-C/SIGTERM), early_stopping, sample_grid, settings, ema (G's
+moving average) and health (the task measures its health signals on the last iteration of each log
+window; known failures become summary.json's `warnings`).
 """
 
 from __future__ import annotations
