@@ -49,7 +49,6 @@ def gradient_norm(module: nn.Module, scale: float = 1.0) -> Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).float() / scale
 
 
-
 class GANTask:
     """Adversarial training of `generator` against `discriminator` with a named loss."""
 

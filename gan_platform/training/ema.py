@@ -97,5 +97,5 @@ class GeneratorEMA:
 
 def attach_ema(task: Any, accelerator: Any, cfg: Any, images_per_step: int) -> Optional[GeneratorEMA]:
     """The task's generator averages when `trainer.ema` turns them on, else None."""
-    return GeneratorEMA(task, accelerator, cfg, images_per_step) if GeneratorEMA.enabled(cfg) else None
+    return GeneratorEMA(task, accelerator, cfg, images_per_step) if cfg and GeneratorEMA.enabled(cfg) else None
 

@@ -80,7 +80,7 @@ class Trainer:
         self.error: Optional[str] = None
         self.checkpoint_step: Optional[int] = None
         # trainer.ema: G's average joins task.modules (checkpoints, resume) and samples (ema.py)
-        self.ema = attach_ema(task, accelerator, self.cfg.ema, self.cfg.batch_size * accelerator.num_processes)
+        self.ema = attach_ema(task, accelerator, self.cfg.get("ema"), self.cfg.batch_size * accelerator.num_processes)
         self.configured = configured_hyperparameters(task.optimizers)  # before a checkpoint overwrites them
         self.schedulers = make_schedulers(task.optimizers, self.cfg.lr_decay, self.cfg.lr_decay_start, self.cfg.steps)
         self.losses = LossWindow(accelerator)
