@@ -160,17 +160,18 @@ def check_optimizer(cfg: DictConfig) -> None:
 
     from gan_platform.tasks.optim import SIDES, optimizer_config
 
-    for side in SIDES:
-        fix = f"fix optimizer.* or optimizer.{side}.* in the config"
+    own = {side: cfg.optimizer.get(side) for side in SIDES}
+    for side in (None, *(s for s in SIDES if isinstance(own[s], DictConfig) and any(v is not None for v in own[s].values()))):
+        who, fix = ("The optimizer", "optimizer.*") if side is None else (f"The {side}'s optimizer", f"optimizer.{side}.*")
         try:
             factory = hydra_instantiate(optimizer_config(cfg.optimizer, side))
             factory(params=[torch.zeros(1, requires_grad=True)])
         except (ValueError, TypeError) as e:
-            raise ConfigError(f"The {side}'s optimizer rejects its settings ({str(e).splitlines()[0]}): {fix}.") from e
+            raise ConfigError(f"{who} rejects its settings ({str(e).splitlines()[0]}): fix {fix} in the config.") from e
         except Exception as e:  # noqa: BLE001 - Hydra wraps the optimizer's own error
             cause = e.__cause__ or e.__context__
             if isinstance(cause, (ValueError, TypeError)):
-                raise ConfigError(f"The {side}'s optimizer rejects its settings ({str(cause).splitlines()[0]}): {fix}.") from e
+                raise ConfigError(f"{who} rejects its settings ({str(cause).splitlines()[0]}): fix {fix} in the config.") from e
             raise
 
 
