@@ -1,6 +1,6 @@
 """FID on the bundled digits with and without the generator's moving average (`trainer.ema`).
 
-    python benchmarks/ema_fid.py [--steps 1500] [--seeds 0 1 2] [--decay 0.995] [extra overrides...]
+    python benchmarks/ema_fid.py [extra overrides...] [--steps 1500] [--decay 0.995] [--seeds 0 1 2]
 
 For each seed, one `+experiment=nsgan` run with `trainer.ema.decay=DECAY`; the average never feeds
 back into training, so the raw G of that run is the G of the same run without EMA. At the end
