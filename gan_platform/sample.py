@@ -1,10 +1,11 @@
 """Draw samples from a trained generator: any class of a conditional run, or an unconditional one.
 
-    python -m gan_platform.sample RUN_DIR_OR_CHECKPOINT --classes 3,7 --n 16 --out FILE.png [--raw FILE.pt]
+    python -m gan_platform.sample RUN_DIR_OR_CHECKPOINT --classes 3,7 --n 16 --out FILE.png [--raw FILE.pt] [--raw-generator]
 
 G is rebuilt from the checkpoint alone (its constructor arguments are saved beside the weights;
 runs/loading.py, the loader `gan_platform.translate` shares), loaded safely. What G was built for
-(sample shape, classes) is read from the checkpoint itself.
+(sample shape, classes) is read from the checkpoint itself. A run trained with `trainer.ema` samples
+from G's moving average; `--raw-generator` takes the trained G itself.
 Images are written as a grid with one row per requested class (`--n` samples a row); 2-D points as
 a scatter plot coloured by class. Mistakes (not a run dir, a class out of range) are one sentence
 and exit code 2.
@@ -53,12 +54,12 @@ class TrainedGenerator:
         return torch.cat(out) if out else torch.zeros((0, *self.sample_shape))
 
 
-def load_generator(path: str | Path, checkpoint: str = "last") -> TrainedGenerator:
+def load_generator(path: str | Path, checkpoint: str = "last", raw: bool = False) -> TrainedGenerator:
     """G of the run at `path`, from checkpoints/`checkpoint` (runs/loading.py: the checkpoint alone
-    rebuilds it)."""
+    rebuilds it): its moving average when the run kept one (trainer.ema), unless `raw`."""
     from gan_platform.runs.loading import load_trained
 
-    trained = load_trained(path, ("generator",), checkpoint, task="gan")
+    trained = load_trained(path, ("generator",), checkpoint, task="gan", raw=raw)
     spec, args = trained.task_state, trained.model_args["generator"]
     shape = tuple(spec.get("sample_shape") or args["out_shape"])
     num_classes, names = int(spec.get("num_classes", args.get("num_classes") or 0)), spec.get("class_names")
@@ -129,11 +130,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--raw", default=None, help="also save the samples and labels as a .pt file")
     parser.add_argument("--checkpoint", default="last", choices=("last", "best"), help="which checkpoint of a run dir")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--raw-generator", action="store_true",
+                        help="a run trained with trainer.ema: sample from G itself, not from its moving average")
     args = parser.parse_args(argv)
     try:
         if args.n < 1:
             raise UserError(f"--n must be at least 1, got {args.n}.")
-        trained = load_generator(args.path, args.checkpoint)
+        trained = load_generator(args.path, args.checkpoint, raw=args.raw_generator)
         classes = parse_classes(args.classes, trained)
         labels = torch.tensor(classes).repeat_interleave(args.n) if classes else None
         samples = trained.sample(len(labels) if labels is not None else args.n, labels, seed=args.seed)

@@ -44,6 +44,11 @@ TASKS: dict[str, tuple[list[str], int, bool]] = {
     # DCGAN on digits: BatchNorm in G, whose statistics each rank keeps and the trainer averages
     "nsgan_digits": (["+experiment=nsgan", "model.generator.width=8", "model.discriminator.width=8",
                       "trainer.batch_size=8", "trainer.sample_every=2"], 3, False),
+    # the same with the moving average of G (its BatchNorm buffers copied from each rank's G), spectral
+    # norm in D (power-iteration vectors as buffers) and a D learning rate of its own
+    "nsgan_digits_ema_sn": (["+experiment=nsgan", "model.generator.width=8", "model.discriminator.width=8",
+                             "trainer.batch_size=8", "trainer.sample_every=2", "trainer.ema.decay=0.9",
+                             "model.discriminator.spectral_norm=true", "optimizer.discriminator.lr=4e-4"], 3, False),
     # CycleGAN on the embedded digit pair: four networks, image pools, instance norm
     "cyclegan_digits": (["+experiment=cyclegan", "trainer.batch_size=4", "trainer.grid_size=4", "model.generator.width=8",
                          "model.generator.blocks=1", "model.generator.downsample=1", "model.discriminator.width=8",
@@ -128,7 +133,9 @@ def test_two_processes_train_one_run(tmp_path, task):
     state, meta = load_checkpoint(run_dir / "checkpoints" / "last")
     assert meta["step"] == final and state["num_processes"] == 2 and len(state["rng"]) == 2
     assert not state["rng"][0]["data"].equal(state["rng"][1]["data"]), "both ranks drew the same data"
-    # DDP kept the replicas in step: parameters and (averaged) buffers bit-identical on both ranks
+    # DDP kept the replicas in step: parameters and (averaged) buffers bit-identical on both ranks,
+    # G's moving average included where there is one
+    assert ("generator_ema" in state["modules"]) == ("trainer.ema.decay=0.9" in overrides)
     assert summary["replicas"]["in_sync"] is True
     assert summary["replicas"]["sha256"][0] == summary["replicas"]["sha256"][1]
     # every step logged once, by the main process only, averaged over both ranks

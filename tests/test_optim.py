@@ -1,6 +1,9 @@
 """Fused optimizers from the config, the optimizer the training step calls, replica fingerprints."""
 
 import copy
+import re
+
+import pytest
 
 import torch
 from accelerate import Accelerator
@@ -62,3 +65,56 @@ def test_fingerprint_is_equal_for_identical_replicas_and_sees_a_buffer_change():
     with torch.no_grad():
         b[1].running_mean[0] += 1e-6
     assert fingerprint({"d": a}) != fingerprint({"d": b})
+
+
+# -- one optimizer a side (TTUR): optimizer.generator.* / optimizer.discriminator.* -----------------
+def _lrs(run_dir) -> dict:
+    from gan_platform.runs.checkpoint import load_checkpoint
+
+    state, _ = load_checkpoint(run_dir / "checkpoints" / "last")
+    return {side: (opt["param_groups"][0]["lr"], tuple(opt["param_groups"][0].get("betas", ())),
+                   opt["param_groups"][0]["weight_decay"]) for side, opt in state["optimizers"].items()}
+
+
+@pytest.mark.slow
+def test_each_side_gets_its_own_settings_and_the_shared_ones_set_both(tmp_path):
+    from conftest import TINY, train
+
+    ring = TINY + ["dataset=ring8", "model.generator.hidden=16", "model.discriminator.hidden=16", "trainer.steps=2",
+                   "trainer.sample_every=0", "eval.every=0"]
+    train(tmp_path / "ttur", ring + ["optimizer.discriminator.lr=4e-4", "optimizer.generator.lr=1e-4",
+                                     "optimizer.generator.betas=[0.0,0.99]", "optimizer.discriminator.weight_decay=0.01"])
+    assert _lrs(tmp_path / "ttur") == {"generator": (1e-4, (0.0, 0.99), 0.0), "discriminator": (4e-4, (0.5, 0.999), 0.01)}
+    train(tmp_path / "shared", ring + ["optimizer.lr=3e-3"])
+    assert _lrs(tmp_path / "shared") == {"generator": (3e-3, (0.5, 0.999), 0.0), "discriminator": (3e-3, (0.5, 0.999), 0.0)}
+    train(tmp_path / "rms", ring + ["optimizer=rmsprop", "optimizer.discriminator.lr=2e-4"])
+    assert {k: v[0] for k, v in _lrs(tmp_path / "rms").items()} == {"generator": 5e-5, "discriminator": 2e-4}
+
+
+def test_a_side_with_a_larger_lr_takes_larger_steps():
+    """The same gradients, a D lr 10x G's: Adam's first step moves each weight by ~lr."""
+    cfg = compose(["optimizer.discriminator.lr=2e-3"])
+    g_net, d_net = _net(), _net()
+    g_opt = build_optimizer(cfg.optimizer, g_net.parameters(), "generator")
+    d_opt = build_optimizer(cfg.optimizer, d_net.parameters(), "discriminator")
+    x = torch.randn(32, 2)
+    moves = []
+    for net, opt in ((g_net, g_opt), (d_net, d_opt)):
+        before = [p.detach().clone() for p in net.parameters()]
+        net(x).pow(2).mean().backward()
+        opt.step()
+        moves.append(max((p - b).abs().max().item() for p, b in zip(net.parameters(), before)))
+    assert moves[0] == pytest.approx(2e-4, rel=1e-3) and moves[1] == pytest.approx(2e-3, rel=1e-3)
+
+
+@pytest.mark.parametrize("override, sentence", [
+    ("+optimizer.discriminator.lrr=1e-3", "Unknown key 'optimizer.discriminator.lrr'"),
+    ("optimizer.discriminator.lr=-1e-3", "optimizer.discriminator.lr must be positive"),
+    ("optimizer.generator.betas=[0.5,1.5]", "The generator's optimizer rejects its settings"),
+])
+def test_a_wrong_side_setting_is_one_sentence(override, sentence):
+    from gan_platform.config import validate
+    from gan_platform.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(sentence)):
+        validate(compose([override]))

@@ -69,7 +69,8 @@ def _check_target(node: DictConfig, where: str) -> None:
             elif isinstance(default, (int, float)) and default is not None:
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     raise ConfigError(f"{where}.{key} must be a number, got {value!r}.")
-                if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float) and not value.is_integer():
+                whole = isinstance(default, int) and "float" not in str(params[key].annotation)  # torch: `weight_decay: float = 0`
+                if whole and not isinstance(default, bool) and isinstance(value, float) and not value.is_integer():
                     raise ConfigError(f"{where}.{key} must be a whole number, got {value!r}.")
 
 
@@ -103,7 +104,8 @@ def check_ranges(cfg: DictConfig) -> None:
         _positive(cfg, key, "whole number")
     for key in ("trainer.sample_every", "trainer.checkpoint_every", "eval.every", "eval.early_stop_patience"):
         _positive(cfg, key, "whole number", allow_zero=True)
-    _positive(cfg, "optimizer.lr")
+    for key in ("optimizer.lr", "optimizer.generator.lr", "optimizer.discriminator.lr"):
+        _positive(cfg, key)
     for key in ("loss.gradient_penalty", "loss.weight_clip", "task.mismatch_weight",  # keys a task lacks are skipped
                 "task.cycle.weight", "task.identity_weight", "task.pool_size"):
         _positive(cfg, key, allow_zero=True)
@@ -130,6 +132,9 @@ def check_ranges(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.batch_size={cfg.trainer.batch_size} is not a multiple of model.discriminator.pack={pack}: "
                           "D judges samples in packs, so make the per-process batch size a multiple of the pack.")
     check_compile(cfg)
+    from gan_platform.training.ema import check_ema
+
+    check_ema(cfg.trainer.ema)
     check_optimizer(cfg)
     check_parts(cfg)
 
@@ -163,27 +168,49 @@ def check_parts(cfg: DictConfig) -> None:
 
 
 def check_optimizer(cfg: DictConfig) -> None:
-    """Build the optimizer once on a dummy parameter: torch's own checks (betas in [0, 1), eps >= 0,
-    ...) then fail here as one sentence, before any work, rather than as a traceback mid-build."""
+    """Build each side's optimizer (tasks/optim.py) once on a dummy parameter: torch's own checks
+    (betas in [0, 1), eps >= 0, ...) then fail here as one sentence, before any work, rather than
+    as a traceback mid-build."""
     if "optimizer" not in cfg or not isinstance(cfg.optimizer, DictConfig) or "_target_" not in cfg.optimizer:
         return
     import torch
 
-    try:
-        factory = hydra_instantiate(cfg.optimizer)
-        factory(params=[torch.zeros(1, requires_grad=True)])
-    except (ValueError, TypeError) as e:
-        raise ConfigError(f"The optimizer rejects its settings ({str(e).splitlines()[0]}): fix optimizer.* in the config.") from e
-    except Exception as e:  # noqa: BLE001 - Hydra wraps the optimizer's own error
-        cause = e.__cause__ or e.__context__
-        if isinstance(cause, (ValueError, TypeError)):
-            raise ConfigError(f"The optimizer rejects its settings ({str(cause).splitlines()[0]}): fix optimizer.* in the config.") from e
-        raise
+    from gan_platform.tasks.optim import SIDES, optimizer_config
+
+    own = {side: cfg.optimizer.get(side) for side in SIDES}
+    for side in (None, *(s for s in SIDES if isinstance(own[s], DictConfig) and any(v is not None for v in own[s].values()))):
+        who, fix = ("The optimizer", "optimizer.*") if side is None else (f"The {side}'s optimizer", f"optimizer.{side}.*")
+        try:
+            factory = hydra_instantiate(optimizer_config(cfg.optimizer, side))
+            factory(params=[torch.zeros(1, requires_grad=True)])
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"{who} rejects its settings ({str(e).splitlines()[0]}): fix {fix} in the config.") from e
+        except Exception as e:  # noqa: BLE001 - Hydra wraps the optimizer's own error
+            cause = e.__cause__ or e.__context__
+            if isinstance(cause, (ValueError, TypeError)):
+                raise ConfigError(f"{who} rejects its settings ({str(cause).splitlines()[0]}): fix {fix} in the config.") from e
+            raise
+
+
+def _check_optimizer_keys(node: Any) -> None:
+    """optimizer.* and each side's optimizer.<side>.* (tasks/optim.py) against the optimizer's arguments."""
+    from gan_platform.tasks.optim import SIDES
+
+    if not isinstance(node, DictConfig) or "_target_" not in node:
+        return
+    _check_target(OmegaConf.create({k: node._get_node(k) for k in node.keys() if k not in SIDES}), "optimizer")
+    for side in SIDES:
+        own = node.get(side)
+        if isinstance(own, DictConfig):
+            set_keys = {k: v for k, v in own.items() if v is not None}
+            _check_target(OmegaConf.create({"_target_": node._target_, **set_keys}), f"optimizer.{side}")
 
 
 def validate(cfg: DictConfig) -> None:
     """All config checks that need no data: target keys and types, then ranges."""
-    for group in ("model", "dataset", "optimizer", "tracker"):
+    for group in ("model", "dataset", "tracker"):
         if group in cfg and cfg[group] is not None:
             _walk_targets(cfg[group], group)
+    if cfg.get("optimizer") is not None:
+        _check_optimizer_keys(cfg.optimizer)
     check_ranges(cfg)

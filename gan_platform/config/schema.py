@@ -18,6 +18,14 @@ PRECISIONS = ("no", "bf16", "fp16")
 
 
 @dataclass
+class EMAConfig:
+    decay: float = 0.0
+    half_life_images: Optional[float] = None
+    rampup: Optional[float] = None
+    raw_samples: bool = False
+
+
+@dataclass
 class TrainerConfig:
     steps: int = 2000
     batch_size: int = 64
@@ -36,6 +44,7 @@ class TrainerConfig:
     compile_mode: str = "default"
     compile_backend: str = "inductor"
     channels_last: bool = False
+    ema: EMAConfig = field(default_factory=EMAConfig)
 
 
 @dataclass

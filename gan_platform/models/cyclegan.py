@@ -22,6 +22,7 @@ from typing import Optional, Sequence
 from torch import Tensor, nn
 
 from gan_platform.errors import ConfigError
+from gan_platform.models.heads import spectral_normalise
 
 
 def _square_image(shape: Sequence[int], who: str) -> tuple[int, int]:
@@ -86,9 +87,10 @@ class ResnetGenerator(nn.Module):
 
 
 class PatchDiscriminator(nn.Module):
-    """D: images of `in_shape` (C, R, R) -> a map of patch scores (N, 1, h, w)."""
+    """D: images of `in_shape` (C, R, R) -> a map of patch scores (N, 1, h, w); `spectral_norm`
+    normalises every convolution (models/heads.py)."""
 
-    def __init__(self, in_shape: Sequence[int], width: int = 16, layers: int = 2):
+    def __init__(self, in_shape: Sequence[int], width: int = 16, layers: int = 2, spectral_norm: bool = False):
         super().__init__()
         channels, resolution = _square_image(in_shape, "model=cyclegan's discriminator")
         if width < 1 or layers < 1:
@@ -105,6 +107,8 @@ class PatchDiscriminator(nn.Module):
                  nn.Conv2d(2 * c, 1, 4, 1, 1)]
         self.body = nn.Sequential(*body)
         init_normal(self)
+        if spectral_norm:
+            spectral_normalise(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.body(x)

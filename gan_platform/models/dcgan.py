@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_platform.errors import ConfigError
-from gan_platform.models.heads import ScoreHead, check_conditioning, one_hot, pack_samples
+from gan_platform.models.heads import ScoreHead, check_conditioning, one_hot, pack_samples, spectral_normalise
 
 D_NORMS = ("none", "batch", "layer", "instance", "spectral")
 
@@ -71,10 +71,12 @@ def _d_norm(kind: str, channels: int) -> nn.Module:
 
 
 class DCGANDiscriminator(nn.Module):
-    """D(x, y) for images of `in_shape` (C, R, R)."""
+    """D(x, y) for images of `in_shape` (C, R, R). `spectral_norm` normalises every layer, the head
+    included; ``norm: spectral`` normalises the convolutions only."""
 
     def __init__(self, in_shape: Sequence[int], width: int = 32, norm: str = "none", num_classes: int = 0,
-                 conditioning: str = "concat", dropout: float = 0.0, minibatch_std: bool = False, pack: int = 1):
+                 conditioning: str = "concat", dropout: float = 0.0, minibatch_std: bool = False, pack: int = 1,
+                 spectral_norm: bool = False):
         super().__init__()
         channels, resolution = _image_shape(in_shape)
         check_conditioning(num_classes, conditioning, pack)
@@ -96,6 +98,8 @@ class DCGANDiscriminator(nn.Module):
             c *= 2
         self.body = nn.Sequential(*layers, nn.Flatten())
         self.head = ScoreHead((c // 2) * 16, num_classes, conditioning, dropout, minibatch_std)
+        if spectral_norm:
+            spectral_normalise(self)
 
     def forward(self, x: Tensor, y: Optional[Tensor] = None) -> Tensor:
         x = pack_samples(x, self.pack)

@@ -1,4 +1,4 @@
-"""Pieces shared by every discriminator: class conditioning, packing, diversity features."""
+"""Pieces shared by every discriminator: class conditioning, packing, diversity features, spectral norm."""
 
 from __future__ import annotations
 
@@ -23,6 +23,17 @@ def check_conditioning(num_classes: int, conditioning: str, pack: int = 1) -> No
         raise ConfigError(f"model.discriminator.pack must be at least 1, got {pack}.")
     if pack > 1 and num_classes:
         raise ConfigError("Packing (pack > 1) is for unconditional GANs: set model.discriminator.pack=1 for a conditional run.")
+
+
+def spectral_normalise(module: nn.Module) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018) of every linear, convolution and embedding layer of
+    `module`: W / sigma(W), sigma estimated by one power iteration per training forward. The
+    iteration's vectors u, v are buffers, so checkpoints hold them and resume continues them
+    exactly. Layers already normalised are left alone. Returns `module`."""
+    for layer in list(module.modules()):
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.Embedding)) and not nn.utils.parametrize.is_parametrized(layer, "weight"):
+            nn.utils.parametrizations.spectral_norm(layer)
+    return module
 
 
 def one_hot(y: Optional[Tensor], num_classes: int, like: Tensor) -> Tensor:

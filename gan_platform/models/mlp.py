@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_platform.errors import ConfigError
-from gan_platform.models.heads import ScoreHead, check_conditioning, one_hot, pack_samples
+from gan_platform.models.heads import ScoreHead, check_conditioning, one_hot, pack_samples, spectral_normalise
 
 
 def _check_size(hidden: int, depth: int) -> None:
@@ -60,11 +60,11 @@ class MLPGenerator(nn.Module):
 
 class MLPDiscriminator(nn.Module):
     """D(x, y): `depth` hidden LeakyReLU layers -> a score; options fight mode collapse
-    (dropout, minibatch-std diversity feature, PacGAN packing)."""
+    (dropout, minibatch-std diversity feature, PacGAN packing); `spectral_norm` normalises every layer."""
 
     def __init__(self, in_shape: Sequence[int], hidden: int = 128, depth: int = 3, num_classes: int = 0,
                  conditioning: str = "concat", dropout: float = 0.0, minibatch_std: bool = False, pack: int = 1,
-                 scale: float = 1.0):
+                 scale: float = 1.0, spectral_norm: bool = False):
         super().__init__()
         _check_size(hidden, depth)
         _scale_buffer(self, scale)
@@ -75,6 +75,8 @@ class MLPDiscriminator(nn.Module):
         in_dim = math.prod(in_shape) * pack + (num_classes if self.concat else 0)
         self.body = _mlp(in_dim, hidden, depth, lambda: nn.LeakyReLU(0.2))
         self.head = ScoreHead(hidden, num_classes, conditioning, dropout, minibatch_std)
+        if spectral_norm:
+            spectral_normalise(self)
 
     def forward(self, x: Tensor, y: Optional[Tensor] = None) -> Tensor:
         h = pack_samples(x.flatten(1) / self.scale, self.pack)

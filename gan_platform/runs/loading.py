@@ -5,7 +5,9 @@ A checkpoint holds each network's constructor arguments beside its weights (`mod
 `_target_` and every argument, as nanoGPT's checkpoints do), so the checkpoint alone rebuilds the
 networks: no run builder, no dataset, no config composition. Checkpoints written before
 `model_args` existed are rebuilt from the run dir's `.hydra/config.yaml` and the shapes the
-checkpoint's task state records. Weights are loaded safely (`weights_only`, checkpoint.py), and
+checkpoint's task state records. A generator trained with `trainer.ema` is stored twice: as itself
+and as its moving average `<name>_ema` (training/ema.py); the loader gives the average unless asked
+for the raw network (`raw=True`). Weights are loaded safely (`weights_only`, checkpoint.py), and
 every network comes back in eval mode, on the CPU, without gradients.
 """
 
@@ -21,6 +23,8 @@ from torch import nn
 from gan_platform.errors import UserError, instantiate
 from gan_platform.runs.checkpoint import load_checkpoint, resolve_checkpoint
 
+AVERAGE_SUFFIX = "_ema"  # a network's moving average is kept in a checkpoint as `<name>_ema` (training/ema.py)
+
 
 @dataclass
 class TrainedModel:
@@ -33,6 +37,7 @@ class TrainedModel:
     checkpoint: Path
     step: int
     model_args: dict[str, dict[str, Any]] = field(default_factory=dict)  # what each network was built with
+    averaged: tuple[str, ...] = ()  # the names whose moving average (trainer.ema) was loaded
     cfg: Optional[DictConfig] = field(default=None, repr=False)  # the run's composed config, when at hand
 
 
@@ -70,9 +75,10 @@ def _legacy_args(cfg: DictConfig, task: str, name: str, task_state: dict[str, An
 
 
 def load_trained(path: str | Path, names: tuple[str, ...], checkpoint: str = "last",
-                 task: Optional[str] = None) -> TrainedModel:
+                 task: Optional[str] = None, raw: bool = False) -> TrainedModel:
     """The networks `names` of the run or checkpoint at `path` (checkpoints/`checkpoint` of a run
-    dir); `task` refuses a run of another task with one sentence."""
+    dir), each as its moving average where the checkpoint holds one, unless `raw`; `task` refuses a
+    run of another task with one sentence."""
     run_dir, ckpt = find_run_dir(path, checkpoint)
     cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml") if run_dir is not None else None
     state, meta = load_checkpoint(ckpt)
@@ -81,8 +87,15 @@ def load_trained(path: str | Path, names: tuple[str, ...], checkpoint: str = "la
         raise UserError(f"'{run_dir or ckpt}' is a {trained_by} run, not a {task} run: pass a run of a {task} experiment.")
     task_state = state.get("task") or {}
     model_args = state.get("model_args") or {}
-    modules, used = {}, {}
+    modules, used, averaged = {}, {}, []
     for name in names:
+        stored = name + AVERAGE_SUFFIX
+        if not raw and stored in state.get("modules", {}) and stored in model_args:
+            module = instantiate(model_args[stored])
+            module.load_state_dict(state["modules"][stored])
+            modules[name], used[name] = module.eval().requires_grad_(False), model_args[stored]
+            averaged.append(name)
+            continue
         if name in model_args:
             args = model_args[name]
         elif cfg is not None:
@@ -99,4 +112,4 @@ def load_trained(path: str | Path, names: tuple[str, ...], checkpoint: str = "la
                             "pass the run dir the checkpoint was written in.") from e
         modules[name], used[name] = module.eval().requires_grad_(False), args
     return TrainedModel(modules, trained_by, task_state, run_dir, ckpt, int(meta.get("step", state.get("step", 0))),
-                        used, cfg)
+                        used, cfg, tuple(averaged))

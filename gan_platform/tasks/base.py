@@ -17,6 +17,8 @@ class Task(Protocol):
 
     modules: dict[str, nn.Module]          # prepared networks by name ("generator", ...)
     optimizers: dict[str, torch.optim.Optimizer]
+    generators: tuple[str, ...]            # the names in `modules` of the generators (averaged by trainer.ema)
+    inference: dict[str, nn.Module]        # generator name -> the network that samples: itself or its average
 
     def d_step(self, real: Tensor, labels: Optional[Tensor]) -> dict[str, Tensor]: ...
 

@@ -71,6 +71,9 @@ class CycleGANTask:
         self.g_a2b, self.g_b2a = modules["generator_a2b"], modules["generator_b2a"]
         self.d_a, self.d_b = modules["discriminator_a"], modules["discriminator_b"]
         self.optimizers = {"generator": g_optimizer, "discriminator": d_optimizer}
+        # What translates (grids, evaluation): the generators, or their averages (training/ema.py replaces them).
+        self.generators = ("generator_a2b", "generator_b2a")
+        self.inference: dict[str, nn.Module] = {k: accelerator.unwrap_model(modules[k]) for k in self.generators}
         self.loss = cyclegan_objective(get_loss(loss))
         self.cycle_norm, self.cycle_weight, self.identity_weight = cycle_norm, float(cycle_weight), float(identity_weight)
         self.gp_weight, self.clip_value = float(gp_weight), float(clip_value)
@@ -147,8 +150,8 @@ class CycleGANTask:
     # -- translation -----------------------------------------------------------------------
     @torch.no_grad()
     def translate(self, x: Tensor, direction: str = "a2b", batch_size: int = 256) -> Tensor:
-        """G1(x) (a2b) or G2(x) (b2a) in eval mode, in batches, float32 in [-1, 1]."""
-        G = self.accelerator.unwrap_model(self.g_a2b if direction == "a2b" else self.g_b2a)
+        """G1(x) (a2b) or G2(x) (b2a) (or their averages, `inference`) in eval mode, in batches, float32 in [-1, 1]."""
+        G = self.inference["generator_a2b" if direction == "a2b" else "generator_b2a"]
         was_training = G.training
         G.eval()
         try:
@@ -227,8 +230,8 @@ def build_cyclegan_task(cfg: Any, dataset: Any, acc: Accelerator) -> CycleGANTas
                   names[2]: {**node("discriminator"), "in_shape": list(shape)}, names[3]: {**node("discriminator"), "in_shape": list(shape)}}
     nets = [instantiate(model_args[name]) for name in names]
     prepare_networks(nets, cfg.trainer)
-    g_opt = build_optimizer(cfg.optimizer, [p for m in nets[:2] for p in m.parameters()])
-    d_opt = build_optimizer(cfg.optimizer, [p for m in nets[2:] for p in m.parameters()])
+    g_opt = build_optimizer(cfg.optimizer, [p for m in nets[:2] for p in m.parameters()], "generator")
+    d_opt = build_optimizer(cfg.optimizer, [p for m in nets[2:] for p in m.parameters()], "discriminator")
     *nets, g_opt, d_opt = acc.prepare(*nets, g_opt, d_opt)
     t = cfg.task
     task = CycleGANTask(acc, dict(zip(names, nets)), g_opt, d_opt, loss=cfg.loss.name, cycle_norm=str(t.cycle.norm),

@@ -6,6 +6,11 @@ One critic step:  L_D = d_real(D(x, c)) + d_fake(D(G(z, c), c))
                   then clip D's weights into [-c, c]          WGAN
 One generator step: L_G = g(D(G(z, c), c)), with D frozen.
 
+Health signals, measured only when the trainer sets `measure_health` (the last iteration of a log
+window, training/health.py): the gradient norms ||grad L_D|| and ||grad L_G|| over D's and G's
+parameters, and D's accuracy on real and fake samples, i.e. the fraction of scores on the right
+side of the loss's decision threshold (`DECISION_THRESHOLDS`; a Wasserstein critic has none).
+
 In a conditional run the fakes of both steps get the labels of the real batch drawn for that step:
 G learns the classes in the data's proportions, and the gradient penalty's interpolates
 x_hat = eps x + (1 - eps) G(z, c) join a real and a fake sample of the same class c, judged under c.
@@ -34,6 +39,16 @@ from gan_platform.tasks.speed import prepare_networks
 
 log = logging.getLogger(__name__)
 
+# The score at which D's loss says "real" rather than "fake": the sign of a logit or a hinge score,
+# 1/2 between least squares' targets 0 and 1. A loss not listed (a critic) has no accuracy.
+DECISION_THRESHOLDS = {"minimax": 0.0, "nonsaturating": 0.0, "hinge": 0.0, "least_squares": 0.5}
+
+
+def gradient_norm(module: nn.Module, scale: float = 1.0) -> Tensor:
+    """||grad|| over all parameters of `module` that have one (divided by a gradient scaler's scale), on the device."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).float() / scale
+
 
 class GANTask:
     """Adversarial training of `generator` against `discriminator` with a named loss."""
@@ -56,8 +71,13 @@ class GANTask:
         self.device = accelerator.device
         self.sample_shape, self.class_names = tuple(sample_shape), class_names
         self._d_frozen = accelerator.unwrap_model(discriminator)
+        # What samples (grids, evaluation): G itself, or its average (training/ema.py replaces it).
+        self.generators = ("generator",)
+        self.inference: dict[str, nn.Module] = {"generator": accelerator.unwrap_model(generator)}
         # The networks' constructor arguments (with `_target_`): a checkpoint alone rebuilds them (runs/loading.py).
         self.model_args = model_args or {}
+        self.threshold = DECISION_THRESHOLDS.get(self.loss.name)
+        self.measure_health = False  # the trainer sets it for the steps whose health signals it logs
 
     # -- inputs ----------------------------------------------------------------------------
     def noise(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
@@ -101,6 +121,8 @@ class GANTask:
         opt = self._step_optimizers["discriminator"]
         opt.zero_grad(set_to_none=True)
         acc.backward(loss)
+        if self.measure_health:
+            logs.update(self._health(D, real_scores, fake_scores, "d"))
         opt.step()
         if self.clip_value > 0:
             clip_weights(D, self.clip_value)
@@ -119,17 +141,28 @@ class GANTask:
             opt = self._step_optimizers["generator"]
             opt.zero_grad(set_to_none=True)
             acc.backward(loss)
+            logs = self._health(G, None, None, "g") if self.measure_health else {}
             opt.step()
         finally:
             D.requires_grad_(True)
-        return {"g_loss": loss.detach().float()}
+        return {"g_loss": loss.detach().float(), **logs}
+
+    def _health(self, net: nn.Module, real_scores: Optional[Tensor], fake_scores: Optional[Tensor],
+                side: str) -> dict[str, Tensor]:
+        """The health signals of one step (module docstring), as 0-d tensors on the device."""
+        scaler = self.accelerator.scaler
+        logs = {f"{side}_grad_norm": gradient_norm(net, scaler.get_scale() if scaler is not None else 1.0)}
+        if real_scores is not None and self.threshold is not None:
+            logs["d_acc_real"] = (real_scores.detach().float() > self.threshold).float().mean()
+            logs["d_acc_fake"] = (fake_scores.detach().float() < self.threshold).float().mean()
+        return logs
 
     # -- sampling --------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, n: int, labels: Optional[Tensor] = None, z: Optional[Tensor] = None,
                batch_size: int = 500) -> Tensor:
-        """n samples from G in eval mode (in batches), float32, with labels or random classes."""
-        G = self.accelerator.unwrap_model(self.generator)
+        """n samples from G (or its average, `inference`) in eval mode (in batches), float32, with labels or random classes."""
+        G = self.inference["generator"]
         was_training = G.training
         G.eval()
         try:
@@ -243,8 +276,8 @@ def build_gan_task(cfg: DictConfig, dataset: Any, acc: Accelerator) -> GANTask:
     args = network_args(cfg, shape, num_classes, dataset)
     G, D = instantiate(args["generator"]), instantiate(args["discriminator"])
     prepare_networks([G, D], cfg.trainer)
-    g_opt = build_optimizer(cfg.optimizer, G.parameters())
-    d_opt = build_optimizer(cfg.optimizer, D.parameters())
+    g_opt = build_optimizer(cfg.optimizer, G.parameters(), "generator")
+    d_opt = build_optimizer(cfg.optimizer, D.parameters(), "discriminator")
     G, g_opt = acc.prepare(G, g_opt)
     D, d_opt = acc.prepare(D, d_opt)
     return GANTask(acc, G, D, g_opt, d_opt, loss=cfg.loss.name, z_dim=z_dim, num_classes=num_classes,

@@ -1,6 +1,7 @@
 """The training loop: schedule, cadences, checkpoint/resume, early stop, divergence, logging.
 
-One iteration = `d_steps` critic steps (a fresh real batch each) then `g_steps` generator steps;
+One iteration = `d_steps` critic steps (a fresh real batch each) then `g_steps` generator steps,
+each followed by the update of G's moving average when `trainer.ema` is on (ema.py);
 `step` counts iterations (generator iterations in the WGAN paper's sense). Every `log_every`
 iterations the losses (kept on the device in between: no per-step host syncs) are averaged over
 the window and over all processes, checked for NaN/inf, and logged; every `sample_every` a sample
@@ -17,7 +18,9 @@ On resume the optimizer hyperparameters of the config (lr, betas, ...) win over 
 so that "lower the learning rate and resume" does what it says.
 
 The parts the loop uses live beside it: training_state (what a checkpoint holds of the training),
-loss_window, divergence, stopping (Ctrl-C/SIGTERM), early_stopping, sample_grid and settings.
+loss_window, divergence, stopping (Ctrl-C/SIGTERM), early_stopping, sample_grid, settings, ema (G's
+moving average) and health (the task measures its health signals on the last iteration of each log
+window; known failures become summary.json's `warnings`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from gan_platform.runs.checkpoint import load_checkpoint, load_for_resume, save_
 from gan_platform.training.distributed import average_buffers, replica_fingerprints
 from gan_platform.training.divergence import check_finite
 from gan_platform.training.early_stopping import EarlyStopping
+from gan_platform.training.ema import attach_ema
+from gan_platform.training.health import HealthLog, evaluation_failures, training_failures
 from gan_platform.errors import DivergedError, UserError
 from gan_platform.training.loss_window import LossWindow
 from gan_platform.runs.rundir import RunDir
@@ -74,9 +79,12 @@ class Trainer:
         self.status = "running"
         self.error: Optional[str] = None
         self.checkpoint_step: Optional[int] = None
+        # trainer.ema: G's average joins task.modules (checkpoints, resume) and samples (ema.py)
+        self.ema = attach_ema(task, accelerator, self.cfg.get("ema"), self.cfg.batch_size * accelerator.num_processes)
         self.configured = configured_hyperparameters(task.optimizers)  # before a checkpoint overwrites them
         self.schedulers = make_schedulers(task.optimizers, self.cfg.lr_decay, self.cfg.lr_decay_start, self.cfg.steps)
         self.losses = LossWindow(accelerator)
+        self.health = HealthLog()  # known failures seen in the logs (health.py): summary.json's `warnings`
         self.stop_request = StopRequest(accelerator)
         self.replicas: Optional[dict[str, Any]] = None  # several processes: were they in step at the end?
         self._pbar = None
@@ -97,7 +105,7 @@ class Trainer:
             "num_processes": self.acc.num_processes,
             **training_state(self.acc, self.task, self.schedulers, self.data_generator),  # collective (RNG gather)
             "trainer": {"best": self.best, "bad_evals": self.early_stopping.bad_evals, "fixed": self.fixed,
-                        "last_eval": self.last_eval, "tracker": self.tracker.state()},
+                        "last_eval": self.last_eval, "tracker": self.tracker.state(), "warnings": self.health.warnings},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -106,6 +114,7 @@ class Trainer:
         t = state["trainer"]
         self.early_stopping.best, self.early_stopping.bad_evals, self.fixed = t["best"], t["bad_evals"], t["fixed"]
         self.last_eval = t.get("last_eval", {})
+        self.health.warnings = list(t.get("warnings", []))
         self.step = int(state["step"])
 
     def save(self, name: str = "last") -> None:
@@ -144,15 +153,22 @@ class Trainer:
         return meta
 
     # -- the loop --------------------------------------------------------------------------
+    def _logs_after(self, step: int) -> bool:
+        """Is `step` a log step?"""
+        return step % self.cfg.log_every == 0 or step == self.cfg.steps
+
     def iteration(self) -> None:
         """One iteration: d_steps critic steps, then g_steps generator steps."""
         bs = self.cfg.batch_size
+        self.task.measure_health = self._logs_after(self.step + 1)  # health signals: the window's last iteration
         for _ in range(self.cfg.d_steps):
             x, y = self.dataset.sample(bs, self.data_generator)
             self.losses.add(self.task.d_step(x, y))
-        for _ in range(self.cfg.g_steps):
+        for j in range(self.cfg.g_steps):
             x, y = self.dataset.sample(bs, self.data_generator)
             self.losses.add(self.task.g_step(x, y))
+            if self.ema is not None:
+                self.ema.update(self.step * self.cfg.g_steps + j)
         for s in self.schedulers.values():
             s.step()
         self.losses.iterations += 1
@@ -160,6 +176,12 @@ class Trainer:
     def _check_finite(self) -> None:
         """The pending losses, parameters and float buffers are finite on all processes (divergence.py)."""
         check_finite(self.acc, self.task.modules, self.losses.sums, self.step, self.checkpoint_step)
+
+    def _warn(self, found: list[tuple[str, str]]) -> None:
+        """Record known failures (health.py); log each kind the first time it is seen."""
+        for message in self.health.record(found, self.step):
+            if self.main:
+                log.warning("Step %d: %s", self.step, message)
 
     def write_samples(self) -> None:
         """The sample grid of the fixed inputs at this step (sample_grid.py), logged to the tracker."""
@@ -178,6 +200,7 @@ class Trainer:
             metrics = self.evaluator.evaluate(self.task, self.step)
         if not metrics:
             return
+        self._warn(evaluation_failures(self.last_eval, metrics))
         self.last_eval = metrics
         if self.main:
             self.run_dir.append_metrics({"step": self.step, **metrics})
@@ -214,6 +237,7 @@ class Trainer:
             "best": self.best,
             "protocol": self.evaluator.protocol(),
             "num_processes": self.acc.num_processes,
+            "warnings": self.health.warnings,
             **({"reason": STOP_REASONS[self.status]} if self.status in STOP_REASONS and not self.error else {}),
             **({"replicas": self.replicas} if self.replicas else {}),
         }
@@ -269,8 +293,9 @@ class Trainer:
                 self.iteration()
                 self.step += 1
                 self._pbar.update(1)
-                if every(cfg.log_every) or self.step == cfg.steps:
+                if self._logs_after(self.step):
                     self.last_train = self.losses.flush(self.step, self.checkpoint_step)
+                    self._warn(training_failures(self.last_train))
                     if self.main:
                         self.run_dir.append_metrics({"step": self.step, **self.last_train})
                         self.tracker.log(self.last_train, self.step)
