@@ -70,9 +70,10 @@ def _legacy_args(cfg: DictConfig, task: str, name: str, task_state: dict[str, An
 
 
 def load_trained(path: str | Path, names: tuple[str, ...], checkpoint: str = "last",
-                 task: Optional[str] = None) -> TrainedModel:
+                 task: Optional[str] = None, optional: tuple[str, ...] = ()) -> TrainedModel:
     """The networks `names` of the run or checkpoint at `path` (checkpoints/`checkpoint` of a run
-    dir); `task` refuses a run of another task with one sentence."""
+    dir), and those of `optional` the checkpoint holds (the EMA generator, `generator_ema`); `task`
+    refuses a run of another task with one sentence."""
     run_dir, ckpt = find_run_dir(path, checkpoint)
     cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml") if run_dir is not None else None
     state, meta = load_checkpoint(ckpt)
@@ -82,9 +83,12 @@ def load_trained(path: str | Path, names: tuple[str, ...], checkpoint: str = "la
     task_state = state.get("task") or {}
     model_args = state.get("model_args") or {}
     modules, used = {}, {}
-    for name in names:
+    held = state.get("modules") or {}
+    for name in (*names, *(n for n in optional if n in held and n not in names)):
         if name in model_args:
             args = model_args[name]
+        elif name.endswith("_ema") and name[:-4] in model_args:  # an average of a network is built as it is
+            args = model_args[name[:-4]]
         elif cfg is not None:
             args = _legacy_args(cfg, trained_by, name, task_state)
         else:
