@@ -148,8 +148,11 @@ def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], Optional[Path]]:
     reference = load_reference(args.ref) if args.ref else None
     if trained.cfg is not None:
         dataset = instantiate(trained.cfg.dataset)
-    elif reference is not None:  # a checkpoint alone: what the samples are is all that is known
-        dataset = SimpleNamespace(name="(no run dir)", kind="points" if len(trained.sample_shape) == 1 else "images")
+    elif reference is not None:  # a checkpoint alone: the reference says what data and features it was made of
+        dataset = SimpleNamespace(name=str(reference.protocol.get("dataset", "(unknown)")),
+                                  kind="points" if len(trained.sample_shape) == 1 else "images")
+        if args.features is None and reference.protocol.get("extractor"):
+            ev.features = str(reference.protocol["extractor"])
     else:
         raise UserError(f"'{trained.checkpoint}' has no run dir around it, so there is no real data to compare with: "
                         "pass --ref FILE.npz (reference statistics) or the run dir.")
@@ -172,7 +175,7 @@ def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], Optional[Path]]:
         reference=reference, cache_real=bool(ev.get("cache_real", True)))
     out_dir = trained.run_dir or trained.checkpoint.parent
     if args.save_ref and acc.is_main_process:
-        protocol = {**evaluator.protocol(), "num_samples": evaluator.num_real}
+        protocol = {**evaluator.protocol(), "num_samples": evaluator.num_real, "dataset": dataset.name}
         for key in ("num_fake", "num_fake_used", "evaluations", "eval_seconds", "num_processes", "prdc_k",
                     "kid_subsets", "kid_subset_size", "is_splits", "real_statistics"):
             protocol.pop(key, None)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from contextlib import contextmanager
 from typing import Any, Optional
 
 import logging
@@ -77,10 +78,18 @@ def inception_score(logits: Tensor, splits: int) -> tuple[float, float]:
         warnings.simplefilter("ignore")
         metric = InceptionScore(feature=Precomputed(logits.shape[1]), splits=int(splits), sync_on_compute=False)
     metric.update(logits.float().cpu())
-    with torch.random.fork_rng():
-        torch.manual_seed(0)  # InceptionScore permutes the samples with the global generator
+    with seeded_cpu_rng():  # InceptionScore permutes the samples with the global generator
         mean, std = metric.compute()
     return float(mean), float(std)
+
+
+@contextmanager
+def seeded_cpu_rng(seed: int = 0):
+    """The global CPU generator at `seed` inside, restored after: KID's subsets and IS's splits are
+    drawn from it, so the same samples give the same numbers in any process and at any time."""
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
 
 
 class GANEvaluator(Evaluator):
@@ -215,7 +224,8 @@ class GANEvaluator(Evaluator):
         if self.fid_applies and want("kid") and self.real_features is not None:
             self.kid.reset()
             self.kid.update(feats, real=False)
-            kid_mean, kid_std = self.kid.compute()
+            with seeded_cpu_rng():  # the subsets: the same for the same samples
+                kid_mean, kid_std = self.kid.compute()
             out["eval/kid"], out["eval/kid_std"] = float(kid_mean), float(kid_std)
         if self.inception and self.fid_applies and want("is"):
             out["eval/is"], out["eval/is_std"] = inception_score(parts["logits"], self.is_splits)
