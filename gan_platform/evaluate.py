@@ -129,7 +129,7 @@ def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], Optional[Path]]:
     """The evaluation the flags describe; (the JSON written, its path on the main process)."""
     from accelerate import Accelerator
 
-    from gan_platform.evaluation.build import check_eval_config
+    from gan_platform.evaluation.build import check_eval_config, default_num_real
     from gan_platform.evaluation.features import build_extractor, fid_applies, fid_missing_reason, resolve_extractor_name
     from gan_platform.evaluation.gan_evaluator import GANEvaluator
     from gan_platform.evaluation.reference import ReferenceStats, check_compatible, load_reference, save_reference
@@ -166,7 +166,8 @@ def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], Optional[Path]]:
     batch_size = int(ev.get("batch_size") or 500)
     evaluator = GANEvaluator(
         accelerator=acc, dataset=dataset, extractor=extractor, num_classes=trained.num_classes,
-        num_samples=args.num_samples, num_real=None if num_real in ("auto", None) else int(num_real),
+        num_samples=args.num_samples, num_real=default_num_real(dataset, name, ev.get("num_real_cap", 10000))
+        if num_real in ("auto", None) else int(num_real),
         num_real_auto=num_real in ("auto", None), kid_subsets=int(ev.get("kid_subsets", 20)),
         kid_subset_size=int(ev.get("kid_subset_size", 1000)), prdc_k=int(ev.get("prdc_k", 5)),
         mode_threshold=float(ev.get("mode_threshold", 0.2)), batch_size=batch_size,
