@@ -242,8 +242,8 @@ def shows_digits(dataset: Any) -> bool:
 
 def resolve_extractor_name(choice: str, dataset: Any, weights: Optional[str] = None, eval_cfg: Any = None) -> str:
     """`auto` -> identity for points, digits for digit images, inception for other images
-    (when its weights are already on disk, at `weights` or in the torch hub cache; else digits,
-    with a warning). The same resolution serves the GAN and the CycleGAN evaluator."""
+    (when its weights are already on disk, at `weights` or in the torch hub cache; else the pixels,
+    with a warning, and no FID: `fid_applies`). The same resolution serves the GAN and the CycleGAN evaluator."""
     choices = extractor_choices(eval_cfg)
     if choice not in choices:
         raise ConfigError(f"eval.features must be one of {', '.join(choices)}, got '{choice}'.")
