@@ -195,3 +195,13 @@ def test_photos_without_inception_weights_get_no_fid_but_the_metrics_that_hold(h
     assert 0 <= final["eval/pixel_precision"] <= 1 and 0 <= final["eval/pixel_coverage"] <= 1
     assert protocol["extractor"] == "identity" and INCEPTION_FILE in protocol["fid"] and "eval.inception_weights" in protocol["fid"]
     assert caplog.text.count(f"Inception weights file {INCEPTION_FILE} is not on disk") == 1
+
+
+@pytest.mark.parametrize("override, phrase", [("eval.resize=nearest", "eval.resize must be one of torchmetrics, clean, got 'nearest'"),
+                                              ("eval.is_splits=0", "eval.is_splits must be a whole number of at least 1")])
+def test_resize_and_is_splits_are_checked_before_any_work(override, phrase):
+    from conftest import compose
+    from gan_platform.config import validate
+
+    with pytest.raises(UserError, match=phrase):
+        validate(compose([override]))

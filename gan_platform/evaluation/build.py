@@ -19,7 +19,8 @@ from omegaconf import DictConfig, open_dict
 
 from gan_platform.errors import ConfigError
 from gan_platform.runs.metrics import best_mode
-from gan_platform.evaluation.features import (RESIZE_MODES, build_extractor, extractor_choices, fid_applies,
+from gan_platform.evaluation.resize import check_resize
+from gan_platform.evaluation.features import (build_extractor, extractor_choices, fid_applies,
                                               fid_missing_reason, resolve_extractor_name)
 
 
@@ -66,8 +67,7 @@ def check_eval_config(cfg: DictConfig) -> None:
     for name, node in (ev.get("extractors") or {}).items():
         if not isinstance(node, DictConfig) or "_target_" not in node:
             raise ConfigError(f"eval.extractors.{name} must be a node with a _target_ (a factory called with sample_shape and eval_cfg).")
-    if ev.get("resize", "torchmetrics") not in RESIZE_MODES:
-        raise ConfigError(f"eval.resize must be one of {', '.join(RESIZE_MODES)}, got '{ev.resize}'.")
+    check_resize(ev.get("resize", "torchmetrics"))
     if ev.get("is_splits") is not None:
         _whole(cfg, "is_splits", ev.is_splits, 1, other="10")
     if not 0 <= float(ev.get("mode_threshold", 0.2)) <= 1:

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from gan_platform.runs.checkpoint import file_sha256
 from gan_platform.errors import ConfigError, UserError
+from gan_platform.evaluation.resize import check_resize, resize_clean
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,6 @@ BUILT_IN = {
     "identity": "gan_platform.evaluation.features.identity_features",
 }
 EXTRACTORS = ("auto", *BUILT_IN)
-RESIZE_MODES = ("torchmetrics", "clean")
 
 
 def extractor_choices(eval_cfg: Any = None) -> tuple[str, ...]:
@@ -124,16 +124,14 @@ class DigitFeatures(FeatureExtractor):
 
 class InceptionFeatures(FeatureExtractor):
     """torchmetrics' FID Inception v3 (2048-d pool features and the 1008 logits of the Inception
-    Score) from a checked weights file; images reach 299x299 by `resize` (RESIZE_MODES)."""
+    Score) from a checked weights file; images reach 299x299 by `resize` (resize.py)."""
 
     name = "inception"
     num_features = 2048
 
     def __init__(self, weights: Path, resize: str = "torchmetrics"):
         super().__init__()
-        if resize not in RESIZE_MODES:
-            raise ConfigError(f"eval.resize must be one of {', '.join(RESIZE_MODES)}, got '{resize}'.")
-        self.weights, self.resize = Path(weights), resize
+        self.weights, self.resize = Path(weights), check_resize(resize)
         self.net = load_inception(self.weights)
         self.sha256 = file_sha256(self.weights)
 
@@ -171,22 +169,6 @@ class InceptionFeatures(FeatureExtractor):
                "clean": "PIL bicubic with antialiasing to 299, rounded to uint8 (clean-fid's resize)"}[self.resize]
         return {**super().protocol(), "weights_file": str(self.weights), "resize": how, "resize_mode": self.resize,
                 "release_hash_prefix_matches": self.sha256.startswith(INCEPTION_FILE.rsplit("-", 1)[-1][:8])}
-
-
-def resize_clean(u8: Tensor, size: int) -> Tensor:
-    """uint8 (N, C, H, W) -> uint8 (N, C, size, size) by PIL bicubic with antialiasing, each channel
-    resized in float ("F" mode) as clean-fid does, then rounded."""
-    import numpy as np
-    from PIL import Image
-
-    if u8.shape[-2:] == (size, size):
-        return u8
-    arr = u8.cpu().numpy().astype(np.float32)
-    out = np.empty((*arr.shape[:2], size, size), dtype=np.float32)
-    for i in range(arr.shape[0]):
-        for c in range(arr.shape[1]):
-            out[i, c] = np.asarray(Image.fromarray(arr[i, c], mode="F").resize((size, size), Image.BICUBIC))
-    return torch.from_numpy(out.clip(0, 255).round().astype(np.uint8)).to(u8.device)
 
 
 def inception_cache_path() -> Path:
