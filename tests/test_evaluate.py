@@ -15,6 +15,7 @@ from test_evaluator import DIGITS, RING
 from gan_platform.evaluate import main as evaluate_main
 from gan_platform.evaluation.features import INCEPTION_FILE
 from gan_platform.runs.generator import load_generator, truncated_noise
+from gan_platform.runs.metrics import best_mode
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +124,7 @@ def test_inception_path_gives_fid_and_is_with_its_splits_and_both_resizes(digit_
     tm, clean = (json.loads((digit_run / f"eval_{n}.json").read_text()) for n in ("tm", "clean"))
     assert set(tm["metrics"]) == {"eval/fid", "eval/is", "eval/is_std"}
     assert tm["metrics"]["eval/is"]["mean"] >= 1.0 and tm["protocol"]["is_splits"] == 2
+    assert best_mode("eval/is") == "max"  # a best checkpoint by IS keeps the highest
     assert (tm["protocol"]["resize_mode"], clean["protocol"]["resize_mode"]) == ("torchmetrics", "clean")
     assert tm["metrics"]["eval/fid"]["mean"] != clean["metrics"]["eval/fid"]["mean"]
 
