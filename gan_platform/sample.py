@@ -1,11 +1,15 @@
 """Draw samples from a trained generator: any class of a conditional run, or an unconditional one.
 
-    python -m gan_platform.sample RUN_DIR_OR_CHECKPOINT --classes 3,7 --n 16 --out FILE.png [--raw FILE.pt] [--raw-generator]
+    python -m gan_platform.sample RUN_DIR_OR_CHECKPOINT --classes 3,7 --n 16 --out FILE.png [--raw FILE.pt]
+    python -m gan_platform.sample RUN_DIR --truncation 0.7          # the truncation trick
+    python -m gan_platform.sample RUN_DIR --interpolate 24          # a GIF (and its frames) between latents
 
 G is rebuilt from the checkpoint alone (its constructor arguments are saved beside the weights;
-runs/loading.py, the loader `gan_platform.translate` shares), loaded safely. What G was built for
-(sample shape, classes) is read from the checkpoint itself. A run trained with `trainer.ema` samples
-from G's moving average; `--raw-generator` takes the trained G itself.
+runs/loading.py, the loader `gan_platform.translate` shares), loaded safely; the EMA generator is
+used when the checkpoint holds one (`--raw-generator`: the raw one). What G was built for (sample shape,
+classes) is read from the checkpoint itself. Truncation and spherical interpolation: runs/generator.py.
+`--interpolate N` writes N frames walking by slerp from one set of random latents to another and
+back, `--n` walks side by side, one row per class for conditional runs (the same latents in every row).
 Images are written as a grid with one row per requested class (`--n` samples a row); 2-D points as
 a scatter plot coloured by class. Mistakes (not a run dir, a class out of range) are one sentence
 and exit code 2.
@@ -15,58 +19,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
-from omegaconf import DictConfig
-from torch import Tensor, nn
+from torch import Tensor
 
 from gan_platform.errors import UserError, report_and_exit
+from gan_platform.runs.generator import TrainedGenerator, load_generator, slerp  # noqa: F401 - load_generator is public here
 
-
-@dataclass
-class TrainedGenerator:
-    """A generator rebuilt from a run, in eval mode on the CPU."""
-
-    generator: nn.Module
-    cfg: Optional[DictConfig]   # the run's config, when the checkpoint is in a run dir
-    run_dir: Optional[Path]
-    checkpoint: Path
-    step: int
-    sample_shape: tuple[int, ...]
-    num_classes: int
-    class_names: Optional[list[str]]
-    z_dim: int
-
-    @torch.no_grad()
-    def sample(self, n: int, labels: Optional[Tensor] = None, seed: int = 0, batch_size: int = 500) -> Tensor:
-        """n samples (float32, CPU); `labels` (n,) picks the classes of a conditional generator."""
-        g = torch.Generator().manual_seed(seed)
-        z = torch.randn(n, self.z_dim, generator=g)
-        if self.num_classes and labels is None:
-            labels = torch.randint(self.num_classes, (n,), generator=g)
-        out = []
-        for i in range(0, n, batch_size):
-            y = labels[i:i + batch_size] if labels is not None else None
-            out.append(self.generator(z[i:i + batch_size], y).float())
-        return torch.cat(out) if out else torch.zeros((0, *self.sample_shape))
-
-
-def load_generator(path: str | Path, checkpoint: str = "last", raw: bool = False) -> TrainedGenerator:
-    """G of the run at `path`, from checkpoints/`checkpoint` (runs/loading.py: the checkpoint alone
-    rebuilds it): its moving average when the run kept one (trainer.ema), unless `raw`."""
-    from gan_platform.runs.loading import load_trained
-
-    trained = load_trained(path, ("generator",), checkpoint, task="gan", raw=raw)
-    spec, args = trained.task_state, trained.model_args["generator"]
-    shape = tuple(spec.get("sample_shape") or args["out_shape"])
-    num_classes, names = int(spec.get("num_classes", args.get("num_classes") or 0)), spec.get("class_names")
-    G = trained.modules["generator"]
-    z_dim = int(G.z_dim)
-    return TrainedGenerator(G, trained.cfg, trained.run_dir, trained.checkpoint, trained.step, shape, num_classes,
-                            list(names) if names else None, z_dim)
 
 
 def parse_classes(text: Optional[str], trained: TrainedGenerator) -> list[int]:
@@ -121,6 +82,43 @@ def picture_of(samples: Tensor, labels: Optional[Tensor], rows: int):
     return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
 
 
+def interpolation_frames(trained: TrainedGenerator, frames: int, walks: int, classes: list[int], seed: int = 0,
+                         truncation: Optional[float] = None) -> list[Tensor]:
+    """`frames` sample sets walking by slerp from latents A to B and back to A (a loop), `walks`
+    columns; rows are `classes` for a conditional run (the same latents in every row)."""
+    if len(trained.sample_shape) != 3:
+        raise UserError("--interpolate needs an image generator, and this run generates points: draw points without it.")
+    if frames < 2:
+        raise UserError(f"--interpolate must be at least 2 frames, got {frames}.")
+    a = trained.noise(walks, seed, truncation)
+    b = trained.noise(walks, seed + 1, truncation)
+    t = 1 - (1 - 2 * torch.arange(frames, dtype=torch.float64) / frames).abs()   # 0 -> 1 -> back toward 0
+    path = slerp(a.double(), b.double(), t).float()                              # (frames, walks, z_dim)
+    rows = classes or [None]
+    out = []
+    for z in path:
+        zs = z.repeat(len(rows), 1)
+        labels = torch.tensor(rows).repeat_interleave(walks) if classes else None
+        out.append(trained.sample(len(zs), labels, z=zs))
+    return out
+
+
+def write_interpolation(frames: list[Tensor], rows: int, out: Path, fps: int = 12) -> Path:
+    """frames -> `out` (a looping GIF) and `out`'s stem folder of PNG frames."""
+    from PIL import Image
+
+    from gan_platform.tracking.pictures import image_grid, save_png
+
+    folder = out.with_suffix("")
+    folder.mkdir(parents=True, exist_ok=True)
+    pictures = [image_grid(f, rows=rows) for f in frames]
+    for i, picture in enumerate(pictures):
+        save_png(picture, folder / f"frame_{i:04d}.png")
+    images = [Image.fromarray(p) for p in pictures]
+    images[0].save(out, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    return out
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gan_platform.sample", description=__doc__.splitlines()[0])
     parser.add_argument("path", help="a run dir (outputs/NAME/TIME) or a checkpoint folder in one")
@@ -132,14 +130,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--raw-generator", action="store_true",
                         help="a run trained with trainer.ema: sample from G itself, not from its moving average")
+    parser.add_argument("--truncation", type=float, default=None, metavar="PSI",
+                        help="truncation trick: redraw every latent entry beyond +-PSI (e.g. 0.7)")
+    parser.add_argument("--interpolate", type=int, default=None, metavar="N",
+                        help="write a GIF of N frames (and the frames) walking between random latents")
     args = parser.parse_args(argv)
     try:
         if args.n < 1:
             raise UserError(f"--n must be at least 1, got {args.n}.")
         trained = load_generator(args.path, args.checkpoint, raw=args.raw_generator)
         classes = parse_classes(args.classes, trained)
+        if args.interpolate is not None:
+            frames = interpolation_frames(trained, args.interpolate, args.n, classes, args.seed, args.truncation)
+            out = Path(args.out) if args.out else (trained.run_dir or trained.checkpoint.parent) / "samples" / "interpolation.gif"
+            write_interpolation(frames, max(1, len(classes)), out.with_suffix(".gif"))
+            print(f"wrote {out.with_suffix('.gif')} and {len(frames)} frames in {out.with_suffix('')} "
+                  f"(step {trained.step} of {trained.run_dir})")
+            return 0
         labels = torch.tensor(classes).repeat_interleave(args.n) if classes else None
-        samples = trained.sample(len(labels) if labels is not None else args.n, labels, seed=args.seed)
+        samples = trained.sample(len(labels) if labels is not None else args.n, labels, seed=args.seed,
+                                 truncation=args.truncation)
         out = Path(args.out) if args.out else (trained.run_dir or trained.checkpoint.parent) / "samples" / "sampled.png"
         from gan_platform.tracking.pictures import save_png
 

@@ -102,3 +102,21 @@ def agent_env(monkeypatch, tmp_path):
                  "WANDB_SWEEP_PARAM_PATH": "", "WANDB_MODE": "offline"}.items():
         monkeypatch.setenv(k, v)
     return tmp_path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_in_tmp(tmp_path_factory):
+    """Cached real features go to a folder of this session, never to ~/.cache/gan_platform; the
+    digit classifiers already cached there are linked in (they are trained once, deterministically)."""
+    from gan_platform.evaluation.digit_classifier import cache_dir
+
+    home, cache = cache_dir(), tmp_path_factory.mktemp("gan_platform_cache")
+    for path in sorted(home.glob("digit_classifier_*")) if home.is_dir() else []:
+        (cache / path.name).symlink_to(path)
+    old = os.environ.get("GAN_PLATFORM_CACHE")
+    os.environ["GAN_PLATFORM_CACHE"] = str(cache)
+    yield cache
+    if old is None:
+        os.environ.pop("GAN_PLATFORM_CACHE", None)
+    else:
+        os.environ["GAN_PLATFORM_CACHE"] = old

@@ -2,7 +2,7 @@
 
 Layers, highest first (a module may import its own package and any lower layer, never a higher one):
 
-    entry points   __main__ > cli > sweep/; sample, translate, report    what people type
+    entry points   __main__ > cli > sweep/; sample, translate, report, evaluate   what people type
     run            run.py                                                builds the parts from the config
     config         conf/ (gan_platform.conf), config/                    schema, checks, pre-flight
     training       training/                                             the loop and its parts
@@ -25,7 +25,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "gan_platform"
 LAYERS = {
-    "__main__": 10, "cli": 9, "sweep": 8, "sample": 8, "translate": 8, "report": 8,
+    "__main__": 9, "sweep": 8, "sample": 8, "evaluate": 8, "translate": 8, "report": 8,
     "run": 7,
     "conf": 6.5, "config": 6,
     "training": 5,

@@ -207,6 +207,27 @@ def test_horse2zebra_bundle_runs_on_small_folders_with_inception_fid_and_its_has
     assert p["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest() and p["samples_a"] == 3
 
 
+@pytest.mark.slow
+def test_cyclegan_between_photo_folders_without_inception_reports_no_fid_but_the_cycle_error(tmp_path, monkeypatch):
+    """A CycleGAN run between two folders of photos, eval.features=auto and no Inception file: a
+    digit classifier's FID of photos (once reported as eval/fid_a2b 1137) is no longer reported."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    root = tmp_path / "photos"
+    rng = np.random.default_rng(1)
+    for d in ("trainA", "trainB"):
+        (root / d).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(root / d / f"{i}.png")
+    summary = train(tmp_path / "run", ["+experiment=horse2zebra", *TINY, "eval.features=auto", f"dataset.root={root}",
+                                       "dataset.resolution=16", "dataset.load_size=16", "model.generator.width=4",
+                                       "model.generator.blocks=1", "model.discriminator.width=4",
+                                       "model.discriminator.layers=2", "trainer.steps=2", "trainer.sample_every=0"])
+    final = summary["final"]
+    assert summary["status"] == "finished" and final["eval/cycle_error"] > 0
+    assert "eval/fid_a2b" not in final and "eval/fid_b2a" not in final
+    assert summary["protocol"]["extractor"] == "identity" and INCEPTION_FILE in summary["protocol"]["fid"]
+
+
 @pytest.mark.parametrize("weights", ["missing", "wrong network"])
 def test_cyclegan_stops_on_bad_inception_weights_with_the_gan_runs_sentence(tmp_path, weights):
     """One way to find and check the Inception file: a CycleGAN run and a GAN run given the same

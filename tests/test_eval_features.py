@@ -9,8 +9,8 @@ import torch
 from conftest import run_cli
 from gan_platform.errors import UserError
 from gan_platform.evaluation.features import (INCEPTION_FILE, DigitFeatures, IdentityFeatures, InceptionFeatures,
-                                              build_extractor, find_inception_weights, inception_cache_path,
-                                              resolve_extractor_name)
+                                              build_extractor, fid_applies, find_inception_weights, inception_cache_path,
+                                              resize_clean, resolve_extractor_name)
 
 
 @pytest.fixture
@@ -116,7 +116,92 @@ def test_auto_choice_by_data_kind():
 
 def test_auto_picks_inception_for_photos_only_where_its_weights_are(hub, tmp_path):
     photos = SimpleNamespace(kind="images", name="horse2zebra")
-    assert resolve_extractor_name("auto", photos) == "digits"  # nothing on disk: digits, with a warning
+    # nothing on disk: the pixels, with a warning, and no FID (a digit classifier says nothing of photos)
+    assert resolve_extractor_name("auto", photos) == "identity" and not fid_applies("identity", photos)
     weights = tmp_path / INCEPTION_FILE
     weights.write_bytes(b"checked when loaded")
     assert resolve_extractor_name("auto", photos, str(weights)) == "inception"
+
+
+def test_a_fid_applies_only_where_the_features_fit_the_data():
+    from gan_platform.data.digit_styles import digit_styles
+    from gan_platform.data.digits import digits
+    from gan_platform.data.mixtures import ring8
+
+    photos = SimpleNamespace(kind="images", name="horse2zebra")
+    fits = {(name, d.name): fid_applies(name, d) for name in ("inception", "digits", "identity")
+            for d in (ring8(), digits(8), digit_styles(8), photos)}
+    assert fits == {("inception", "ring8"): False, ("inception", "digits"): True, ("inception", "digit_styles"): True,
+                    ("inception", "horse2zebra"): True, ("digits", "ring8"): False, ("digits", "digits"): True,
+                    ("digits", "digit_styles"): True, ("digits", "horse2zebra"): False, ("identity", "ring8"): True,
+                    ("identity", "digits"): False, ("identity", "digit_styles"): False, ("identity", "horse2zebra"): False}
+    assert fid_applies("mine", photos, {"extractors": {"mine": {"_target_": "x.y"}}})  # one's own: one's call
+
+
+def _checkerboard(side):
+    i = torch.arange(side)
+    return ((i[:, None] + i[None, :]) % 2 * 255).to(torch.uint8).expand(1, 3, side, side).contiguous()
+
+
+@pytest.mark.slow
+def test_the_two_resizes_run_and_differ_on_an_image_that_aliases(tmp_path):
+    from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
+
+    checker = _checkerboard(400)  # one-pixel squares, shrunk to 299: a moire pattern unless filtered first
+    clean = resize_clean(checker, 299).float()
+    tf1 = interpolate_bilinear_2d_like_tensorflow1x(checker.float(), size=(299, 299), align_corners=False)
+    assert clean.shape == tf1.shape == (1, 3, 299, 299)
+    assert clean.mean() == pytest.approx(127.5, abs=1) and tf1.mean() == pytest.approx(127.5, abs=1)
+    assert clean.std() < 10 and tf1.std() > 35  # antialiased: near-flat grey; TF-1 bilinear: aliasing stripes
+    ramp = (torch.arange(400)[None, :].float() / 399 * 255).round().to(torch.uint8).expand(1, 3, 400, 400).contiguous()
+    smooth = (resize_clean(ramp, 299).float() - interpolate_bilinear_2d_like_tensorflow1x(
+        ramp.float(), size=(299, 299), align_corners=False)).abs().mean()
+    assert smooth < 1  # on a smooth image the two agree
+    weights = _inception_shaped_weights(tmp_path / INCEPTION_FILE)
+    x = torch.cat([checker, ramp]).float() / 127.5 - 1
+    by_mode = {mode: build_extractor("inception", (3, 400, 400), {"inception_weights": str(weights), "resize": mode})
+               for mode in ("torchmetrics", "clean")}
+    feats = {mode: e(x) for mode, e in by_mode.items()}
+    assert by_mode["clean"].protocol()["resize_mode"] == "clean" and "bicubic" in by_mode["clean"].protocol()["resize"]
+    gap = (feats["clean"] - feats["torchmetrics"]).norm(dim=1) / feats["torchmetrics"].norm(dim=1)
+    assert gap[0] > 5 * gap[1]  # the aliasing image moves its features far more than the smooth one
+    with pytest.raises(UserError, match="eval.resize must be one of torchmetrics, clean"):
+        build_extractor("inception", (3, 8, 8), {"inception_weights": str(weights), "resize": "nearest"})
+
+
+@pytest.mark.slow
+def test_photos_without_inception_weights_get_no_fid_but_the_metrics_that_hold(hub, tmp_path, caplog):
+    """eval.features=auto on photos with no Inception file: no eval/fid (nor KID, nor a best checkpoint
+    by it), precision/recall on pixels under their own names, and one sentence naming the file."""
+    import logging
+
+    import numpy as np
+    from PIL import Image
+
+    from conftest import TINY, train
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "photos").mkdir()
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(tmp_path / "photos" / f"{i}.png")
+    with caplog.at_level(logging.WARNING):
+        summary = train(tmp_path / "run", [*TINY, "dataset=image_folder", f"dataset.root={tmp_path / 'photos'}",
+                                           "dataset.resolution=16", "model=dcgan", "model.generator.width=8",
+                                           "model.discriminator.width=8", "trainer.steps=2", "trainer.sample_every=0",
+                                           "eval.num_samples=20"])
+    final, protocol = summary["final"], summary["protocol"]
+    assert summary["status"] == "finished"
+    assert not [k for k in final if "fid" in k or "kid" in k or k in ("eval/precision", "eval/is")], final
+    assert 0 <= final["eval/pixel_precision"] <= 1 and 0 <= final["eval/pixel_coverage"] <= 1
+    assert protocol["extractor"] == "identity" and INCEPTION_FILE in protocol["fid"] and "eval.inception_weights" in protocol["fid"]
+    assert caplog.text.count(f"Inception weights file {INCEPTION_FILE} is not on disk") == 1
+
+
+@pytest.mark.parametrize("override, phrase", [("eval.resize=nearest", "eval.resize must be one of torchmetrics, clean, got 'nearest'"),
+                                              ("eval.is_splits=0", "eval.is_splits must be a whole number of at least 1")])
+def test_resize_and_is_splits_are_checked_before_any_work(override, phrase):
+    from conftest import compose
+    from gan_platform.config import validate
+
+    with pytest.raises(UserError, match=phrase):
+        validate(compose([override]))

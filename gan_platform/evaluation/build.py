@@ -6,7 +6,8 @@
     num_real      the whole dataset, except Inception features on images: at most `eval.num_real_cap`
                   (10,000, the number FID papers commonly use), a fixed seeded subset (data/base.py):
                   Inception on 60,000 MNIST or CIFAR-10 images costs minutes before every run
-    best_metric   collapse/modes (mixtures, stacked digits), eval/fid (other images)
+    best_metric   collapse/modes (mixtures, stacked digits), eval/fid (other images; none where no
+                  FID is reported because the features do not fit the data, features.fid_applies)
     best_mode     from the metric: max for modes, precision, recall, coverage, accuracy; min otherwise
 """
 
@@ -18,7 +19,9 @@ from omegaconf import DictConfig, open_dict
 
 from gan_platform.errors import ConfigError
 from gan_platform.runs.metrics import best_mode
-from gan_platform.evaluation.features import build_extractor, extractor_choices, resolve_extractor_name
+from gan_platform.evaluation.resize import check_resize
+from gan_platform.evaluation.features import (build_extractor, extractor_choices, fid_applies,
+                                              fid_missing_reason, resolve_extractor_name)
 
 
 
@@ -64,6 +67,9 @@ def check_eval_config(cfg: DictConfig) -> None:
     for name, node in (ev.get("extractors") or {}).items():
         if not isinstance(node, DictConfig) or "_target_" not in node:
             raise ConfigError(f"eval.extractors.{name} must be a node with a _target_ (a factory called with sample_shape and eval_cfg).")
+    check_resize(ev.get("resize", "torchmetrics"))
+    if ev.get("is_splits") is not None:
+        _whole(cfg, "is_splits", ev.is_splits, 1, other="10")
     if not 0 <= float(ev.get("mode_threshold", 0.2)) <= 1:
         raise ConfigError(f"eval.mode_threshold is a fraction of a mode's fair share in [0, 1], got {ev.mode_threshold}.")
 
@@ -84,8 +90,9 @@ def build_gan_evaluator(cfg: DictConfig, dataset: Any, task: Any, accelerator: A
 
     ev = cfg.eval
     check_eval_config(cfg)
-    resolve_best_metric(ev, default_best_metric(dataset))
     extractor_name = resolve_extractor_name(str(ev.get("features", "auto")), dataset, ev.get("inception_weights"), ev)
+    fits = fid_applies(extractor_name, dataset, ev)
+    resolve_best_metric(ev, default_best_metric(dataset) if fits else None)
     extractor = build_extractor(extractor_name, dataset.sample_shape, ev)
     num_samples = ev.get("num_samples", "auto")
     num_real = ev.get("num_real", "auto")
@@ -97,4 +104,6 @@ def build_gan_evaluator(cfg: DictConfig, dataset: Any, task: Any, accelerator: A
         kid_subsets=int(ev.get("kid_subsets", 20)), kid_subset_size=int(ev.get("kid_subset_size", 1000)),
         prdc_k=int(ev.get("prdc_k", 5)), mode_threshold=float(ev.get("mode_threshold", 0.2)),
         batch_size=int(ev.get("batch_size", 500)), per_class_fid=bool(ev.get("per_class_fid", True)),
+        fid_applies=fits, fid_note=None if fits else fid_missing_reason(dataset), is_splits=int(ev.get("is_splits") or 10),
+        cache_real=bool(ev.get("cache_real", True)),
     )

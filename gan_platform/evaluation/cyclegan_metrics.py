@@ -14,7 +14,9 @@ On evaluation images (testA/testB, or the held-out digits) with G1: A -> B and G
 FID features come from evaluation/features.py, the GAN evaluator's own: `eval.features` is
 ``inception``, ``digits`` or ``identity``, and ``auto`` resolves as it does for a GAN run (digits for
 digit images such as the digit styles, Inception for other images when its weights are on disk,
-else digits with a warning). The Inception file is found, downloaded, checked and hashed there, so a
+else the pixels with a warning). Where the features do not fit the images (`features.fid_applies`:
+photos without the Inception file), no `eval/fid_a2b` / `eval/fid_b2a` is reported; the protocol's
+`fid` says what is needed, and the cycle and translation errors, which hold, are kept. The Inception file is found, downloaded, checked and hashed there, so a
 missing or wrong file stops a CycleGAN run before training with the same sentence as a GAN run, and
 `protocol()` names the extractor and its weights' SHA-256 under the same keys (`extractor`,
 `num_features`, `weights_sha256`, ...). Real features of both styles are extracted once, up front.
@@ -34,7 +36,8 @@ from torch import Tensor
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from gan_platform.evaluation.evaluator import Evaluator
-from gan_platform.evaluation.features import DigitFeatures, FeatureExtractor, build_extractor, resolve_extractor_name
+from gan_platform.evaluation.features import (DigitFeatures, FeatureExtractor, build_extractor, fid_applies,
+                                              fid_missing_reason, resolve_extractor_name)
 from gan_platform.evaluation.gan_evaluator import Precomputed
 
 STYLES = ("a", "b")
@@ -44,8 +47,9 @@ class CycleGANEvaluator(Evaluator):
     """`evaluate(task, step)` -> the metrics above; `protocol()` says how they were measured."""
 
     def __init__(self, dataset: Any, device: torch.device, extractor: FeatureExtractor, num_samples: int = 1000,
-                 labeller: Optional[DigitFeatures] = None, batch_size: int = 500):
+                 labeller: Optional[DigitFeatures] = None, batch_size: int = 500, fid_note: Optional[str] = None):
         self.dataset, self.device, self.num_samples, self.batch_size = dataset, device, int(num_samples), int(batch_size)
+        self.fid_note = fid_note  # set: the features do not fit these images, so no FID
         self.extractor = extractor.to(device).eval()
         views: Optional[dict[str, Callable[[Tensor], Tensor]]] = getattr(dataset, "digit_view", None)
         self.views = views
@@ -53,11 +57,13 @@ class CycleGANEvaluator(Evaluator):
         self.feature_views = views if isinstance(extractor, DigitFeatures) and views is not None else None
         self.labeller = labeller.to(device).eval() if labeller is not None and views is not None else None
         real = {s: dataset.test_images(s, self.num_samples).to(device) for s in STYLES}
-        self.fids = {s: self._fid_against(self._features(real[s], s)) for s in STYLES}  # fid of translations INTO s
+        self.fids = {} if fid_note else {s: self._fid_against(self._features(real[s], s)) for s in STYLES}  # into s
         self._protocol: dict[str, Any] = {
             **self.extractor.protocol(), "samples_a": len(real["a"]), "samples_b": len(real["b"]),
             "images": "train (no testA/testB)" if dataset.test_from_train else "test",
             "error_units": "mean absolute pixel difference, images in [-1, 1]"}
+        if fid_note:
+            self._protocol["fid"] = fid_note
         if self.feature_views is not None:
             self._protocol["style_views"] = "digit_styles.view_a / view_b: each style as grey digits"
         if self.labeller is not None and self.labeller is not self.extractor:
@@ -76,8 +82,9 @@ class CycleGANEvaluator(Evaluator):
             labeller = extractor if isinstance(extractor, DigitFeatures) else build_extractor("digits", grey, ev)
         num_samples = ev.get("num_samples", "auto")
         batch_size = ev.get("batch_size", 500)
+        note = None if fid_applies(name, dataset, ev) else fid_missing_reason(dataset)
         return cls(dataset, acc.device, extractor, 1000 if num_samples in ("auto", None) else int(num_samples),
-                   labeller=labeller, batch_size=500 if batch_size in ("auto", None) else int(batch_size))
+                   labeller=labeller, batch_size=500 if batch_size in ("auto", None) else int(batch_size), fid_note=note)
 
     def protocol(self) -> dict[str, Any]:
         return dict(self._protocol)
@@ -115,8 +122,9 @@ class CycleGANEvaluator(Evaluator):
         m: dict[str, float] = {"eval/cycle_error_a": (back_a - a).abs().mean().item(),
                                "eval/cycle_error_b": (back_b - b).abs().mean().item()}
         m["eval/cycle_error"] = (m["eval/cycle_error_a"] + m["eval/cycle_error_b"]) / 2
-        m["eval/fid_a2b"] = self._fid(a2b, "b")
-        m["eval/fid_b2a"] = self._fid(b2a, "a")
+        if self.fids:
+            m["eval/fid_a2b"] = self._fid(a2b, "b")
+            m["eval/fid_b2a"] = self._fid(b2a, "a")
         if self.labeller is not None:
             m["eval/label_preservation_a2b"] = (self._labels(a2b, "b") == self._labels(a, "a")).float().mean().item()
             m["eval/label_preservation_b2a"] = (self._labels(b2a, "a") == self._labels(b, "b")).float().mean().item()

@@ -11,7 +11,12 @@ to the network that produced it.
   torch-fidelity's release; a file that does not load as that network is refused.
 - `digits`: the penultimate layer of the cached digit classifier (evaluation/digit_classifier.py),
   one 64-d block per channel (stacked digits: 3 x 64).
-- `identity`: the points themselves (2-D mixtures).
+- `identity`: the points themselves (2-D mixtures), or an image's pixels.
+
+Whether a FID on an extractor's features means anything for the data is decided here, once
+(`fid_applies`): Inception on images, the digit classifier on digit images, identity on points, and
+any extractor of `eval.extractors`. Elsewhere (photos measured with the digit classifier, or
+pixels) the evaluators report no FID under the standard names and say what is needed instead.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from torch import Tensor, nn
 
 from gan_platform.runs.checkpoint import file_sha256
 from gan_platform.errors import ConfigError, UserError
+from gan_platform.evaluation.resize import check_resize, resize_clean
 
 log = logging.getLogger(__name__)
 
@@ -121,31 +127,56 @@ class DigitFeatures(FeatureExtractor):
 
     def protocol(self) -> dict[str, Any]:
         return {**super().protocol(), "classifier_test_accuracy": self.classifier.test_accuracy,
-                "resolution": self.classifier.resolution}
+                "resolution": self.classifier.resolution,
+                "resize": f"bilinear to {self.classifier.resolution} (the classifier's input), no antialiasing"}
 
 
 class InceptionFeatures(FeatureExtractor):
-    """torchmetrics' FID Inception v3 (2048-d pool features) from a checked weights file."""
+    """torchmetrics' FID Inception v3 (2048-d pool features and the 1008 logits of the Inception
+    Score) from a checked weights file; images reach 299x299 by `resize` (resize.py)."""
 
     name = "inception"
     num_features = 2048
 
-    def __init__(self, weights: Path):
+    def __init__(self, weights: Path, resize: str = "torchmetrics"):
         super().__init__()
-        self.weights = Path(weights)
+        self.weights, self.resize = Path(weights), check_resize(resize)
         self.net = load_inception(self.weights)
         self.sha256 = file_sha256(self.weights)
 
-    def features(self, x: Tensor) -> Tensor:
+    def _uint8_rgb(self, x: Tensor) -> Tensor:
         u8 = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # [-1, 1] -> {0..255}
         if u8.shape[1] == 1:
             u8 = u8.expand(-1, 3, -1, -1)
         elif u8.shape[1] != 3:
             u8 = u8[:, :3]
-        return self.net(u8.contiguous()).reshape(len(u8), -1)
+        if self.resize == "clean":  # 299x299 here; the network's own TF-1 resize is then the identity
+            u8 = resize_clean(u8, self.net.INPUT_IMAGE_SIZE)
+        return u8.contiguous()
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.net(self._uint8_rgb(x)).reshape(len(x), -1)
+
+    @torch.no_grad()
+    def features_and_logits(self, x: Tensor, batch_size: int = 500) -> tuple[Tensor, Tensor]:
+        """Pool features (N, 2048) and the unbiased logits (N, 1008) of the Inception Score, one pass."""
+        net = self.net
+        saved = net.features_list
+        net.features_list = ["2048", "logits_unbiased"]
+        try:
+            feats, logits = [], []
+            for i in range(0, len(x), batch_size):
+                f, lg = net._torch_fidelity_forward(self._uint8_rgb(x[i:i + batch_size]))
+                feats.append(f.reshape(len(f), -1).float())
+                logits.append(lg.float())
+        finally:
+            net.features_list = saved
+        return torch.cat(feats), torch.cat(logits)
 
     def protocol(self) -> dict[str, Any]:
-        return {**super().protocol(), "weights_file": str(self.weights), "resize": "tf1-bilinear to 299",
+        how = {"torchmetrics": "tf1-bilinear to 299 (torch-fidelity, torchmetrics)",
+               "clean": "PIL bicubic with antialiasing to 299, rounded to uint8 (clean-fid's resize)"}[self.resize]
+        return {**super().protocol(), "weights_file": str(self.weights), "resize": how, "resize_mode": self.resize,
                 "release_hash_prefix_matches": self.sha256.startswith(INCEPTION_FILE.rsplit("-", 1)[-1][:8])}
 
 
@@ -202,8 +233,8 @@ def shows_digits(dataset: Any) -> bool:
 
 def resolve_extractor_name(choice: str, dataset: Any, weights: Optional[str] = None, eval_cfg: Any = None) -> str:
     """`auto` -> identity for points, digits for digit images, inception for other images
-    (when its weights are already on disk, at `weights` or in the torch hub cache; else digits,
-    with a warning). The same resolution serves the GAN and the CycleGAN evaluator."""
+    (when its weights are already on disk, at `weights` or in the torch hub cache; else the pixels,
+    with a warning, and no FID: `fid_applies`). The same resolution serves the GAN and the CycleGAN evaluator."""
     choices = extractor_choices(eval_cfg)
     if choice not in choices:
         raise ConfigError(f"eval.features must be one of {', '.join(choices)}, got '{choice}'.")
@@ -215,9 +246,27 @@ def resolve_extractor_name(choice: str, dataset: Any, weights: Optional[str] = N
         return "digits"
     if (weights and Path(weights).expanduser().is_file()) or inception_cache_path().is_file():
         return "inception"
-    log.warning("eval.features=auto: no Inception weights at %s, so FID uses the digit classifier's features "
-                "for '%s' (set eval.features=inception to require Inception).", inception_cache_path(), dataset.name)
-    return "digits"
+    log.warning("eval.features=auto: %s", fid_missing_reason(dataset))
+    return "identity"
+
+
+def fid_applies(name: str, dataset: Any, eval_cfg: Any = None) -> bool:
+    """Whether a FID on `name`'s features means something for `dataset`: Inception on images, the
+    digit classifier on digit images, identity on points, and one's own (`eval.extractors`)."""
+    if name in ((eval_cfg or {}).get("extractors") or {}):
+        return True
+    if name == "inception":
+        return dataset.kind == "images"
+    if name == "digits":
+        return shows_digits(dataset)
+    return name == "identity" and dataset.kind == "points"
+
+
+def fid_missing_reason(dataset: Any) -> str:
+    """The one sentence said (once in the log, and in the protocol) where no FID is reported."""
+    return (f"no FID, KID or Inception Score for '{dataset.name}': its images need Inception features and the "
+            f"Inception weights file {INCEPTION_FILE} is not on disk, so only the metrics that hold without it "
+            f"are reported (put the file at {inception_cache_path()} or set eval.inception_weights=PATH).")
 
 
 def identity_features(sample_shape: tuple[int, ...], eval_cfg: Any) -> FeatureExtractor:
@@ -243,7 +292,7 @@ def inception_features(sample_shape: tuple[int, ...], eval_cfg: Any) -> FeatureE
     _needs_images("inception", sample_shape)
     weights = find_inception_weights(eval_cfg.get("inception_weights"), eval_cfg.get("inception_url"),
                                      bool(eval_cfg.get("inception_download", True)))
-    return InceptionFeatures(weights)
+    return InceptionFeatures(weights, str(eval_cfg.get("resize") or "torchmetrics"))
 
 
 def build_extractor(name: str, sample_shape: tuple[int, ...], eval_cfg: Any) -> FeatureExtractor:

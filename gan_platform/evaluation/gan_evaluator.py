@@ -5,9 +5,15 @@ real statistics once (from every stored sample, or a fixed seeded subset of `num
 SHA-256 the protocol records as `real_sha256`): real features go into torchmetrics' FID and KID (kept across resets) and
 the real k-NN radii for precision/recall/density/coverage are stored. At each evaluation every
 process draws its share of `num_samples` (its own noise stream), the shares are gathered, and every
-process computes the same metrics from the whole set:
+process computes the same metrics from the whole set. Real features of an extractor with weights
+come from the cache of real features (reference.py) when a run on the same data made them before.
+`gan_platform.evaluate` uses the same evaluator on samples it draws itself (`extract` + `measure`),
+optionally against a reference statistics file instead of the real data.
 
     eval/fid, eval/kid, eval/kid_std                         torchmetrics on the chosen features
+    eval/is, eval/is_std                                      Inception features only (torchmetrics' InceptionScore)
+    eval/pixel_precision, ..._recall, _density, _coverage     where the features do not fit the data
+                                                              (features.fid_applies): no FID then
     eval/precision, eval/recall, eval/density, eval/coverage  k-NN manifolds (manifold.py)
     collapse/modes, collapse/high_quality, collapse/reverse_kl     2-D mixtures (VEEGAN/PacGAN)
     collapse/modes, collapse/reverse_kl, collapse/high_quality  stacked digits (out of 1,000; samples read surely)
@@ -21,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from contextlib import contextmanager
 from typing import Any, Optional
 
 import logging
@@ -35,7 +42,8 @@ from gan_platform.data.base import REAL_SUBSET_SEED
 from gan_platform.evaluation.collapse import (STACKED_CONFIDENCE, MixtureCollapse, ModeHistogram, StackedDigitModes,
                                               class_mode_accuracy)
 from gan_platform.evaluation.evaluator import Evaluator
-from gan_platform.evaluation.features import DigitFeatures, FeatureExtractor
+from gan_platform.evaluation.features import DigitFeatures, FeatureExtractor, IdentityFeatures, InceptionFeatures
+from gan_platform.evaluation.reference import ReferenceStats, cached_real_features, frechet_distance
 from gan_platform.evaluation.manifold import kth_neighbour_distance, precision_recall_density_coverage
 
 
@@ -62,12 +70,37 @@ def _fid_metric(num_features: int, real: Tensor) -> FrechetInceptionDistance:
     return fid
 
 
+def inception_score(logits: Tensor, splits: int) -> tuple[float, float]:
+    """exp(E_x KL(p(y|x) || p(y))), mean and std over `splits` splits (torchmetrics' InceptionScore
+    on precomputed logits; the samples' order is shuffled with its fixed seed, as torchmetrics does)."""
+    from torchmetrics.image.inception import InceptionScore
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        metric = InceptionScore(feature=Precomputed(logits.shape[1]), splits=int(splits), sync_on_compute=False)
+    metric.update(logits.float().cpu())
+    with seeded_cpu_rng():  # InceptionScore permutes the samples with the global generator
+        mean, std = metric.compute()
+    return float(mean), float(std)
+
+
+@contextmanager
+def seeded_cpu_rng(seed: int = 0):
+    """The global CPU generator at `seed` inside, restored after: KID's subsets and IS's splits are
+    drawn from it, so the same samples give the same numbers in any process and at any time."""
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
+
+
 class GANEvaluator(Evaluator):
-    """FID/KID, precision/recall/density/coverage and the collapse metrics of a GAN task."""
+    """FID/KID, IS, precision/recall/density/coverage and the collapse metrics of a GAN task."""
 
     def __init__(self, *, accelerator: Any, dataset: Any, extractor: FeatureExtractor, num_classes: int,
                  num_samples: int, num_real: Optional[int] = None, num_real_auto: bool = False, kid_subsets: int = 20, kid_subset_size: int = 1000,
-                 prdc_k: int = 5, mode_threshold: float = 0.2, batch_size: int = 500, per_class_fid: bool = True):
+                 prdc_k: int = 5, mode_threshold: float = 0.2, batch_size: int = 500, per_class_fid: bool = True,
+                 fid_applies: bool = True, fid_note: Optional[str] = None, is_splits: int = 10,
+                 reference: Optional[ReferenceStats] = None, cache_real: bool = True):
         setup_start = time.perf_counter()
         self.acc = accelerator
         self.device = accelerator.device
@@ -77,10 +110,35 @@ class GANEvaluator(Evaluator):
         self.dataset_name, self.kind = dataset.name, dataset.kind
         self.evaluations = 0
         self.num_fake_used = 0
+        self.fid_applies, self.fid_note = bool(fid_applies), fid_note
+        self.inception = isinstance(self.extractor, InceptionFeatures)
+        self.is_splits = int(is_splits)
+        self.reference = reference
+        self.digits = isinstance(self.extractor, DigitFeatures)
+        self.stacked = self.digits and dataset.name == "stacked_digits"
+        self.mixture: Optional[MixtureCollapse] = None
+        if hasattr(dataset, "means") and hasattr(dataset, "sigma"):
+            self.mixture = MixtureCollapse(dataset.means, dataset.sigma, mode_threshold, sync_on_compute=False).to(self.device)
+        self.class_fids: dict[int, FrechetInceptionDistance] = {}
+        self.real_features: Optional[Tensor] = None
+        self.real_radii: Optional[Tensor] = None
+        self.real_stats_source = "reference file" if reference is not None else "computed"
+        self.kid_subsets, self.kid_subset_size = int(kid_subsets), int(kid_subset_size)
+        self.num_real_auto = num_real_auto
+        if reference is not None:  # FID against the file; no real features, so no KID, PRDC or per-class FID
+            self.num_real, self.num_stored, self.real_sha256 = reference.num_samples, None, reference.protocol.get("real_sha256")
+            self.seconds = time.perf_counter() - setup_start
+            return
         real, real_labels = dataset.all(num_real)  # every sample, or a fixed seeded subset of num_real
-        self.num_real, self.num_stored, self.num_real_auto = len(real), len(dataset), num_real_auto
+        self.num_real, self.num_stored = len(real), len(dataset)
         self.real_sha256 = hashlib.sha256(real.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
-        self.real_features = self.extractor(real.to(self.device), self.batch_size)
+        compute = lambda: self.extractor(real.to(self.device), self.batch_size)  # noqa: E731
+        if cache_real:
+            feats, hit = cached_real_features(self.extractor.protocol(), self.real_sha256, compute)
+            self.real_stats_source = "cache" if hit else "computed"
+            self.real_features = feats.to(self.device)
+        else:
+            self.real_features = compute()
         d = self.extractor.num_features
         self.fid = _fid_metric(d, self.real_features)
         subset = max(2, min(int(kid_subset_size), self.num_real, self.num_samples))
@@ -89,7 +147,7 @@ class GANEvaluator(Evaluator):
             self.kid = KernelInceptionDistance(feature=Precomputed(d), subsets=int(kid_subsets), subset_size=subset,
                                                reset_real_features=False, sync_on_compute=False).to(self.device)
         self.kid.update(self.real_features, real=True)
-        self.kid_subsets, self.kid_subset_size = int(kid_subsets), subset
+        self.kid_subset_size = subset
         # A tiny dataset (or sample count) has fewer than k+1 points: use the largest k it supports
         # (recorded in the protocol), and no precision/recall at all below 2 points.
         k_max = min(self.num_real, self.num_samples) - 1
@@ -97,13 +155,7 @@ class GANEvaluator(Evaluator):
             log.warning("eval.prdc_k=%d needs more than %d samples; precision/recall use k=%d here.", self.k, self.k, max(k_max, 0))
             self.k = max(k_max, 0)
         self.real_radii = kth_neighbour_distance(self.real_features, self.k) if self.k >= 1 else None
-        self.mixture: Optional[MixtureCollapse] = None
-        if hasattr(dataset, "means") and hasattr(dataset, "sigma"):
-            self.mixture = MixtureCollapse(dataset.means, dataset.sigma, mode_threshold, sync_on_compute=False).to(self.device)
-        self.digits = isinstance(self.extractor, DigitFeatures)
-        self.stacked = self.digits and dataset.name == "stacked_digits"
-        self.class_fids: dict[int, FrechetInceptionDistance] = {}
-        if per_class_fid and self.num_classes and self.num_classes <= 10 and real_labels is not None:
+        if self.fid_applies and per_class_fid and self.num_classes and self.num_classes <= 10 and real_labels is not None:
             for c in range(self.num_classes):
                 mask = real_labels.to(self.device) == c
                 if mask.sum() >= 2 and self.num_samples // self.num_classes >= 2:
@@ -128,46 +180,80 @@ class GANEvaluator(Evaluator):
         return fake, (labels[: self.num_samples] if labels is not None else None)
 
     # -- metrics ---------------------------------------------------------------------------
+    def extract(self, fake: Tensor) -> dict[str, Tensor]:
+        """What the metrics need of a batch of samples: features, and the digits of every channel
+        (digit features), the Inception logits (Inception features) or the points (mixtures)."""
+        parts: dict[str, Tensor] = {}
+        if self.digits:
+            parts["features"], parts["digits"], parts["confidence"] = self.extractor.features_digits_and_confidence(
+                fake, self.batch_size)
+        elif self.inception:
+            parts["features"], parts["logits"] = self.extractor.features_and_logits(fake, self.batch_size)
+        else:
+            parts["features"] = self.extractor(fake, self.batch_size)
+        if self.mixture is not None:
+            parts["samples"] = fake.flatten(1).float()
+        return parts
+
     @torch.no_grad()
     def evaluate(self, task: Any, step: int) -> dict[str, float]:
         start = time.perf_counter()
         fake, labels = self.generate(task)
         if not torch.isfinite(fake).all():
             return {"eval/finite": 0.0}
-        digits = confidence = None
-        if self.digits:
-            feats, digits, confidence = self.extractor.features_digits_and_confidence(fake, self.batch_size)
-        else:
-            feats = self.extractor(fake, self.batch_size)
+        out = self.measure(self.extract(fake), labels)
+        self.seconds += time.perf_counter() - start
+        self.evaluations += 1
+        out["perf/eval_seconds"] = time.perf_counter() - start
+        return out
+
+    @torch.no_grad()
+    def measure(self, parts: dict[str, Tensor], labels: Optional[Tensor],
+                metrics: Optional[set[str]] = None) -> dict[str, float]:
+        """The metrics of one sample set from `extract`'s parts; `metrics` picks groups (fid, kid, is,
+        prdc, collapse, class_accuracy; None: all that apply)."""
+        want = (lambda name: metrics is None or name in metrics)  # noqa: E731
+        feats = parts["features"]
         out: dict[str, float] = {}
-        self.fid.reset()
-        self.fid.update(feats, real=False)
-        out["eval/fid"] = float(self.fid.compute())
-        self.num_fake_used = int(self.fid.fake_features_num_samples)  # after the gather: all processes' samples
-        self.kid.reset()
-        self.kid.update(feats, real=False)
-        kid_mean, kid_std = self.kid.compute()
-        out["eval/kid"], out["eval/kid_std"] = float(kid_mean), float(kid_std)
-        if self.real_radii is not None:
+        self.num_fake_used = len(feats)  # after the gather: all processes' samples
+        if self.fid_applies and want("fid"):
+            if self.reference is not None:
+                out["eval/fid"] = frechet_distance(self.reference, ReferenceStats.of(feats))
+            else:
+                self.fid.reset()
+                self.fid.update(feats, real=False)
+                out["eval/fid"] = float(self.fid.compute())
+        if self.fid_applies and want("kid") and self.real_features is not None:
+            self.kid.reset()
+            self.kid.update(feats, real=False)
+            with seeded_cpu_rng():  # the subsets: the same for the same samples
+                kid_mean, kid_std = self.kid.compute()
+            out["eval/kid"], out["eval/kid_std"] = float(kid_mean), float(kid_std)
+        if self.inception and self.fid_applies and want("is"):
+            out["eval/is"], out["eval/is_std"] = inception_score(parts["logits"], self.is_splits)
+        # features that do not fit the data: precision/recall only on pixels, under their own names
+        prefix = "eval/" if self.fid_applies else "eval/pixel_" if isinstance(self.extractor, IdentityFeatures) else None
+        if self.real_radii is not None and prefix and want("prdc"):
             prdc = precision_recall_density_coverage(self.real_features, feats, self.k, real_radii=self.real_radii)
-            out.update({f"eval/{k}": v for k, v in prdc.items()})
-        if self.mixture is not None:
+            out.update({f"{prefix}{k}": v for k, v in prdc.items()})
+        if self.mixture is not None and want("collapse"):
+            fake = parts["samples"]
             self.mixture.reset()
             self.mixture.update(fake)
             out.update({f"collapse/{k}": v for k, v in self.mixture.compute().items()})
             if labels is not None and self.num_classes == len(self.mixture.means):
                 out["collapse/class_mode_accuracy"] = class_mode_accuracy(fake, labels, self.mixture.means, self.mixture.sigma)
-        if self.digits:
-            out.update(self._digit_metrics(digits, confidence, labels))
-        for c, fid in self.class_fids.items():
-            fid.reset()
-            fid.update(feats[labels == c], real=False)
-            out[f"eval/fid_class_{c}"] = float(fid.compute())
-        if self.class_fids:
-            out["eval/fid_class_mean"] = sum(out[f"eval/fid_class_{c}"] for c in self.class_fids) / len(self.class_fids)
-        self.seconds += time.perf_counter() - start
-        self.evaluations += 1
-        out["perf/eval_seconds"] = time.perf_counter() - start
+        if self.digits and self.fid_applies and (want("collapse") or want("class_accuracy")):
+            digit_metrics = self._digit_metrics(parts["digits"], parts["confidence"], labels)
+            out.update({k: v for k, v in digit_metrics.items()
+                        if want("class_accuracy" if k == "eval/class_accuracy" else "collapse")})
+        if want("fid"):
+            for c, fid in self.class_fids.items():
+                fid.reset()
+                fid.update(feats[labels == c], real=False)
+                out[f"eval/fid_class_{c}"] = float(fid.compute())
+            if self.class_fids:
+                out["eval/fid_class_mean"] = sum(out[f"eval/fid_class_{c}"] for c in self.class_fids) / len(self.class_fids)
         return out
 
     def _digit_metrics(self, digits: Tensor, confidence: Tensor, labels: Optional[Tensor]) -> dict[str, float]:
@@ -190,14 +276,25 @@ class GANEvaluator(Evaluator):
         return out
 
     def protocol(self) -> dict[str, Any]:
-        return {**self.extractor.protocol(), "num_fake": self.num_samples,
-                "num_fake_used": self.num_fake_used, "num_real": self.num_real,
-                "real_split": self.real_split(), "real_sha256": self.real_sha256, "prdc_k": self.k, "kid_subsets": self.kid_subsets,
-                "kid_subset_size": self.kid_subset_size, "num_processes": self.acc.num_processes,
-                "evaluations": self.evaluations, "eval_seconds": round(self.seconds, 3),
-                **({"mode_confidence": STACKED_CONFIDENCE} if self.stacked else {})}
+        out = {**self.extractor.protocol(), "num_fake": self.num_samples,
+               "num_fake_used": self.num_fake_used, "num_real": self.num_real,
+               "real_split": self.real_split(), "real_sha256": self.real_sha256, "real_statistics": self.real_stats_source,
+               "prdc_k": self.k, "kid_subsets": self.kid_subsets,
+               "kid_subset_size": self.kid_subset_size, "num_processes": self.acc.num_processes,
+               "evaluations": self.evaluations, "eval_seconds": round(self.seconds, 3),
+               **({"mode_confidence": STACKED_CONFIDENCE} if self.stacked else {})}
+        if self.reference is not None:  # FID only, against the file: no real features, so no KID or k-NN
+            for key in ("prdc_k", "kid_subsets", "kid_subset_size"):
+                out.pop(key)
+        if self.inception:
+            out["is_splits"] = self.is_splits
+        if not self.fid_applies:
+            out["fid"] = self.fid_note or "not reported: the features do not fit the data"
+        return out
 
     def real_split(self) -> str:
+        if self.reference is not None:
+            return "reference statistics file" + (f" of {self.num_real} samples" if self.num_real else "")
         if self.kind == "points" or self.dataset_name == "stacked_digits":
             return f"{self.dataset_name}: fixed held-out draw of {self.num_real} (seeded, not the training stream)"
         if self.num_real == self.num_stored:

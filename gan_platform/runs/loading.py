@@ -90,10 +90,11 @@ def load_trained(path: str | Path, names: tuple[str, ...], checkpoint: str = "la
     modules, used, averaged = {}, {}, []
     for name in names:
         stored = name + AVERAGE_SUFFIX
-        if not raw and stored in state.get("modules", {}) and stored in model_args:
-            module = instantiate(model_args[stored])
+        average_args = model_args.get(stored, model_args.get(name))  # an average is built as the network it averages
+        if not raw and stored in state.get("modules", {}) and average_args is not None:
+            module = instantiate(average_args)
             module.load_state_dict(state["modules"][stored])
-            modules[name], used[name] = module.eval().requires_grad_(False), model_args[stored]
+            modules[name], used[name] = module.eval().requires_grad_(False), average_args
             averaged.append(name)
             continue
         if name in model_args:
@@ -112,4 +113,4 @@ def load_trained(path: str | Path, names: tuple[str, ...], checkpoint: str = "la
                             "pass the run dir the checkpoint was written in.") from e
         modules[name], used[name] = module.eval().requires_grad_(False), args
     return TrainedModel(modules, trained_by, task_state, run_dir, ckpt, int(meta.get("step", state.get("step", 0))),
-                        used, cfg, tuple(averaged))
+                        model_args=used, averaged=tuple(averaged), cfg=cfg)

@@ -4,7 +4,8 @@ for each, which way is better: one rule, read by early stopping and best checkpo
 (tracking/report/sweep_page.py).
 
 A metric is better higher when its last path part is, or ends with, one of `HIGHER_IS_BETTER`
-(`collapse/modes`, `eval/precision`, `eval/class_accuracy`, `eval/label_preservation`, ...), and
+(`collapse/modes`, `eval/precision`, `eval/class_accuracy`, `eval/label_preservation`, ...) or is
+`eval/is`, and
 better lower otherwise (`eval/fid`, `eval/fid_class_3`, `eval/kid`, `collapse/reverse_kl`,
 `eval/cycle_error`, losses).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 HIGHER_IS_BETTER = ("modes", "high_quality", "precision", "recall", "density", "coverage", "accuracy",
                     "classes", "class_entropy", "preservation")
+HIGHER_IS_BETTER_EXACT = ("is",)  # the Inception Score (`eval/is`); a suffix rule would catch too much
 
 # The headline metrics, in order of preference: a page or a summary leads with the first a run has, and the
 # run page shows the first four as cards (sample quality, modes covered, class accuracy, label preservation first).
@@ -33,6 +35,8 @@ def headline_metrics(values: dict) -> list[str]:
 def best_mode(metric: str) -> str:
     """`max` where more is better (modes, precision, accuracy, ...), `min` otherwise (fid, kid, kl, losses)."""
     name = metric.split("/")[-1]
+    if name in HIGHER_IS_BETTER_EXACT:
+        return "max"
     return "max" if any(name == h or name.endswith(h) for h in HIGHER_IS_BETTER) else "min"
 
 

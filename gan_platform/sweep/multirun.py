@@ -10,7 +10,7 @@ After the sweep, `JobOutcomes` (a Hydra callback, see conf/config.yaml) has reco
 ended, from wherever it ran, as ``<sweep dir>/.job_outcomes/<num>.json``; `report_failed_jobs`
 prints one line per job that did not finish (its overrides and the error of its summary.json) and
 the multirun exits 1, so that a script or scheduler sees the failure. Other jobs still run: a
-job's unexpected exception (not a UserError) is caught in `cli.hydra_entry`, recorded as that job's
+job's unexpected exception (not a UserError) is caught in `gan_platform.__main__.hydra_entry`, recorded as that job's
 failure (summary.json, the traceback in the job's log file) and returned to Hydra as exit code 1,
 so that Hydra's sweeper does not end the multirun with its own traceback.
 """

@@ -30,7 +30,6 @@ import math
 from typing import Any, Optional
 
 import torch
-from torch import nn
 
 from gan_platform.errors import ConfigError
 from gan_platform.runs.loading import AVERAGE_SUFFIX as SUFFIX
