@@ -58,16 +58,17 @@ def test_twenty_kills_anywhere_leave_the_records_and_summary_of_a_run_never_stop
         at = read_meta(newest)["step"] if newest else 0
         # the last two kills land inside the final evaluation: twice over, as a user's bad luck would have it
         stage, step = ("evaluated", STEPS) if kill >= KILLS - 2 else rng.choice(moments_after(at))
+        assert len(dirs) <= 1, dirs  # resume=auto continues the one run dir, even one killed before its first checkpoint
         args = RESUME if dirs else ARGS
+        done.append((stage, step, at))
         with LiveRun(args, work, f"kill{kill}", pause_at=None if stage == "logged" else f"{stage}@{step}") as live:
             if stage == "logged":
-                live.wait_until(lambda: (at == 0 or live.resumed_step() is not None)
-                                and step in logged_steps(run_dirs(work)[0]), f"step {step} to be logged")
+                live.wait_until(lambda: (not dirs or "at step" in live.stdout or "starting fresh" in live.stdout)
+                                and step in logged_steps(run_dirs(work)[0]), f"step {step} to be logged (kills {done})")
             else:
-                live.wait_paused()
+                live.wait_until(lambda: "paused in save at" in live.stderr, f"the pause (kills {done})")
             live.kill()
-        done.append((stage, step))
-    assert len({s for s, _ in done}) >= 5, done  # the moments really differ
+    assert len({s for s, _, _ in done}) >= 5, done  # the moments really differ
     with LiveRun(RESUME, work, "last") as last:
         assert last.wait() == 0, last.stderr
     (run_dir,) = run_dirs(work)
