@@ -25,10 +25,15 @@ SAVE_STAGES = ("writing_state", "state_written", "complete", "rotated", "renamed
 KILLS = 20
 
 
+# The evaluator's cost accounting in summary.json's protocol: the seconds and the number of
+# evaluations this process spent (a resumed process counts only its own), beside the perf/* timings.
+COST = ("eval_seconds", "evaluations")
+
+
 def without_timings(value):
-    """The record or summary with its wall-clock measurements (perf/*) left out."""
+    """The record or summary with its wall-clock measurements and evaluation cost left out."""
     if isinstance(value, dict):
-        return {k: without_timings(v) for k, v in value.items() if not k.startswith("perf/")}
+        return {k: without_timings(v) for k, v in value.items() if not k.startswith("perf/") and k not in COST}
     return value
 
 
