@@ -208,3 +208,33 @@ def test_more_processes_than_gpus_is_refused_in_one_sentence(env, gpus, refused)
     with pytest.raises(ConfigError, match=re.escape(refused)) as info:
         check_gpus_for_processes(env, gpus)
     assert "CUDA_VISIBLE_DEVICES=" in str(info.value) and str(info.value).count(". ") == 0
+
+
+def test_two_processes_stop_within_about_a_second_at_the_same_iteration(tmp_path):
+    """Ctrl-C with the log step far away (trainer.log_every=100000): both processes agree within about
+    a second, stop at the same iteration, write one checkpoint of it and can be resumed."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    common = [*TINY, *RING, "name=stop", "trainer.log_every=100000", "trainer.checkpoint_every=0", "eval.every=0",
+              "trainer.sample_every=0"]
+    first = launch(common + ["trainer.steps=10000000"], tmp_path, tmp)
+    deadline = time.monotonic() + 240
+    while not list((tmp_path / "outputs" / "stop").glob("*/summary.json")):
+        assert time.monotonic() < deadline and first.poll() is None, finish(first)[1][-3000:]
+        time.sleep(0.2)
+    time.sleep(2.0)  # a few agreements between the processes have passed
+    first.send_signal(signal.SIGINT)
+    code, out = finish(first)  # at the old next log step, 100,000 iterations later, it would not be done
+    run_dir = _only_run_dir(tmp_path, "stop")
+    stopped = json.loads((run_dir / "summary.json").read_text())
+    at = stopped["step"]
+    assert stopped["status"] == "interrupted" and stopped["error"] is None, out[-3000:]
+    assert 0 < at < 100000
+    assert stopped["replicas"]["in_sync"] is True  # the same iteration on both ranks
+    state, meta = load_checkpoint(run_dir / "checkpoints" / "last")
+    assert meta["step"] == at and len(state["rng"]) == 2  # one checkpoint, of both ranks, of that iteration
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["last"]
+    code, out = finish(launch(common + [f"trainer.steps={at + 2}", "trainer.resume=auto"], tmp_path, tmp))
+    assert code == 0 and f"at step {at}." in out, out[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["replicas"]["in_sync"] is True

@@ -106,9 +106,10 @@ def test_ctrl_c_saves_marks_interrupted_exits_130_and_resumes(tmp_path, referenc
     (run_dir,) = run_dirs(tmp_path)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "interrupted" and 15 <= summary["step"] < STEPS
-    # the checkpoint holds exactly the step the run stopped at (a log step: the stop is agreed there)
+    # the checkpoint holds exactly the step the run stopped at: the iteration after the signal, logged
+    # or not (the pending loss window is in the checkpoint, so the resumed run logs the same averages)
     assert read_meta(run_dir / "checkpoints" / "last")["step"] == summary["step"] == summary["checkpoint_step"]
-    assert summary["step"] % 5 == 0 and logged_steps(run_dir)[-1] == summary["step"]
+    assert logged_steps(run_dir)[-1] == summary["step"] - summary["step"] % 5
     err = [line for line in first.stderr.splitlines() if line.strip()]
     assert err == [f"gan_platform: run ended with status 'interrupted' (run dir: {run_dir})"]
 
@@ -135,3 +136,26 @@ def test_a_live_run_dir_is_never_shared(tmp_path):
         assert len(run_dirs(tmp_path)) == 2 and logged_steps(run_dir) == [5, 10]
         live.kill()
     assert RunDir(run_dir).in_use() is False  # the kernel dropped the lock with the killed process
+
+
+def test_ctrl_c_stops_within_an_iteration_not_at_the_next_log_step(tmp_path):
+    """With a log step far away (trainer.log_every=100000), Ctrl-C still stops after the current
+    iteration: a checkpoint of the step reached, `interrupted`, and a resume that goes on from it."""
+    far = [a for a in ARGS if not a.startswith(("trainer.steps=", "trainer.log_every=", "trainer.checkpoint_every="))]
+    far += ["trainer.log_every=100000", "trainer.checkpoint_every=0", "eval.every=0"]
+    with LiveRun(far + ["trainer.steps=1000000"], tmp_path, "first") as first:
+        first.wait_until(lambda: bool(run_dirs(tmp_path)) and (run_dirs(tmp_path)[0] / "summary.json").exists(),
+                         "training to start")
+        first.signal(signal.SIGINT)
+        code = first.wait(timeout=120)  # at the old next log step, 100,000 iterations later, it would not be done
+    assert code == 130, first.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    at = summary["step"]
+    assert summary["status"] == "interrupted" and summary["error"] is None and 0 < at < 100000
+    assert read_meta(run_dir / "checkpoints" / "last")["step"] == at == summary["checkpoint_step"]
+    assert logged_steps(run_dir) == []  # no log step was reached
+    with LiveRun(far + [f"trainer.steps={at + 3}", "trainer.resume=auto"], tmp_path, "second") as second:
+        assert second.wait() == 0, second.stderr
+    assert second.resumed_step() == at
+    assert logged_steps(run_dir) == [at + 3]  # the last step's record, the window spanning the stop

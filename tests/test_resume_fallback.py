@@ -151,3 +151,20 @@ def test_resume_auto_finds_a_run_whose_last_meta_json_is_damaged(tmp_path):
     (ckpts / "last" / "meta.json").write_text("{")
     assert find_resumable("default", 10, tmp_path / "outputs") == ckpts.parent
     assert find_resumable("default", 5, tmp_path / "outputs") is None  # best already at the end: nothing to continue
+
+
+def test_resume_auto_finds_a_run_killed_before_its_first_or_after_its_last_checkpoint(tmp_path):
+    """A run killed after its final checkpoint (summary.json still `running`) has its final
+    evaluation to do; one killed before its first checkpoint starts over in its own dir; a finished
+    run at its last step is done."""
+    from gan_platform.config.preflight import find_resumable
+    from gan_platform.runs.rundir import RunDir
+
+    run = tmp_path / "outputs" / "default" / "2026-01-01_00-00-00"
+    RunDir(run).write_summary({"status": "running", "step": 3})
+    assert find_resumable("default", 10, tmp_path / "outputs") == run  # no checkpoint yet
+    _save(run / "checkpoints" / "last", 10)
+    RunDir(run).write_summary({"status": "running", "step": 10})
+    assert find_resumable("default", 10, tmp_path / "outputs") == run
+    RunDir(run).write_summary({"status": "finished", "step": 10})
+    assert find_resumable("default", 10, tmp_path / "outputs") is None

@@ -58,7 +58,7 @@ def test_wandb_agent_stop_is_exit_0_and_ctrl_c_stays_130(tmp_path, monkeypatch, 
     assert stopped["error"] is None
     assert interrupted["status"] == "interrupted" and "Ctrl-C" in interrupted["reason"]
     for summary, d in ((stopped, dirs["hb"]), (interrupted, dirs["cc"])):
-        assert 10 <= summary["step"] < 100000 and summary["step"] % 5 == 0
+        assert 10 <= summary["step"] < 100000  # the iteration after the signal, a log step or not
         assert read_meta(d / "checkpoints" / "last")["step"] == summary["step"] == summary["checkpoint_step"]
 
 

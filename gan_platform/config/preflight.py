@@ -30,9 +30,14 @@ def _has_override(argv: list[str], key: str) -> bool:
     return any(a.lstrip("+~").split("=", 1)[0] == key for a in argv)
 
 
+ENDED = ("finished", "early_stopped")  # a run dir with one of these statuses at its last step is done
+
+
 def find_resumable(name: str, steps: int, root: Path = Path("outputs")) -> Optional[Path]:
-    """The newest run dir of experiment `name` whose last checkpoint is short of `steps` and that no
-    live process is writing."""
+    """The newest run dir of experiment `name` that no live process is writing and that has more to
+    do: its last checkpoint is short of `steps`, or it holds the final step but the run never said it
+    ended (killed before its final evaluation: summary.json's status is not finished/early_stopped),
+    or it has no checkpoint yet and says `running` (killed before its first one: it starts over there)."""
     from gan_platform.runs.checkpoint import find_checkpoint, read_meta
     from gan_platform.runs.rundir import RunDir
 
@@ -45,7 +50,12 @@ def find_resumable(name: str, steps: int, root: Path = Path("outputs")) -> Optio
         ckpt = find_checkpoint(d / "checkpoints" / "last")
         if ckpt is None and (d / "checkpoints" / "last").exists():  # a damaged last/: resume falls back to best/
             ckpt = find_checkpoint(d / "checkpoints" / "best")
-        if ckpt is not None and (read_meta(ckpt) or {}).get("step", steps) < steps:
+        if ckpt is None:
+            if RunDir(d).read_summary().get("status") == "running":
+                return d
+            continue
+        step = (read_meta(ckpt) or {}).get("step", steps)
+        if step < steps or (step == steps and RunDir(d).read_summary().get("status") not in (None, *ENDED)):
             return d
     return None
 

@@ -19,7 +19,9 @@ that step) print ``gan_platform-test: paused in save at STAGE (step N)`` on stde
 so that a test can kill the process at a known point of the write. The stages, in order:
 ``writing_state`` (half of state.pt written), ``state_written`` (no meta.json yet), ``complete``
 (NAME.tmp complete, not yet in place), ``rotated`` (old NAME moved to NAME.prev, new one not yet
-renamed), ``renamed`` (new NAME in place, NAME.prev not yet deleted). Unset, it costs nothing.
+renamed), ``renamed`` (new NAME in place, NAME.prev not yet deleted). The trainer adds
+``evaluated`` (an evaluation's record written and logged, before its best checkpoint is saved), so
+that a test can kill a run inside its final evaluation. Unset, it costs nothing.
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ PAUSE_ENV = "GAN_PLATFORM_TEST_PAUSE_IN_SAVE"
 _paused_once = False
 
 
-def _test_pause(stage: str, step: int) -> None:
-    """The test hook described in the module docstring."""
+def pause_for_test(stage: str, step: int) -> None:
+    """The test hook described in the module docstring: pause at `stage` of `step` when asked to."""
     global _paused_once
     want = os.environ.get(PAUSE_ENV)
     if not want or _paused_once:
@@ -99,11 +101,11 @@ def _write_complete_folder(tmp: Path, state: dict[str, Any], step: int, extra_me
         half = len(data) // 2
         f.write(data[:half])
         f.flush()
-        _test_pause("writing_state", step)
+        pause_for_test("writing_state", step)
         f.write(data[half:])
         f.flush()
         os.fsync(f.fileno())
-    _test_pause("state_written", step)
+    pause_for_test("state_written", step)
     meta = {"format": FORMAT, "version": VERSION, "step": int(step), "sha256": hashlib.sha256(data).hexdigest(),
             **(extra_meta or {})}
     atomic_write_json(tmp / META_FILE, meta)
@@ -126,15 +128,15 @@ def save_checkpoint(folder: str | os.PathLike, state: dict[str, Any], step: int,
         shutil.rmtree(tmp, ignore_errors=True)
         raise UserError(f"Could not write checkpoint '{final}' ({e.strerror or e}); the previous checkpoint is kept: "
                         "free disk space (or fix the folder's permissions) and continue with trainer.resume=auto.") from e
-    _test_pause("complete", step)
+    pause_for_test("complete", step)
     if final.exists():
         if prev.exists():
             shutil.rmtree(prev)
         os.replace(final, prev)
-        _test_pause("rotated", step)
+        pause_for_test("rotated", step)
     os.replace(tmp, final)
     _fsync_dir(final.parent)
-    _test_pause("renamed", step)
+    pause_for_test("renamed", step)
     if prev.exists():
         shutil.rmtree(prev)
     return final

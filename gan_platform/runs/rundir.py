@@ -104,13 +104,16 @@ class RunDir:
             f.write(json.dumps(_json_safe(record)) + "\n")
             f.flush()
 
-    def truncate_metrics(self, last_step: int) -> int:
-        """Keep only records with step <= last_step (and drop a torn line): used when a run resumes
-        from the checkpoint at `last_step`, so the steps after it are logged once, not twice.
-        Returns the number of records kept."""
+    def truncate_metrics(self, last_step: int, records: Optional[int] = None) -> int:
+        """Cut metrics.jsonl back to what it held when the checkpoint at `last_step` was written: its
+        first `records` records (the count the checkpoint keeps; all of them for a checkpoint without
+        it) of step <= last_step (the records of an older checkpoint, e.g. best/, may have been
+        rewritten since); a torn line is dropped. Used when a run resumes, so that whatever was
+        logged after the checkpoint is logged once, not twice. Returns the number of records kept."""
         if not self.metrics_path.exists():
             return 0
-        kept = [r for r in read_metrics(self.metrics_path) if r.get("step", 0) <= last_step]
+        kept = list(read_metrics(self.metrics_path))[:records]
+        kept = [r for r in kept if r.get("step", 0) <= last_step]
         atomic_write_bytes(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept).encode())
         return len(kept)
 

@@ -22,8 +22,10 @@ class, that class's row), and 2-D samples as an interactive `wandb.plot.scatter`
 tracking/workspace.py arranges these in a W&B workspace.
 
 Offline (the default) writes `<run_dir>/wandb/offline-run-*/`; a resumed run adds another
-folder with the same run id, and `wandb sync <run_dir>/wandb/offline-run-*` uploads them in order
-into one W&B run.
+folder with the same run id, and `wandb sync <run_dir>/wandb` (one command for all the parts)
+uploads them in the order they started into one W&B run: the end of an offline run prints that
+command (wandb_files.py). A resumed part logs only the steps after the last one the earlier parts
+hold (offline: read from their files; online: W&B's own resumed step), so every step is in the run once.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from gan_platform.runs.metrics import best_mode
 from gan_platform.runs.rundir import RunDir
 from gan_platform.tracking.base import Tracker
 from gan_platform.tracking.pictures import image_grid, upscale
+from gan_platform.tracking.wandb_files import logged_through, settle_parts, sync_command
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,8 @@ class WandbTracker(Tracker):
         self.run_id: Optional[str] = None
         self.run: Any = None
         self.run_dir: Optional[Path] = None
+        self.wandb_dir: Optional[Path] = None
+        self.logged_through: Optional[int] = None  # steps up to this one are in W&B already (a resumed run)
 
     def start(self, config: dict[str, Any], run_dir: str, resume_state: Optional[dict] = None) -> None:
         import wandb
@@ -103,6 +108,11 @@ class WandbTracker(Tracker):
         self.run_id = resume_state.get("run_id") or os.environ.get("WANDB_RUN_ID") or new_run_id()
         run_name = self.run_name or f"{config.get('name', 'run')}/{Path(run_dir).name}"
         Path(run_dir).mkdir(parents=True, exist_ok=True)
+        self.wandb_dir = Path(run_dir) / "wandb"
+        if resume_state.get("run_id") and self.mode == "offline":
+            for line in settle_parts(self.wandb_dir, self.run_id):
+                log.info("%s.", line)
+            self.logged_through = logged_through(self.wandb_dir, self.run_id)
         init = dict(dir=str(run_dir), mode=self.mode, id=self.run_id, resume="allow", entity=self.entity,
                     group=self.group, tags=self.tags, name=run_name, notes=self.notes,
                     settings=wandb.Settings(console="off", init_timeout=float(self.init_timeout)))
@@ -113,6 +123,8 @@ class WandbTracker(Tracker):
             self._detach()
             raise
         self.run_dir = Path(run_dir)
+        if getattr(self.run, "resumed", False):  # online: the server's run goes on after its last step
+            self.logged_through = max(self.logged_through or -1, int(self.run.starting_step) - 1)
         self.run.define_metric(EVAL_STEP)
         for prefix in EVAL_PREFIXES:
             self.run.define_metric(f"{prefix}*", step_metric=EVAL_STEP)
@@ -121,7 +133,13 @@ class WandbTracker(Tracker):
         if resume_state.get("run_id"):
             log.info("W&B run %s continues (mode %s).", self.run_id, self.mode)
 
+    def logged(self, step: int) -> bool:
+        """Is `step` in the W&B run already (logged by an earlier part of a resumed run)?"""
+        return self.logged_through is not None and step <= self.logged_through
+
     def log(self, metrics: dict[str, float], step: int) -> None:
+        if self.logged(step):
+            return
         metrics = dict(metrics)
         if any(k.startswith(EVAL_PREFIXES) for k in metrics):
             metrics[EVAL_STEP] = int(step)
@@ -130,6 +148,8 @@ class WandbTracker(Tracker):
     def log_images(self, pictures: dict[str, np.ndarray], step: int, captions: Optional[dict[str, str]] = None) -> None:
         import wandb
 
+        if self.logged(step):
+            return
         captions = captions or {}
         images = {key: wandb.Image(as_uint8(p), caption=captions.get(key)) for key, p in pictures.items()}
         if "samples" in pictures:
@@ -178,6 +198,9 @@ class WandbTracker(Tracker):
         finally:
             self._detach()
             self.run = None
+        if self.mode == "offline" and self.wandb_dir is not None:
+            log.info("W&B run %s is offline; upload it, every part of it as one run, with: %s",
+                     self.run_id, sync_command(self.wandb_dir))
 
     def abandon(self) -> None:
         """After a failure: off the Accelerator, so `end_training` never calls into a broken run."""

@@ -3,7 +3,8 @@
 Each d_step/g_step returns a dict of 0-d loss tensors; `add` sums them per key on the device (no
 per-step host sync). `flush` averages each key over the steps that logged it and over all
 processes, adds `perf/it_per_s`, and brings everything to the host with one sync. A NaN/inf among
-the averages raises DivergedError.
+the averages raises DivergedError. A checkpoint holds the pending window (`state`, averaged over the
+processes), so that a run stopped or killed between two log steps logs the same averages on resume.
 """
 
 from __future__ import annotations
@@ -33,6 +34,21 @@ class LossWindow:
         for k, v in logs.items():
             self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
             self.counts[k] = self.counts.get(k, 0) + 1
+
+    def state(self) -> dict:
+        """The pending window for a checkpoint; with several processes a collective (the sums are
+        averaged over them, which leaves the mean that `flush` will take unchanged)."""
+        keys = sorted(self.sums)
+        sums = {k: self.sums[k].detach() for k in keys}
+        if keys and self.acc.num_processes > 1:
+            mean = self.acc.reduce(torch.stack([sums[k].float() for k in keys]), reduction="mean")
+            sums = dict(zip(keys, mean.unbind()))
+        return {"sums": {k: v.cpu() for k, v in sums.items()}, "counts": dict(self.counts), "iterations": self.iterations}
+
+    def load_state(self, state: dict) -> None:
+        """Continue the window a checkpoint saved (`state`)."""
+        self.sums = {k: v.to(self.acc.device) for k, v in state["sums"].items()}
+        self.counts, self.iterations = dict(state["counts"]), int(state["iterations"])
 
     def restart_clock(self) -> None:
         """The iteration rate is measured from now (the start of training)."""

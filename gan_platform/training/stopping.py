@@ -1,9 +1,14 @@
-"""Ctrl-C and SIGTERM during training: a request to stop cleanly at the next log step.
+"""Ctrl-C and SIGTERM during training: a request to stop cleanly after the current iteration.
 
-The first signal only sets a flag; the trainer asks `agreed()` at each log step, which reduces the
-flag over all processes so that every rank stops at the same step, saves and ends the run. A second
-Ctrl-C more than a second after the first raises KeyboardInterrupt (stop now, keep the last
-checkpoint); one within that second is an echo of the first and is ignored.
+The first signal only sets a flag; the trainer asks `should_stop(step, log_step)` after every
+iteration. One process stops at once: the flag is a plain Python bool, read on the CPU, so the
+check adds no host-device sync. Several processes must stop at the same iteration, so they agree
+with one all-reduce of the flag, at each log step and, between log steps, about once a second:
+each agreement also reduces the time the iterations since the last one took and sets the next
+agreement that many iterations ahead (the same number on every process, so the collectives always
+match). The run then saves a checkpoint of that iteration and ends. A second Ctrl-C more than a
+second after the first raises KeyboardInterrupt (stop now, keep the last checkpoint); one within
+that second is an echo of the first and is ignored.
 
 Inside a sweep trial (`wandb agent`, or the local runner of `gan_platform.sweep`) SIGTERM is the
 sweep's own stop: W&B's agent sends it to a run the server stops (hyperband early termination) and
@@ -18,7 +23,7 @@ import logging
 import os
 import signal
 import time
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from accelerate import Accelerator
@@ -54,12 +59,18 @@ STOP_REASONS = {"interrupted": "stopped by a signal (Ctrl-C or SIGTERM); resume 
 class StopRequest:
     """Installs the SIGINT/SIGTERM handlers for a run and says when all processes want to stop."""
 
-    def __init__(self, accelerator: Accelerator):
+    def __init__(self, accelerator: Accelerator, agree_every_s: float = 1.0):
         self.acc = accelerator
         self.requested = False
         self.status = "interrupted"  # what the first signal asked for (stop_status)
         self.time = 0.0
         self._old_handlers: dict[int, Any] = {}
+        self.agree_every_s = agree_every_s  # several processes: seconds between agreements
+        self.start(0)
+
+    def start(self, step: int) -> None:
+        """Training starts (or resumes) at `step`: the first agreement comes after one iteration."""
+        self.next_agreement, self._since_step, self._since = step + 1, step, time.monotonic()
 
     def install(self) -> None:
         """Route SIGINT/SIGTERM to `on_signal` (only possible from the main thread)."""
@@ -86,18 +97,36 @@ class StopRequest:
             return
         self.requested, self.time, self.status = True, time.monotonic(), stop_status(signum)
         if self.acc.is_main_process and self.status == "stopped_by_sweep":
-            log.warning("Stopped by the sweep: stopping at the next log step and saving a checkpoint.")
+            log.warning("Stopped by the sweep: stopping after this iteration and saving a checkpoint.")
         elif self.acc.is_main_process:
-            log.warning("Stop requested: stopping at the next log step and saving a checkpoint (press Ctrl-C again to quit now).")
+            log.warning("Stop requested: stopping after this iteration and saving a checkpoint (press Ctrl-C again to quit now).")
 
-    def agreed(self) -> bool:
-        """Has any process been asked to stop? A collective when there are several processes."""
+    def should_stop(self, step: int, log_step: bool) -> bool:
+        """Called after every iteration (`step` reached): stop now? One process: the flag. Several: the
+        agreement of all, at log steps and about every `agree_every_s` seconds (a collective then,
+        reached by every process at the same step)."""
+        if self.acc.num_processes == 1:
+            return self.requested
+        if not (log_step or step >= self.next_agreement):
+            return False
+        return self.agreed(step)
+
+    def agreed(self, step: Optional[int] = None) -> bool:
+        """Has any process been asked to stop? With several processes a collective: one all-reduce (max)
+        of the stop code and of the seconds since the last agreement, which sets the next one (at `step`)."""
         # 0: no stop; else len(STOPS) - the index of its status (the largest wins: Ctrl-C on any
         # process makes it an interruption), the same on every process.
         code = len(STOPS) - STOPS.index(self.status) if self.requested else 0
-        if self.acc.num_processes > 1:
-            t = torch.tensor([float(code)], device=self.acc.device)
-            code = int(self.acc.reduce(t, reduction="max").item())
-            if code:
-                self.status = STOPS[len(STOPS) - code]
+        if self.acc.num_processes == 1:
+            return code > 0
+        now = time.monotonic()
+        t = torch.tensor([float(code), now - self._since], device=self.acc.device)
+        code_f, seconds = self.acc.reduce(t, reduction="max").tolist()
+        code = int(code_f)
+        if code:
+            self.status = STOPS[len(STOPS) - code]
+        if step is not None:
+            per_iteration = seconds / max(step - self._since_step, 1)
+            self.next_agreement = step + max(1, int(self.agree_every_s / max(per_iteration, 1e-9)))
+            self._since_step, self._since = step, now
         return code > 0

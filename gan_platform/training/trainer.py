@@ -6,8 +6,17 @@ each followed by the update of G's moving average when `trainer.ema` is on (ema.
 iterations the losses (kept on the device in between: no per-step host syncs) are averaged over
 the window and over all processes, checked for NaN/inf, and logged; every `sample_every` a sample
 grid is written; every `eval.every` the evaluator runs; every `checkpoint_every` the full state is
-saved. Ctrl-C or SIGTERM stop at the next log step (where all processes agree), save a
-checkpoint and end the run cleanly.
+saved. Ctrl-C or SIGTERM stop after the current iteration (several processes: at the same
+iteration, agreed within about a second, see stopping.py), save a checkpoint and end the run cleanly.
+
+Every kill leaves a run that `trainer.resume=auto` continues as if it had never stopped: a
+checkpoint holds the pending loss window, the last logged losses and how many records metrics.jsonl
+had when it was written; on resume metrics.jsonl is cut back to exactly those records, so whatever
+was logged after the checkpoint (training rows, evaluation rows, the final evaluation's) is logged
+again once, with the same values on the CPU. The end of a run is resumable too: the final
+checkpoint is written before the final samples and evaluation, which a resume from it repeats.
+The tracker is handed the kept records again on resume; it keeps those at steps it lacks (a
+record logged just before a kill may not have reached W&B's files) and drops the rest.
 
 How a run ends is always written to summary.json: `finished`, `early_stopped`, `diverged` (a
 NaN/inf in the logged losses or in the parameters and buffers, checked at every log step and
@@ -34,7 +43,7 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from gan_platform.runs.checkpoint import load_checkpoint, load_for_resume, save_checkpoint, settle_resumed
+from gan_platform.runs.checkpoint import load_checkpoint, load_for_resume, save_checkpoint, settle_resumed, pause_for_test
 from gan_platform.training.distributed import average_buffers, replica_fingerprints
 from gan_platform.training.divergence import check_finite
 from gan_platform.training.early_stopping import EarlyStopping
@@ -42,7 +51,7 @@ from gan_platform.training.ema import attach_ema
 from gan_platform.training.health import HealthLog, evaluation_failures, training_failures
 from gan_platform.errors import DivergedError, UserError
 from gan_platform.training.loss_window import LossWindow
-from gan_platform.runs.rundir import RunDir
+from gan_platform.runs.rundir import RunDir, read_metrics
 from gan_platform.training.sample_grid import write_sample_grid
 from gan_platform.training.settings import Settings
 from gan_platform.training.stopping import STOP_REASONS, StopRequest
@@ -76,6 +85,8 @@ class Trainer:
         self.early_stopping = EarlyStopping(self.eval_cfg)
         self.last_eval: dict[str, float] = {}
         self.last_train: dict[str, float] = {}
+        self.records = 0  # records in metrics.jsonl (main process); a checkpoint keeps the count
+        self.kept_records: list[dict[str, Any]] = []  # a resumed run's records before its checkpoint
         self.status = "running"
         self.error: Optional[str] = None
         self.checkpoint_step: Optional[int] = None
@@ -105,7 +116,9 @@ class Trainer:
             "num_processes": self.acc.num_processes,
             **training_state(self.acc, self.task, self.schedulers, self.data_generator),  # collective (RNG gather)
             "trainer": {"best": self.best, "bad_evals": self.early_stopping.bad_evals, "fixed": self.fixed,
-                        "last_eval": self.last_eval, "tracker": self.tracker.state(), "warnings": self.health.warnings},
+                        "last_eval": self.last_eval, "last_train": self.last_train, "metrics_records": self.records,
+                        "loss_window": self.losses.state(),  # collective with several processes
+                        "tracker": self.tracker.state(), "warnings": self.health.warnings},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -113,8 +126,11 @@ class Trainer:
         load_training_state(state, self.acc, self.task, self.schedulers, self.configured, self.data_generator)
         t = state["trainer"]
         self.early_stopping.best, self.early_stopping.bad_evals, self.fixed = t["best"], t["bad_evals"], t["fixed"]
-        self.last_eval = t.get("last_eval", {})
+        self.last_eval, self.last_train = t.get("last_eval", {}), t.get("last_train", {})
         self.health.warnings = list(t.get("warnings", []))
+        self.records = t.get("metrics_records")  # None in checkpoints from before it was kept
+        if "loss_window" in t:
+            self.losses.load_state(t["loss_window"])
         self.step = int(state["step"])
 
     def save(self, name: str = "last") -> None:
@@ -136,6 +152,8 @@ class Trainer:
             found = load_for_resume(self.run_dir.checkpoints_dir)
             if found is None:
                 log.info("trainer.resume=auto: no checkpoint in %s, starting fresh.", self.run_dir.root)
+                if self.main:  # what a killed first attempt logged before its first checkpoint
+                    self.run_dir.truncate_metrics(0, records=0)
                 return None
             folder, state, meta = found.folder, found.state, found.meta
         else:
@@ -148,7 +166,8 @@ class Trainer:
         if self.main:
             if spec == "auto":
                 settle_resumed(self.run_dir.checkpoints_dir, found)
-            self.run_dir.truncate_metrics(self.step)
+            self.records = self.run_dir.truncate_metrics(self.step, records=self.records)
+            self.kept_records = list(read_metrics(self.run_dir.metrics_path))
         log.info("Resumed from %s at step %d.", folder, self.step)
         return meta
 
@@ -172,6 +191,11 @@ class Trainer:
         for s in self.schedulers.values():
             s.step()
         self.losses.iterations += 1
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        """One record into metrics.jsonl (main process), counted for the next checkpoint."""
+        self.run_dir.append_metrics(record)
+        self.records += 1
 
     def _check_finite(self) -> None:
         """The pending losses, parameters and float buffers are finite on all processes (divergence.py)."""
@@ -203,9 +227,10 @@ class Trainer:
         self._warn(evaluation_failures(self.last_eval, metrics))
         self.last_eval = metrics
         if self.main:
-            self.run_dir.append_metrics({"step": self.step, **metrics})
+            self.append_metrics({"step": self.step, **metrics})
             self.tracker.log(metrics, self.step)
             self._notify("eval")
+        pause_for_test("evaluated", self.step)
         improved = self.early_stopping.update(metrics, self.step)
         if improved:
             self.save("best")
@@ -286,6 +311,11 @@ class Trainer:
         self._pbar = tqdm(total=cfg.steps, initial=self.step, disable=not (self.main and cfg.progress),
                           desc=str(self.config.get("name", "train")), dynamic_ncols=True, mininterval=1.0)
         self.losses.restart_clock()
+        self.stop_request.start(self.step)
+        for record in self.kept_records:  # the tracker keeps the steps it does not hold yet
+            values = {k: v for k, v in record.items() if k != "step" and isinstance(v, (int, float))}
+            self.tracker.log(values, int(record["step"]))
+        self.kept_records = []
         try:
             if self.step == 0 and cfg.sample_every > 0:
                 self.write_samples()
@@ -293,17 +323,18 @@ class Trainer:
                 self.iteration()
                 self.step += 1
                 self._pbar.update(1)
-                if self._logs_after(self.step):
+                log_step = self._logs_after(self.step)
+                if log_step:
                     self.last_train = self.losses.flush(self.step, self.checkpoint_step)
                     self._warn(training_failures(self.last_train))
                     if self.main:
-                        self.run_dir.append_metrics({"step": self.step, **self.last_train})
+                        self.append_metrics({"step": self.step, **self.last_train})
                         self.tracker.log(self.last_train, self.step)
                         self._pbar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in self.last_train.items()
                                                 if k in ("train/d_loss", "train/g_loss", "train/wasserstein")})
                     self._check_finite()
-                    if self.stop_request.agreed():
-                        raise _Stop(self.stop_request.status)
+                if self.stop_request.should_stop(self.step, log_step):  # a CPU flag; several processes: ~1/s
+                    raise _Stop(self.stop_request.status)
                 if every(cfg.sample_every) and self.step < cfg.steps:
                     self.write_samples()
                 if every(self.eval_cfg.every) and self.step < cfg.steps:
