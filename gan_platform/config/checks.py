@@ -104,8 +104,15 @@ def check_ranges(cfg: DictConfig) -> None:
     for key in ("trainer.sample_every", "trainer.checkpoint_every", "eval.every", "eval.early_stop_patience"):
         _positive(cfg, key, "whole number", allow_zero=True)
     _positive(cfg, "optimizer.lr")
-    for key in ("loss.gradient_penalty", "loss.weight_clip", "task.mismatch_weight"):
+    for key in ("loss.gradient_penalty", "loss.weight_clip", "loss.r1_gamma", "loss.r2_gamma", "task.mismatch_weight"):
         _positive(cfg, key, allow_zero=True)
+    for key in ("loss.reg_every", "augment.interval"):
+        _positive(cfg, key, "whole number")
+    _positive(cfg, "augment.speed_images")
+    for key in ("augment.target", "augment.initial_p"):
+        value = OmegaConf.select(cfg, key)
+        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1):
+            raise ConfigError(f"{key} is a probability in [0, 1], got {value!r}: set {key} between 0 and 1.")
     if cfg.trainer.precision not in PRECISIONS:
         raise ConfigError(f"trainer.precision must be one of {', '.join(PRECISIONS)}, got '{cfg.trainer.precision}'.")
     if cfg.trainer.lr_decay not in ("none", "linear"):
@@ -166,7 +173,7 @@ def check_optimizer(cfg: DictConfig) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """All config checks that need no data: target keys and types, then ranges."""
-    for group in ("model", "dataset", "optimizer", "tracker"):
+    for group in ("model", "dataset", "optimizer", "tracker", "augment"):
         if group in cfg and cfg[group] is not None:
             _walk_targets(cfg[group], group)
     check_ranges(cfg)
