@@ -163,3 +163,11 @@ def test_r1_judges_each_sample_under_its_label():
     critic = lambda v, c: (v * weights[c]).sum(1)  # noqa: E731
     labels = torch.tensor([0, 1, 1, 1])
     assert losses.r1_penalty(critic, torch.randn(4, 2), labels).item() == pytest.approx((25 + 3) / 4, rel=1e-6)
+
+
+def test_a_real_sample_with_a_wrong_label_is_rejected_as_a_fake():
+    real, wrong = torch.tensor([2.0, 1.0]), torch.tensor([0.0, 3.0])
+    ns, rp = losses.LOSSES["nonsaturating"], losses.LOSSES["relativistic"]
+    assert ns.d_wrong_label(real, wrong).item() == pytest.approx((softplus(0) + softplus(3)) / 2, rel=1e-6)
+    # pairing: the same sample under its true label against it under a wrong one
+    assert rp.d_wrong_label(real, wrong).item() == pytest.approx((softplus(-2) + softplus(2)) / 2, rel=1e-6)
