@@ -119,3 +119,13 @@ def test_augment_group_defaults_to_none_and_is_checked():
         from gan_platform.run import run
         run(compose(train_points), None)
     assert type(NoAugment()(torch.ones(1))) is torch.Tensor
+
+
+@pytest.mark.slow
+def test_resuming_with_another_augment_choice_is_one_sentence(tmp_path):
+    from gan_platform.errors import UserError
+
+    common = [a for a in TINY_DIGITS if not a.startswith("augment")] + ["trainer.steps=2"]
+    train(tmp_path, common + ["augment=ada"])
+    with pytest.raises(UserError, match="does not fit this run's augment choice"):
+        train(tmp_path, common[:-1] + ["trainer.steps=4", "augment=none", "trainer.resume=auto"])

@@ -35,7 +35,7 @@ from accelerate import Accelerator
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
-from gan_platform.errors import ConfigError, instantiate
+from gan_platform.errors import ConfigError, UserError, instantiate
 from gan_platform.augment import NoAugment
 from gan_platform.losses import clip_weights, get_loss, gradient_penalty, squared_gradient_norm
 from gan_platform.tasks.optim import build_optimizer, hot_optimizer
@@ -210,7 +210,11 @@ class GANTask:
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         if "augment" in state:
-            self.augment.load_state_dict(state["augment"])
+            try:
+                self.augment.load_state_dict(state["augment"])
+            except RuntimeError as e:
+                raise UserError("The checkpoint's augmentation state does not fit this run's augment choice: "
+                                "resume with the augment=... the run was started with.") from e
         self.d_steps_done = int(state.get("d_steps_done", 0))
 
 
