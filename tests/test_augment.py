@@ -105,7 +105,7 @@ def test_ada_p_is_logged_rises_on_a_small_dataset_and_resumes_exactly(tmp_path):
     assert resumed == logged
 
 
-def test_augment_group_defaults_to_none_and_is_checked():
+def test_augment_group_defaults_to_none_and_is_checked(tmp_path):
     cfg = compose([])
     assert cfg.augment.name == "none"
     for choice, cls in (("diffaug", "DiffAugment"), ("ada", "AdaptiveAugment")):
@@ -117,7 +117,7 @@ def test_augment_group_defaults_to_none_and_is_checked():
     with pytest.raises(ConfigError, match="augment=diffaug transforms images"):
         train_points = TINY + ["augment=diffaug", "trainer.steps=1"]
         from gan_platform.run import run
-        run(compose(train_points), None)
+        run(compose(train_points), tmp_path)
     assert type(NoAugment()(torch.ones(1))) is torch.Tensor
 
 
