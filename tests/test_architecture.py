@@ -7,7 +7,7 @@ Layers, highest first (a module may import its own package and any lower layer, 
     config         conf/ (gan_platform.conf), config/                    schema, checks, pre-flight
     training       training/                                             the loop and its parts
     tasks          tasks/                                                what one step means
-    losses, models losses/, models/                                      pure objectives; networks
+    losses, models losses/, models/, augment/                            pure objectives; networks; augmentation
     evaluation, tracking                                                 leaves: measure; record
     data           data/                                                 a leaf: datasets
     runs           runs/                                                 the run dir, checkpoints, loading
@@ -30,7 +30,7 @@ LAYERS = {
     "conf": 6.5, "config": 6,
     "training": 5,
     "tasks": 4,
-    "losses": 3, "models": 3,
+    "losses": 3, "models": 3, "augment": 3,
     "evaluation": 2, "tracking": 2,
     "data": 1,
     "runs": 0, "errors": -1, "__init__": -1,

@@ -186,3 +186,70 @@ def test_the_gan_tasks_critic_step_takes_the_penalty_of_its_packs():
     torch.manual_seed(5)  # the step draws the same noise, then the same interpolation weights
     logs = task.d_step(real, None)
     assert logs["grad_penalty"].item() == pytest.approx(expected.item(), rel=1e-5) and expected.item() > 0
+# -- the relativistic pairing loss (RpGAN) and the R1 / R2 penalties ------------------------------
+def softplus(v):
+    return math.log1p(math.exp(v))
+
+
+def test_relativistic_losses_are_softplus_of_the_paired_difference():
+    rp = losses.LOSSES["relativistic"]
+    real, fake = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 0.0])
+    # D: softplus(-(D(x) - D(G(z)))) = [softplus(-1), softplus(0)]; G: [softplus(1), softplus(0)]
+    assert rp.d(real, fake).item() == pytest.approx((softplus(-1) + softplus(0)) / 2, rel=1e-6)
+    assert rp.g(real, fake).item() == pytest.approx((softplus(1) + softplus(0)) / 2, rel=1e-6)
+    assert rp.g_uses_real and not losses.LOSSES["nonsaturating"].g_uses_real
+    # Pairing: only the differences count; the same shift of every score changes nothing,
+    # where the non-saturating loss does change.
+    assert rp.d(real + 5, fake + 5).item() == pytest.approx(rp.d(real, fake).item(), rel=1e-6)
+    ns = losses.LOSSES["nonsaturating"]
+    assert abs(ns.d(real + 5, fake + 5).item() - ns.d(real, fake).item()) > 1.0
+    # pairs are taken within the batch: swapping the fakes changes the loss
+    assert rp.d(real, torch.tensor([0.0, 3.0])).item() != pytest.approx(rp.d(real, torch.tensor([3.0, 0.0])).item())
+    # G's gradient on its scores: -sigmoid(D(x) - D(G(z))) / n
+    s = torch.tensor([0.0, 0.0], requires_grad=True)
+    rp.g(real, s).backward()
+    assert s.grad.tolist() == pytest.approx([-1 / (1 + math.exp(-1)) / 2, -0.5 / 2], rel=1e-6)
+
+
+def test_separable_objectives_ignore_real_scores_in_the_generator_loss():
+    fake = torch.tensor([-6.0, 2.0])
+    for name in ("minimax", "nonsaturating", "wasserstein", "hinge", "least_squares"):
+        loss = losses.LOSSES[name]
+        assert loss.g(None, fake).item() == loss.g(torch.tensor([9.0, 9.0]), fake).item() == loss.g_fake(fake).item()
+    # the minimax and non-saturating generator losses stay two different objectives
+    assert losses.LOSSES["minimax"].g(None, fake).item() != pytest.approx(losses.LOSSES["nonsaturating"].g(None, fake).item())
+
+
+def test_r1_of_a_linear_critic_is_its_squared_weight_norm():
+    x = torch.randn(16, 2)
+    critic = Linear([3.0, 4.0])  # grad_x D = w everywhere: ||w||^2 = 25
+    penalty = losses.r1_penalty(critic, x)
+    assert penalty.item() == pytest.approx(25.0, rel=1e-6)
+    penalty.backward()  # d/dw ||w||^2 = 2w
+    assert critic.w.grad.tolist() == pytest.approx([6.0, 8.0], rel=1e-6)
+    assert losses.r2_penalty(critic, torch.randn(16, 2)).item() == pytest.approx(25.0, rel=1e-6)
+    assert losses.r1_penalty(critic, x, scale=1024.0).item() == pytest.approx(25.0, rel=1e-6)  # fp16 recipe
+
+
+def test_r1_of_a_quadratic_critic_is_the_mean_squared_norm_of_the_data():
+    x = torch.tensor([[1.0, 2.0], [0.0, 3.0], [2.0, 2.0]])
+    critic = lambda v: 0.5 * v.pow(2).sum(1)  # noqa: E731 - grad_x D = x
+    assert losses.r1_penalty(critic, x).item() == pytest.approx((5 + 9 + 8) / 3, rel=1e-6)
+    # images: the norm is over all non-batch dimensions
+    img = torch.full((4, 1, 2, 2), 0.5)
+    assert losses.r1_penalty(lambda v: 0.5 * v.pow(2).flatten(1).sum(1), img).item() == pytest.approx(1.0, rel=1e-6)
+
+
+def test_r1_judges_each_sample_under_its_label():
+    weights = torch.tensor([[3.0, 4.0], [1.0, 0.0]])  # ||w_0||^2 = 25, ||w_1||^2 = 1
+    critic = lambda v, c: (v * weights[c]).sum(1)  # noqa: E731
+    labels = torch.tensor([0, 1, 1, 1])
+    assert losses.r1_penalty(critic, torch.randn(4, 2), labels).item() == pytest.approx((25 + 3) / 4, rel=1e-6)
+
+
+def test_a_real_sample_with_a_wrong_label_is_rejected_as_a_fake():
+    real, wrong = torch.tensor([2.0, 1.0]), torch.tensor([0.0, 3.0])
+    ns, rp = losses.LOSSES["nonsaturating"], losses.LOSSES["relativistic"]
+    assert ns.d_wrong_label(real, wrong).item() == pytest.approx((softplus(0) + softplus(3)) / 2, rel=1e-6)
+    # pairing: the same sample under its true label against it under a wrong one
+    assert rp.d_wrong_label(real, wrong).item() == pytest.approx((softplus(-2) + softplus(2)) / 2, rel=1e-6)

@@ -106,9 +106,16 @@ def check_ranges(cfg: DictConfig) -> None:
         _positive(cfg, key, "whole number", allow_zero=True)
     for key in ("optimizer.lr", "optimizer.generator.lr", "optimizer.discriminator.lr"):
         _positive(cfg, key)
-    for key in ("loss.gradient_penalty", "loss.weight_clip", "task.mismatch_weight",  # keys a task lacks are skipped
-                "task.cycle.weight", "task.identity_weight", "task.pool_size"):
+    for key in ("loss.gradient_penalty", "loss.weight_clip", "loss.r1_gamma", "loss.r2_gamma",
+                "task.mismatch_weight", "task.cycle.weight", "task.identity_weight", "task.pool_size"):  # absent keys are skipped
         _positive(cfg, key, allow_zero=True)
+    for key in ("loss.reg_every", "augment.interval"):
+        _positive(cfg, key, "whole number")
+    _positive(cfg, "augment.speed_images")
+    for key in ("augment.target", "augment.initial_p"):
+        value = OmegaConf.select(cfg, key)
+        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1):
+            raise ConfigError(f"{key} is a probability in [0, 1], got {value!r}: set {key} between 0 and 1.")
     if cfg.trainer.precision not in PRECISIONS:
         raise ConfigError(f"trainer.precision must be one of {', '.join(PRECISIONS)}, got '{cfg.trainer.precision}'.")
     if cfg.trainer.lr_decay not in ("none", "linear"):
@@ -208,7 +215,7 @@ def _check_optimizer_keys(node: Any) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """All config checks that need no data: target keys and types, then ranges."""
-    for group in ("model", "dataset", "tracker"):
+    for group in ("model", "dataset", "tracker", "augment"):
         if group in cfg and cfg[group] is not None:
             _walk_targets(cfg[group], group)
     if cfg.get("optimizer") is not None:

@@ -52,6 +52,9 @@ class LossConfig:
     name: str = MISSING
     gradient_penalty: float = 0.0
     weight_clip: float = 0.0
+    r1_gamma: float = 0.0   # gamma/2 E||grad_x D(x)||^2 on real data; 0 = off
+    r2_gamma: float = 0.0   # the same on fakes
+    reg_every: int = 1      # lazy regularisation: R1/R2 every k-th D step, scaled by k
 
 
 @dataclass
@@ -65,6 +68,7 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     eval: Any = MISSING
     tracker: Any = MISSING
+    augment: Any = None
     name: str = "default"
     seed: int = 0
     report: bool = True

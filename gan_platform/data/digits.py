@@ -24,7 +24,15 @@ def load_digit_images(resolution: int = 16) -> tuple[Tensor, Tensor]:
     return x, torch.tensor(bunch.target, dtype=torch.int64)
 
 
-def digits(resolution: int = 16) -> TensorDataset:
-    """The digits dataset at `resolution` x `resolution` (bilinear upsampling from 8x8)."""
+def digits(resolution: int = 16, fraction: float = 1.0) -> TensorDataset:
+    """The digits dataset at `resolution` x `resolution` (bilinear upsampling from 8x8); `fraction` < 1
+    keeps the first round(fraction * n_c) images of each class c (0.1: 180 images, a small dataset for
+    augmentation studies), the same images in every run."""
     x, y = load_digit_images(resolution)
+    if not 0 < fraction <= 1:
+        raise ConfigError(f"dataset.fraction must be in (0, 1], got {fraction}: 1 keeps all 1797 digits.")
+    if fraction < 1:
+        keep = torch.cat([torch.nonzero(y == c).flatten()[:max(1, round(fraction * int((y == c).sum())))]
+                          for c in range(10)]).sort().values
+        x, y = x[keep], y[keep]
     return TensorDataset("digits", x, y, num_classes=10, kind="images", class_names=[str(i) for i in range(10)])

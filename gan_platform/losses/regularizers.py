@@ -1,4 +1,9 @@
-"""Discriminator regularisers, as pure functions: WGAN's weight clipping and gradient penalty.
+"""Discriminator regularisers, as pure functions: WGAN's weight clipping and gradient penalty, and
+the zero-centred R1 / R2 penalties (Mescheder et al. 2018; R3GAN, Huang et al. 2024).
+
+R1 = gamma/2 E_x[||grad_x D(x)||^2] on real data, R2 = gamma/2 E_z[||grad_x D(x)|_{x=G(z)}||^2] on
+fakes; `squared_gradient_norm` is the expectation, the task multiplies gamma/2 (and, under lazy
+regularisation, the interval k: stylegan2 applies it every k-th D step, scaled by k).
 
 Each is applied in the critic step (tasks/gan.py, tasks/cyclegan.py), beside the objective of
 objectives.py, and knows nothing of models or tasks: a critic is any callable from samples (and
@@ -42,6 +47,32 @@ def gradient_penalty(critic: Callable[..., Tensor], real: Tensor, fake: Tensor, 
     (grad,) = torch.autograd.grad(scores.float().mean() * scale, x_hat, create_graph=True)
     norms = (grad.float() * (m / scale)).reshape(m, -1).norm(2, dim=1)
     return (norms - 1.0).pow(2).mean()
+
+
+def squared_gradient_norm(scores: Tensor, inputs: Tensor, scale: float = 1.0) -> Tensor:
+    """E_i[||grad_{x_i} D(x_i)||_2^2]: the mean over samples of the squared input-gradient norm.
+
+    `scores` must have been computed from `inputs` (which requires grad), so that the D step's own
+    forward pass serves the penalty; the graph is kept (``create_graph=True``) for D's parameters.
+    Samples are independent, so the gradient of the mean score times the number of scores is each
+    sample's own gradient. When D judges samples in packs (PacGAN) a score belongs to a pack, and the
+    norm is that of the packed input (as for `gradient_penalty`): the mean is over scores. Under fp16
+    pass the gradient scaler's `scale` (as for `gradient_penalty`).
+    """
+    (grad,) = torch.autograd.grad(scores.float().mean() * scale, inputs, create_graph=True)
+    grad = grad.float() * (scores.numel() / scale)
+    return grad.pow(2).sum() / scores.numel()
+
+
+def r1_penalty(critic: Callable[..., Tensor], real: Tensor, *cond: Tensor, scale: float = 1.0) -> Tensor:
+    """R1 without its gamma/2: E_x[||grad_x D(x)||^2] on real samples (judged under their label `cond`)."""
+    x = real.detach().requires_grad_(True)
+    return squared_gradient_norm(critic(x, *cond), x, scale)
+
+
+def r2_penalty(critic: Callable[..., Tensor], fake: Tensor, *cond: Tensor, scale: float = 1.0) -> Tensor:
+    """R2 without its gamma/2: E_z[||grad_x D(x)||^2] at x = G(z) (G gets no gradient from it)."""
+    return r1_penalty(critic, fake, *cond, scale=scale)
 
 
 @torch.no_grad()

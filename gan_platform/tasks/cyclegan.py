@@ -128,7 +128,11 @@ class CycleGANTask:
         try:
             with acc.autocast():
                 fake_b, fake_a = self.g_a2b(a), self.g_b2a(b)
-                adv_a2b, adv_b2a = self.loss.g(d_b(fake_b)), self.loss.g(d_a(fake_a))
+                real_b = real_a = None
+                if self.loss.g_uses_real:  # a pairing objective scores each fake against a real image
+                    with torch.no_grad():
+                        real_b, real_a = d_b(b), d_a(a)
+                adv_a2b, adv_b2a = self.loss.g(real_b, d_b(fake_b)), self.loss.g(real_a, d_a(fake_a))
                 cycle = cycle_loss(self.g_b2a(fake_b), a, self.cycle_norm) + cycle_loss(self.g_a2b(fake_a), b, self.cycle_norm)
                 loss = adv_a2b + adv_b2a + self.cycle_weight * cycle
                 identity = torch.zeros((), device=a.device)
@@ -211,6 +215,10 @@ def check(cfg: Any) -> None:
     from omegaconf import OmegaConf
 
     check_norm(OmegaConf.select(cfg, "task.cycle.norm"))
+    if OmegaConf.select(cfg, "loss.r1_gamma") or OmegaConf.select(cfg, "loss.r2_gamma"):
+        raise ConfigError("loss.r1_gamma and loss.r2_gamma are penalties of task=gan's step: set them to 0 for task=cyclegan.")
+    if OmegaConf.select(cfg, "augment.name") not in (None, "none"):
+        raise ConfigError(f"augment={OmegaConf.select(cfg, 'augment.name')} applies to task=gan: use augment=none with task=cyclegan.")
 
 
 def build_cyclegan_task(cfg: Any, dataset: Any, acc: Accelerator) -> CycleGANTask:

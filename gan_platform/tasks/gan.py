@@ -1,10 +1,18 @@
 """The GAN training step, unconditional and conditional.
 
-One critic step:  L_D = d_real(D(x, c)) + d_fake(D(G(z, c), c))
-                        [+ w * d_fake(D(x, c_wrong))]        conditional: reject real x with a wrong label
+One critic step:  L_D = d(D(x, c), D(G(z, c), c))              objectives.py: d_real + d_fake, or d_pair
+                        [+ w * d_wrong_label(D(x, c_wrong))]   conditional: reject real x with a wrong label
                         [+ lambda * E[(||grad D(x_hat, c)|| - 1)^2]]   WGAN-GP (per pack under PacGAN)
+                        [+ k gamma1/2 E||grad_x D(x, c)||^2]     R1, every k-th step (lazy regularisation)
+                        [+ k gamma2/2 E||grad_x D(G(z, c), c)||^2]  R2, the same on fakes
                   then clip D's weights into [-c, c]          WGAN
-One generator step: L_G = g(D(G(z, c), c)), with D frozen.
+One generator step: L_G = g(D(x, c), D(G(z, c), c)), with D frozen (D(x) only for a pairing
+objective such as RpGAN).
+
+D sees every image, real and fake, in both steps, through the augmentation pipeline A
+(gan_platform/augment/; `augment=none` is the identity): D(x) above is D(A(x)). The R1/R2 gradients
+are taken with respect to the images before A (as stylegan2-ada does). An adaptive pipeline (ADA)
+observes D's scores on the real batch of each D step.
 
 Health signals, measured only when the trainer sets `measure_health` (the last iteration of a log
 window, training/health.py): the gradient norms ||grad L_D|| and ||grad L_G|| over D's and G's
@@ -32,8 +40,9 @@ from accelerate import Accelerator
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
-from gan_platform.errors import ConfigError, instantiate
-from gan_platform.losses import clip_weights, get_loss, gradient_penalty
+from gan_platform.errors import ConfigError, UserError, instantiate
+from gan_platform.augment import NoAugment
+from gan_platform.losses import clip_weights, get_loss, gradient_penalty, squared_gradient_norm
 from gan_platform.tasks.optim import build_optimizer, hot_optimizer
 from gan_platform.tasks.speed import prepare_networks
 
@@ -56,7 +65,8 @@ class GANTask:
     def __init__(self, accelerator: Accelerator, generator: nn.Module, discriminator: nn.Module,
                  g_optimizer: torch.optim.Optimizer, d_optimizer: torch.optim.Optimizer, *,
                  loss: str, z_dim: int, num_classes: int = 0, mismatch_weight: float = 0.0,
-                 gp_weight: float = 0.0, clip_value: float = 0.0, sample_shape: tuple[int, ...] = (),
+                 gp_weight: float = 0.0, clip_value: float = 0.0, r1_gamma: float = 0.0, r2_gamma: float = 0.0,
+                 reg_every: int = 1, augment: Optional[nn.Module] = None, sample_shape: tuple[int, ...] = (),
                  class_names: Optional[list[str]] = None, model_args: Optional[dict[str, dict[str, Any]]] = None):
         if mismatch_weight > 0 and num_classes < 2:
             raise ConfigError("task.mismatch_weight > 0 needs a conditional run with at least 2 classes: set task.conditional=true or task.mismatch_weight=0.")
@@ -68,6 +78,9 @@ class GANTask:
         self.loss = get_loss(loss)
         self.z_dim, self.num_classes = z_dim, num_classes
         self.mismatch_weight, self.gp_weight, self.clip_value = mismatch_weight, gp_weight, clip_value
+        self.r1_gamma, self.r2_gamma, self.reg_every = float(r1_gamma), float(r2_gamma), int(reg_every)
+        self.d_steps_done = 0  # for the lazy interval; in the checkpoint (extra_state)
+        self.augment = augment if augment is not None else NoAugment()
         self.device = accelerator.device
         self.sample_shape, self.class_names = tuple(sample_shape), class_names
         self._d_frozen = accelerator.unwrap_model(discriminator)
@@ -95,27 +108,46 @@ class GANTask:
 
     # -- steps -----------------------------------------------------------------------------
     def d_step(self, real: Tensor, labels: Optional[Tensor]) -> dict[str, Tensor]:
-        G, D, acc = self.generator, self.discriminator, self.accelerator
+        G, D, A, acc = self.generator, self.discriminator, self.augment, self.accelerator
         n = real.shape[0]
         cond = labels if self.num_classes else None  # the fakes get the same classes
+        self.d_steps_done += 1
+        regularise = self.d_steps_done % self.reg_every == 0  # lazy regularisation: every k-th D step
+        r1, r2 = regularise and self.r1_gamma > 0, regularise and self.r2_gamma > 0
         with torch.no_grad(), acc.autocast():
             fake = G(self.noise(n), cond)
+        if r1:
+            real = real.detach().requires_grad_(True)
+        if r2:
+            fake = fake.detach().requires_grad_(True)
         with acc.autocast():
-            real_scores = D(real, cond)
-            fake_scores = D(fake, cond)
+            seen_real = A(real)
+            real_scores = D(seen_real, cond)
+            fake_scores = D(A(fake), cond)
             loss = self.loss.d(real_scores, fake_scores)
             logs = {"d_real": real_scores.detach().float().mean(), "d_fake": fake_scores.detach().float().mean()}
             if self.mismatch_weight > 0:
-                wrong_scores = D(real, self.wrong_labels(cond))
-                loss = loss + self.mismatch_weight * self.loss.d_fake(wrong_scores)
+                wrong_scores = D(seen_real, self.wrong_labels(cond))
+                loss = loss + self.mismatch_weight * self.loss.d_wrong_label(real_scores, wrong_scores)
                 logs["d_wrong_label"] = wrong_scores.detach().float().mean()
             if self.loss.name == "wasserstein":
                 logs["wasserstein"] = logs["d_real"] - logs["d_fake"]
+        A.observe(real_scores, n)
+        logs.update(A.logs())
+        scale = acc.scaler.get_scale() if acc.scaler is not None else 1.0
+        if r1:  # R1 = gamma/2 E||grad_x D(x)||^2 under the true label, scaled by the interval k
+            penalty = squared_gradient_norm(real_scores, real, scale)
+            loss = loss + (0.5 * self.r1_gamma * self.reg_every) * penalty
+            logs["r1_penalty"] = penalty.detach()
+        if r2:  # R2: the same on the fakes
+            penalty = squared_gradient_norm(fake_scores, fake, scale)
+            loss = loss + (0.5 * self.r2_gamma * self.reg_every) * penalty
+            logs["r2_penalty"] = penalty.detach()
         if self.gp_weight > 0:
             extra = (cond,) if self.num_classes else ()
-            scale = acc.scaler.get_scale() if acc.scaler is not None else 1.0
             with acc.autocast():
-                penalty = gradient_penalty(D, real, fake, *extra, scale=scale, pack=getattr(self._d_frozen, "pack", 1))
+                penalty = gradient_penalty(lambda x, *c: D(A(x), *c), real, fake, *extra, scale=scale,
+                                           pack=getattr(self._d_frozen, "pack", 1))
             loss = loss + self.gp_weight * penalty
             logs["grad_penalty"] = penalty.detach()
         opt = self._step_optimizers["discriminator"]
@@ -130,14 +162,19 @@ class GANTask:
         return logs
 
     def g_step(self, real: Tensor, labels: Optional[Tensor]) -> dict[str, Tensor]:
-        G, acc = self.generator, self.accelerator
+        G, A, acc = self.generator, self.augment, self.accelerator
         n = real.shape[0]
         y = labels if self.num_classes else None
         D = self._d_frozen  # unwrapped and frozen: no DDP sync of D's (unused) gradients
         D.requires_grad_(False)
         try:
             with acc.autocast():
-                loss = self.loss.g(D(G(self.noise(n), y), y))
+                fake_scores = D(A(G(self.noise(n), y)), y)
+                real_scores = None
+                if self.loss.g_uses_real:  # a pairing objective: D(x) of this real batch, a constant for G
+                    with torch.no_grad():
+                        real_scores = D(A(real), y)
+                loss = self.loss.g(real_scores, fake_scores)
             opt = self._step_optimizers["generator"]
             opt.zero_grad(set_to_none=True)
             acc.backward(loss)
@@ -200,12 +237,20 @@ class GANTask:
         return self.num_classes if self.num_classes else 0
 
     def extra_state(self) -> dict[str, Any]:
-        """What G was built for, so a checkpoint alone can rebuild it (`gan_platform.sample`)."""
+        """What G was built for, so a checkpoint alone can rebuild it (`gan_platform.sample`), and the
+        step's own state: the lazy-regularisation counter and the augmentation pipeline (ADA's p)."""
         return {"sample_shape": list(self.sample_shape), "num_classes": self.num_classes,
-                "class_names": list(self.class_names) if self.class_names else None}
+                "class_names": list(self.class_names) if self.class_names else None,
+                "d_steps_done": self.d_steps_done, "augment": self.augment.state_dict()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        pass
+        if "augment" in state:
+            try:
+                self.augment.load_state_dict(state["augment"])
+            except RuntimeError as e:
+                raise UserError("The checkpoint's augmentation state does not fit this run's augment choice: "
+                                "resume with the augment=... the run was started with.") from e
+        self.d_steps_done = int(state.get("d_steps_done", 0))
 
 
 # -- building --------------------------------------------------------------------------------------
@@ -216,13 +261,14 @@ def check(cfg: DictConfig) -> None:
     if cfg.loss.name == "wasserstein" and cfg.loss.gradient_penalty == 0 and cfg.loss.weight_clip == 0:
         raise ConfigError("loss=wasserstein needs a Lipschitz critic: set loss.weight_clip (e.g. 0.01) or "
                           "loss.gradient_penalty (e.g. 10), or use +experiment=wgan / wgan_gp.")
-    if float(cfg.loss.gradient_penalty) > 0:
-        # The penalty is each critic input's own gradient norm; batch statistics mix other samples' terms in.
+    penalty = next((k for k in ("loss.gradient_penalty", "loss.r1_gamma", "loss.r2_gamma") if (OmegaConf.select(cfg, k) or 0) > 0), None)
+    if penalty is not None:
+        # A penalty on input gradients is each critic input's own gradient norm; batch statistics mix other samples' terms in.
         mixing = [what for what, on in (("model.discriminator.minibatch_std=true", OmegaConf.select(cfg, "model.discriminator.minibatch_std")),
                                         ("model.discriminator.norm=batch", OmegaConf.select(cfg, "model.discriminator.norm") == "batch")) if on]
         if mixing:
-            raise ConfigError(f"loss.gradient_penalty needs a critic that judges each sample on its own, and {mixing[0]} mixes the batch: "
-                              "turn it off (minibatch_std=false, or norm=none/layer/instance/spectral) or set loss.gradient_penalty=0.")
+            raise ConfigError(f"{penalty} needs a critic that judges each sample on its own, and {mixing[0]} mixes the batch: "
+                              f"turn it off (minibatch_std=false, or norm=none/layer/instance/spectral) or set {penalty}=0.")
 
 
 def data_scale(setting: Any, dataset: Any = None) -> float:
@@ -259,6 +305,17 @@ def build_gan_networks(cfg: DictConfig, sample_shape: tuple[int, ...], num_class
     return G, D
 
 
+def build_augment(cfg: DictConfig, dataset: Any) -> nn.Module:
+    """The `augment` group's pipeline (by its `_target_`); only images can be augmented."""
+    node = OmegaConf.to_container(cfg.augment, resolve=True) if cfg.get("augment") is not None else {}
+    name = node.pop("name", "none")  # `name` names the choice; the rest are arguments
+    augment = instantiate(node) if node.get("_target_") else NoAugment()
+    if type(augment) is not NoAugment and dataset.kind != "images":
+        raise ConfigError(f"augment={name} transforms images, and dataset '{dataset.name}' holds "
+                          f"{dataset.kind}: use augment=none.")
+    return augment
+
+
 def build_gan_task(cfg: DictConfig, dataset: Any, acc: Accelerator) -> GANTask:
     """conf/task/gan.yaml's `_target_`: networks, an optimizer for each, the task."""
     conditional = bool(cfg.task.conditional)
@@ -283,4 +340,6 @@ def build_gan_task(cfg: DictConfig, dataset: Any, acc: Accelerator) -> GANTask:
     return GANTask(acc, G, D, g_opt, d_opt, loss=cfg.loss.name, z_dim=z_dim, num_classes=num_classes,
                    mismatch_weight=float(cfg.task.mismatch_weight) if conditional else 0.0,
                    gp_weight=float(cfg.loss.gradient_penalty), clip_value=float(cfg.loss.weight_clip),
+                   r1_gamma=float(cfg.loss.r1_gamma), r2_gamma=float(cfg.loss.r2_gamma),
+                   reg_every=int(cfg.loss.reg_every), augment=build_augment(cfg, dataset).to(acc.device),
                    sample_shape=shape, class_names=dataset.class_names if conditional else None, model_args=args)

@@ -1,0 +1,131 @@
+"""Differentiable augmentation: DiffAugment's transformations, ADA's adaptive p, the config group."""
+
+import pytest
+import torch
+
+from conftest import TINY, compose, train
+from gan_platform.augment import AdaptiveAugment, DiffAugment, NoAugment
+from gan_platform.augment.ada import translate_reflect
+from gan_platform.augment.diffaug import cutout, translation
+from gan_platform.config import validate
+from gan_platform.errors import ConfigError
+from gan_platform.runs.checkpoint import load_checkpoint
+from gan_platform.runs.rundir import read_metrics
+
+
+def test_diffaugment_keeps_the_shape_and_passes_gradients():
+    torch.manual_seed(0)
+    x = torch.rand(8, 3, 16, 16, requires_grad=True)
+    out = DiffAugment()(x)
+    assert out.shape == (8, 3, 16, 16)
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    assert not torch.equal(out.detach(), x.detach())
+
+
+def test_translation_and_cutout_move_and_hide_pixels_and_their_gradient_says_which():
+    torch.manual_seed(1)
+    ones = torch.ones(64, 1, 16, 16, requires_grad=True)
+    shifted = translation(ones)  # up to 2 of 16 pixels each way, zeros shifted in
+    zero_rows = (shifted[:, 0] == 0).all(dim=2).sum(1)
+    zero_cols = (shifted[:, 0] == 0).all(dim=1).sum(1)
+    assert zero_rows.max() <= 2 and zero_cols.max() <= 2 and (zero_rows + zero_cols).sum() > 0
+    shifted.sum().backward()  # each kept pixel came from exactly one input pixel
+    assert set(ones.grad.unique().tolist()) <= {0.0, 1.0}
+    assert ones.grad.sum().item() == shifted.sum().item()
+    hidden = (cutout(torch.ones(64, 1, 16, 16))[:, 0] == 0).flatten(1).sum(1)
+    assert hidden.min() >= 16 and hidden.max() <= 64  # an 8x8 square, cut by the border at most to 4x4
+
+
+def test_unknown_diffaugment_policy_is_one_sentence():
+    with pytest.raises(ConfigError, match="augment.policy has unknown entries"):
+        DiffAugment(["colour"])
+
+
+def test_ada_at_p_zero_is_the_identity_and_at_p_one_transforms_every_image():
+    x = torch.randn(16, 1, 8, 8)
+    ada = AdaptiveAugment()
+    assert torch.equal(ada(x), x)
+    flip = AdaptiveAugment(initial_p=1.0, transforms=["xflip"])
+    assert torch.equal(flip(x), x.flip(3))
+    torch.manual_seed(2)
+    rotated = AdaptiveAugment(initial_p=1.0, transforms=["rotate90"])(x)
+    for i in range(16):
+        assert any(torch.equal(rotated[i], torch.rot90(x[i], k, dims=(1, 2))) for k in (1, 2, 3))
+    shifted = AdaptiveAugment(initial_p=1.0, transforms=["translation"])(x)  # up to 1 of 8 pixels, reflected
+    shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    for i in range(16):
+        one = x[i:i + 1]
+        assert any(torch.equal(shifted[i:i + 1], translate_reflect(one, torch.tensor([dy]), torch.tensor([dx])))
+                   for dy, dx in shifts)
+    assert torch.equal(translate_reflect(x, torch.tensor([0] * 16), torch.tensor([1] * 16))[..., 1:], x[..., :-1])
+    x.requires_grad_(True)
+    AdaptiveAugment(initial_p=1.0)(x).square().sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_ada_p_rises_while_d_overfits_and_falls_when_it_does_not():
+    ada = AdaptiveAugment(target=0.6, interval=2, speed_images=100)
+    confident = torch.full((10,), 3.0)  # sign(D(x_real)) = +1: r_t = 1 > 0.6
+    ada.observe(confident, 10)
+    assert ada.p.item() == 0.0  # nothing before the interval ends
+    ada.observe(confident, 10)
+    assert ada.p.item() == pytest.approx(0.2)  # + 20 images / 100
+    for _ in range(20):
+        ada.observe(confident, 10)
+    assert ada.p.item() == 1.0  # clamped
+    unsure = torch.tensor([1.0, 1.0, -1.0, -1.0, 1.0])  # r_t = 0.2 < 0.6
+    for _ in range(4):
+        ada.observe(unsure, 5)
+    assert ada.p.item() == pytest.approx(0.8)
+    assert ada.logs()["augment_p"].item() == pytest.approx(0.8)
+
+
+TINY_DIGITS = TINY + ["+experiment=nsgan", "dataset.fraction=0.05", "eval.every=0", "trainer.sample_every=0",
+                      "trainer.log_every=2", "trainer.checkpoint_every=0", "model.generator.width=8",
+                      "model.discriminator.width=8", "augment=ada", "augment.interval=1",
+                      "augment.speed_images=320", "seed=5", "eval.num_samples=64"]
+
+
+@pytest.mark.slow
+def test_ada_p_is_logged_rises_on_a_small_dataset_and_resumes_exactly(tmp_path):
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    train(straight, TINY_DIGITS + ["trainer.steps=12"])
+    train(stopped, TINY_DIGITS + ["trainer.steps=6"])
+    train(stopped, TINY_DIGITS + ["trainer.steps=12", "trainer.resume=auto"])
+    logged = [r["train/augment_p"] for r in read_metrics(straight / "metrics.jsonl") if "train/augment_p" in r]
+    assert len(logged) == 6 and logged[-1] > 0  # D on 89 images says "real" to most of them: p goes up
+    a, _ = load_checkpoint(straight / "checkpoints" / "last")
+    b, _ = load_checkpoint(stopped / "checkpoints" / "last")
+    assert a["task"]["augment"]["p"].item() > 0
+    assert torch.equal(a["task"]["augment"]["p"], b["task"]["augment"]["p"])
+    for k, v in a["modules"]["discriminator"].items():
+        assert torch.equal(v, b["modules"]["discriminator"][k]), k
+    resumed = [r["train/augment_p"] for r in read_metrics(stopped / "metrics.jsonl") if "train/augment_p" in r]
+    assert resumed == logged
+
+
+def test_augment_group_defaults_to_none_and_is_checked(tmp_path):
+    cfg = compose([])
+    assert cfg.augment.name == "none"
+    for choice, cls in (("diffaug", "DiffAugment"), ("ada", "AdaptiveAugment")):
+        assert compose([f"augment={choice}"]).augment._target_.endswith(cls)
+    with pytest.raises(ConfigError, match="augment.target is a probability"):
+        validate(compose(["augment=ada", "augment.target=1.5"]))
+    with pytest.raises(ConfigError, match="Unknown key 'augment.strength'"):
+        validate(compose(["augment=ada", "+augment.strength=2"]))
+    with pytest.raises(ConfigError, match="augment=diffaug transforms images"):
+        train_points = TINY + ["augment=diffaug", "trainer.steps=1"]
+        from gan_platform.run import run
+        run(compose(train_points), tmp_path)
+    assert type(NoAugment()(torch.ones(1))) is torch.Tensor
+
+
+@pytest.mark.slow
+def test_resuming_with_another_augment_choice_is_one_sentence(tmp_path):
+    from gan_platform.errors import UserError
+
+    common = [a for a in TINY_DIGITS if not a.startswith("augment")] + ["trainer.steps=2"]
+    train(tmp_path, common + ["augment=ada"])
+    with pytest.raises(UserError, match="does not fit this run's augment choice"):
+        train(tmp_path, common[:-1] + ["trainer.steps=4", "augment=none", "trainer.resume=auto"])

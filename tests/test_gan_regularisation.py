@@ -1,0 +1,77 @@
+"""R1 / R2 and the relativistic loss inside the GAN step, on critics with known gradients."""
+
+import math
+
+import pytest
+import torch
+from accelerate import Accelerator
+from torch import nn
+
+from gan_platform.losses import LOSSES
+from gan_platform.tasks.gan import GANTask
+
+
+class ConstantG(nn.Module):
+    """G(z) = the same point for every z."""
+
+    def __init__(self, point):
+        super().__init__()
+        self.point = nn.Parameter(torch.tensor(point))
+
+    def forward(self, z, c=None):
+        return self.point.expand(len(z), -1)
+
+
+class LinearD(nn.Module):
+    """D(x, c) = w_c . x: its input gradient is w_c, so R1 = R2 = E||w_c||^2."""
+
+    def __init__(self, weights):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(weights))
+
+    def forward(self, x, c=None):
+        w = self.w[c] if c is not None else self.w[0]
+        return (x * w).sum(-1)
+
+
+def task(loss="nonsaturating", num_classes=0, **kw):
+    acc = Accelerator(cpu=True)
+    G, D = ConstantG([1.0, -1.0]), LinearD([[3.0, 4.0], [1.0, 0.0]])
+    frozen = lambda m: torch.optim.SGD(m.parameters(), lr=0.0)  # noqa: E731 - the critic keeps its known weights
+    return GANTask(acc, G, D, frozen(G), frozen(D), loss=loss, z_dim=2, num_classes=num_classes, **kw)
+
+
+def softplus(v):
+    return torch.nn.functional.softplus(torch.as_tensor(v)).mean().item()
+
+
+def test_lazy_r1_and_r2_every_kth_step_scaled_by_k():
+    t = task(r1_gamma=0.2, r2_gamma=0.1, reg_every=3)
+    real = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    real_scores, fake_score = torch.tensor([3.0, 4.0]), 3.0 - 4.0
+    plain = softplus(-real_scores) + softplus(fake_score)
+    for step in range(1, 7):
+        logs = t.d_step(real, None)
+        if step % 3:
+            assert "r1_penalty" not in logs and "r2_penalty" not in logs
+            assert logs["d_loss"].item() == pytest.approx(plain, rel=1e-6)
+        else:  # every third step: + 3 * gamma/2 * ||w||^2 for each penalty
+            assert logs["r1_penalty"].item() == pytest.approx(25.0) and logs["r2_penalty"].item() == pytest.approx(25.0)
+            assert logs["d_loss"].item() == pytest.approx(plain + 3 * 0.1 * 25 + 3 * 0.05 * 25, rel=1e-6)
+    assert t.extra_state()["d_steps_done"] == 6
+
+
+def test_conditional_r1_uses_the_true_label():
+    t = task(num_classes=2, r1_gamma=1.0)
+    logs = t.d_step(torch.zeros(4, 2), torch.tensor([0, 1, 1, 1]))
+    assert logs["r1_penalty"].item() == pytest.approx((25 + 1 + 1 + 1) / 4)
+
+
+def test_relativistic_generator_step_pairs_each_fake_with_a_real_sample():
+    t = task(loss="relativistic")
+    real = torch.tensor([[1.0, 0.0], [0.0, 1.0]])  # D(x) = [3, 4]; D(G(z)) = -1
+    logs = t.g_step(real, None)
+    assert logs["g_loss"].item() == pytest.approx((math.log1p(math.exp(4)) + math.log1p(math.exp(5))) / 2, rel=1e-6)
+    d_logs = t.d_step(real, None)
+    assert d_logs["d_loss"].item() == pytest.approx(LOSSES["relativistic"].d(torch.tensor([3.0, 4.0]),
+                                                                               torch.tensor([-1.0, -1.0])).item())
