@@ -90,7 +90,7 @@ def test_the_generators_adversarial_term_is_the_papers_least_squares(tmp_path):
     acc = make_accelerator(cfg)
     task = build_task(cfg, build_dataset(cfg, acc), acc)
     scores = torch.tensor([0.0, 3.0])  # (s - 1)^2 = [1, 4]: E = 2.5, LSGAN's half of it 1.25
-    assert cfg.loss.name == "least_squares" and task.loss.g(scores).item() == pytest.approx(2.5)
+    assert cfg.loss.name == "least_squares" and task.loss.g(None, scores).item() == pytest.approx(2.5)
     assert task.loss.d(torch.ones(2), scores).item() == pytest.approx(0.5 * (0 + 9) / 2)  # D keeps 1/2
 
 

@@ -162,9 +162,9 @@ def test_gradient_penalty_of_a_packed_mlp_matches_a_loop_over_packs():
 def test_least_squares_keeps_lsgans_halves_and_cyclegan_weighs_g_as_its_paper():
     fake = torch.tensor([-1.0, 3.0])  # (s - 1)^2 = [4, 4]
     lsgan = losses.get_loss("least_squares")
-    assert lsgan.g(fake).item() == pytest.approx(0.5 * 4)  # Mao et al.: 1/2 E[(D(G(z)) - 1)^2]
+    assert lsgan.g(None, fake).item() == pytest.approx(0.5 * 4)  # Mao et al.: 1/2 E[(D(G(z)) - 1)^2]
     cyclegan = losses.cyclegan_objective(lsgan)
-    assert cyclegan.g(fake).item() == pytest.approx(4.0)  # Zhu et al.: E[(D(G(x)) - 1)^2]
+    assert cyclegan.g(None, fake).item() == pytest.approx(4.0)  # Zhu et al.: E[(D(G(x)) - 1)^2]
     real = torch.tensor([2.0, 0.0])
     assert cyclegan.d(real, fake).item() == pytest.approx(lsgan.d(real, fake).item()) == pytest.approx(3.0)  # D keeps 1/2
     for name in ("minimax", "nonsaturating", "wasserstein", "hinge"):
