@@ -31,7 +31,7 @@ def child(overrides: list[str], precision: str, steps: int, warmup: int) -> dict
     from gan_platform.run import build_trainer
 
     base = [*overrides, "tracker=none", "report=false", "trainer.progress=false", "trainer.sample_every=0",
-            "trainer.checkpoint_every=0", "eval.every=0", f"trainer.precision={precision}", f"trainer.steps={warmup + steps}"]
+            "trainer.checkpoint_every=0", "eval.every=0", "eval.features=identity", f"trainer.precision={precision}", f"trainer.steps={warmup + steps}"]
     with initialize_config_module(config_module="gan_platform.conf", version_base="1.3"):
         cfg = compose("config", overrides=base)
     with tempfile.TemporaryDirectory() as run_dir:

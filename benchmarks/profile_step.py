@@ -44,7 +44,7 @@ def main() -> None:
 
     steps = args.skip + args.iterations + 1
     overrides = [*args.overrides, "tracker=none", "report=false", "trainer.progress=false", "trainer.sample_every=0",
-                 "trainer.checkpoint_every=0", "eval.every=0", f"trainer.steps={steps}",
+                 "trainer.checkpoint_every=0", "eval.every=0", "eval.features=identity", f"trainer.steps={steps}",
                  f"trainer.batch_size={args.batch_size}", "eval.num_samples=64", "eval.num_real=64"]
     with initialize_config_module(config_module="gan_platform.conf", version_base="1.3"):
         cfg = compose("config", overrides=overrides)

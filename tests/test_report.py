@@ -73,7 +73,7 @@ def test_run_report_shows_curves_samples_and_config(sweep, tmp_path):
     page = (run / "report.html").read_text()  # written by the trainer's callback at the end
     srcs = images(page)
     plots = [decode(s) for s in srcs if s.startswith("data:")]
-    assert len(plots) == 2 and plots[0].size[0] > 200  # training curves, then the final evaluation's metrics
+    assert len(plots) == 3 and plots[0].size[0] > 200  # training curves, health signals, then the final evaluation's metrics
     samples = [s for s in srcs if not s.startswith("data:")]
     assert samples[0] == "samples/step_000010.png"  # the latest, large
     assert samples[1:] == ["samples/step_000000.png", "samples/step_000010.png"]
@@ -92,7 +92,7 @@ def test_run_report_shows_curves_samples_and_config(sweep, tmp_path):
     assert Path(proc.stdout.strip()) == copy / "report.html"
     page = (copy / "report.html").read_text()
     assert "No evaluation metrics yet" not in page
-    assert len([s for s in images(page) if s.startswith("data:")]) == 2
+    assert len([s for s in images(page) if s.startswith("data:")]) == 3  # curves, health signals, evaluation
 
 
 def test_report_writer_refreshes_at_eval_and_end_within_its_budget(sweep, tmp_path):
@@ -184,7 +184,7 @@ def loaded_images(page: Path, profile: Path) -> tuple[int, int]:
 def test_pages_render_in_headless_chromium_with_every_image_loaded(sweep, tmp_path):
     run_page = write_run_report(sweep / "trial-002")
     sweep_page = write_comparison(sweep, "train/g_loss", "min")
-    for page, expected in ((run_page, 2 + 1 + 2), (sweep_page, 2 + 3)):
+    for page, expected in ((run_page, 2 + 1 + 3), (sweep_page, 2 + 3)):  # run page: 3 plots with the health signals
         loaded, total = loaded_images(page, tmp_path / f"profile-{page.parent.name}")
         assert total == expected + 1 and loaded == expected  # all but the deliberately missing one
 
@@ -248,10 +248,10 @@ def test_run_page_leads_with_samples_and_the_headline_then_grouped_curves(cgan_r
     assert "higher is better" in cards[1][2]
     # grouped curves, then the protocol and the config; no per-class curves, one bar chart figure per evaluation
     assert sections(page) == ["Samples over training", "Adversarial losses and D's scores on real and fake",
-                              "Evaluation and mode collapse", "Evaluation protocol", "Summary", "Config"]
+                              "Training health", "Evaluation and mode collapse", "Evaluation protocol", "Summary", "Config"]
     assert "<h3>eval/fid per class</h3>" in page
     plots = [decode(s) for s in images(page) if s.startswith("data:")]
-    assert len(plots) == 3  # losses and D's scores; evaluation; per-class bars (two evaluations, one panel each)
+    assert len(plots) == 4  # losses and D's scores; health signals; evaluation; per-class bars (one panel an evaluation)
     assert "eval/fid_class_3" not in page.split("<h2>Evaluation protocol</h2>")[0].split("<h2>Evaluation and mode collapse</h2>")[1]
     assert f"<td>real_sha256</td><td>{summary['protocol']['real_sha256']}</td>" in page
     assert "http-equiv=\"refresh\"" not in page  # finished: no reloading
@@ -427,7 +427,7 @@ def test_run_page_in_chromium_slider_images_and_headline(cgan_run, tmp_path):
     grids = [f"samples/step_{s:06d}.png" for s in (0, 2, 4)]
     assert seen["srcs"] == grids and seen["step"] == "4"  # the slider went through every grid and ended on the last
     assert all(w == Image.open(cgan_run / g).size[0] for w, g in zip(seen["widths"], grids))  # each one loaded
-    assert seen["images"] == [7, 7]  # the large grid, a strip of three, three plots: every one decoded
+    assert seen["images"] == [8, 8]  # the large grid, a strip of three, four plots (health signals too): every one decoded
     summary = RunDir(cgan_run).read_summary()
     assert seen["headline"] == ["eval/fid", summary["final"]["eval/fid"]]
     shot = screenshot(page, tmp_path / "run_page.png", tmp_path / "profile-shot")

@@ -14,6 +14,11 @@ from gan_platform.runs.rundir import read_metrics
 RING = TINY + ["dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32"]
 
 
+# GPU-size bundles train here with narrow networks and a small evaluation: the point is that they compose and run.
+GPU_SIZE = {"dcgan64": ["model.generator.width=4", "model.discriminator.width=4", "eval.num_samples=100",
+                       "eval.features=identity"]}  # the digit classifier at 64 x 64 would be trained first: minutes
+
+
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_composes_and_trains(tmp_path, experiment):
     if experiment in MODERN and not HAS_EMA:
@@ -27,7 +32,7 @@ def test_every_experiment_composes_and_trains(tmp_path, experiment):
                      "trainer.sample_every=0", "eval.every=0"]
     else:
         overrides = [f"+experiment={experiment}", *TINY, "trainer.steps=3", "trainer.log_every=1"]
-    summary = train(tmp_path, overrides)
+    summary = train(tmp_path, overrides + GPU_SIZE.get(experiment, []))
     assert summary["status"] == "finished" and summary["step"] == 3
     records = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "train/g_loss" in r or "train/loss_g" in r]
     assert [r["step"] for r in records] == [1, 2, 3]
