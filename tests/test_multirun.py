@@ -68,7 +68,7 @@ def test_multirun_by_bare_experiment_name_and_a_failed_job_does_not_end_the_othe
     (["optimizer.lr=0.0002,-1"], "optimizer.lr must be positive, got -1: set optimizer.lr to a positive number "
                                  "(in the sweep job optimizer.lr=-1)."),
     (["loss=hinge,vanilla", "seed=0,1"], "Unknown loss 'vanilla': choose one of hinge, least_squares, minimax, "
-                                         "nonsaturating, wasserstein (loss=NAME) (in the sweep job loss=vanilla seed=0)."),
+                                         "nonsaturating, relativistic, wasserstein (loss=NAME) (in the sweep job loss=vanilla seed=0)."),
     (["seed=0,1", "trainer.stepz=5"], "Unknown config key 'trainer.stepz'"),
 ])
 def test_a_bad_value_in_a_sweep_is_refused_before_any_job_runs(tmp_path, sweep, message):

@@ -47,7 +47,9 @@ def test_a_killed_and_resumed_offline_run_uploads_as_one_run_with_every_step_onc
     assert (p2.resumed_step(), p3.resumed_step()) == (at, 40)
 
     parts = offline_runs(run_dir)
-    assert len(parts) >= 2 and len(list((run_dir / "wandb").glob("offline-run-*"))) == 3
+    # three attempts, three folders; a part W&B's service had not written a run record into is set aside
+    # (on a loaded machine even the Ctrl-C'd first part can be), and what it lacked is replayed by the next
+    assert len(parts) >= 1 and len(list((run_dir / "wandb").glob("offline-run-*"))) == 3
     runs = [read_run(p, wait_s=5) for p in parts]
     assert all(r["run"] is not None for r in runs)  # every part left to upload has its run record
     assert len({r["run"].run_id for r in runs}) == 1  # one W&B run
