@@ -90,3 +90,17 @@ def test_every_package_folder_is_a_package():
     """A folder without __init__.py is a namespace package: an editable install then misses it."""
     missing = [p for p in PACKAGE.rglob("*") if p.is_dir() and p.name != "__pycache__" and not (p / "__init__.py").exists()]
     assert not missing, missing
+
+
+def test_the_training_path_imports_no_torchmetrics():
+    """Importing torchmetrics costs a process seconds (scipy.signal, torchvision, matplotlib): the
+    command line, the run builder, the evaluator and the sample/evaluate commands import it only
+    where Inception features or the Inception Score are used (evaluation/metric.py says why)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, gan_platform.__main__, gan_platform.run, gan_platform.evaluation.gan_evaluator, "
+            "gan_platform.evaluation.cyclegan_metrics, gan_platform.sample, gan_platform.evaluate; "
+            "print(sorted(m for m in ('torchmetrics', 'torchvision', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE.parent, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -10,14 +10,13 @@ import torch
 
 from gan_platform.data.mixtures import grid25, ring8
 from gan_platform.evaluation.collapse import MixtureCollapse, ModeHistogram, class_mode_accuracy, kl_to_uniform
-from gan_platform.evaluation.gan_evaluator import _fid_metric
+from gan_platform.evaluation.kid import kernel_inception_distance
 from gan_platform.evaluation.manifold import precision_recall_density_coverage
+from gan_platform.evaluation.reference import ReferenceStats, frechet_distance
 
 
 def _fid(real: torch.Tensor, fake: torch.Tensor) -> float:
-    fid = _fid_metric(real.shape[1], real)
-    fid.update(fake, real=False)
-    return float(fid.compute())
+    return frechet_distance(ReferenceStats.of(real), ReferenceStats.of(fake))
 
 
 @pytest.mark.parametrize("d", [2, 8])
@@ -34,29 +33,38 @@ def test_fid_closed_forms(d):
 
 def test_fid_real_statistics_are_kept_across_evaluations():
     g = torch.Generator().manual_seed(1)
-    real = torch.randn(5000, 3, generator=g, dtype=torch.float64)
-    fid = _fid_metric(3, real)
+    real = ReferenceStats.of(torch.randn(5000, 3, generator=g, dtype=torch.float64))
     for shift, expected in ((1.0, 3.0), (0.0, 0.0), (2.0, 12.0)):
-        fid.reset()
-        fid.update(torch.randn(5000, 3, generator=g, dtype=torch.float64) + shift, real=False)
-        assert float(fid.compute()) == pytest.approx(expected, abs=0.15)
-    assert int(fid.real_features_num_samples) == 5000
+        fake = torch.randn(5000, 3, generator=g, dtype=torch.float64) + shift
+        assert frechet_distance(real, ReferenceStats.of(fake)) == pytest.approx(expected, abs=0.15)
+    assert real.num_samples == 5000
 
 
 def test_kid_is_near_zero_for_the_same_law_and_positive_for_a_shift():
+    g = torch.Generator().manual_seed(2)
+    real, same, shifted = (torch.randn(1000, 4, generator=g) + s for s in (0.0, 0.0, 1.0))
+    assert abs(kernel_inception_distance(real, same, 10, 500)[0]) < 0.02
+    assert kernel_inception_distance(real, shifted, 10, 500)[0] > 0.5
+
+
+def test_kid_equals_torchmetrics_under_the_same_seed():
+    """The platform's KID is torchmetrics' KernelInceptionDistance, subsets included (same draws)."""
     from torchmetrics.image.kid import KernelInceptionDistance
 
     from gan_platform.evaluation.gan_evaluator import Precomputed
 
-    g = torch.Generator().manual_seed(2)
-    kid = KernelInceptionDistance(feature=Precomputed(4), subsets=10, subset_size=500, reset_real_features=False)
-    kid.update(torch.randn(1000, 4, generator=g), real=True)
-    kid.update(torch.randn(1000, 4, generator=g), real=False)
-    same = float(kid.compute()[0])
-    kid.reset()
-    kid.update(torch.randn(1000, 4, generator=g) + 1.0, real=False)
-    shifted = float(kid.compute()[0])
-    assert abs(same) < 0.02 and shifted > 0.5
+    g = torch.Generator().manual_seed(4)
+    real, fake = torch.randn(700, 6, generator=g), torch.randn(600, 6, generator=g) * 1.2 + 0.3
+    kid = KernelInceptionDistance(feature=Precomputed(6), subsets=7, subset_size=300)
+    kid.update(real, real=True)
+    kid.update(fake, real=False)
+    torch.manual_seed(11)
+    expected = [float(v) for v in kid.compute()]
+    torch.manual_seed(11)
+    got = kernel_inception_distance(real, fake, 7, 300)
+    assert got == pytest.approx(expected, rel=1e-5) and expected[0] > 0.05
+    with pytest.raises(ValueError, match="subset size 800 exceeds"):
+        kernel_inception_distance(real, fake, 2, 800)
 
 
 @pytest.mark.parametrize("n_real,n_fake,d,k", [(400, 350, 8, 5), (300, 300, 2, 3)])

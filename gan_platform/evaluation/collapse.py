@@ -1,4 +1,4 @@
-"""Mode-collapse metrics, as torchmetrics metrics (`update(...)`, `compute()`, tensor state).
+"""Mode-collapse metrics, as torchmetrics-style metrics (`update(...)`, `compute()`, tensor state; metric.py).
 
 - `MixtureCollapse` (VEEGAN/PacGAN protocol on 2-D Gaussian mixtures): each sample goes to its
   nearest mode; it is high-quality if within 3 sigma of that mode (a perfect sampler scores
@@ -23,7 +23,8 @@ from typing import Optional
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
+
+from gan_platform.evaluation.metric import Metric
 
 
 def kl_to_uniform(counts: Tensor) -> float:
@@ -49,14 +50,12 @@ def entropy(counts: Tensor) -> float:
 class MixtureCollapse(Metric):
     """Modes covered, % high-quality samples and reverse KL of 2-D samples against a mixture."""
 
-    full_state_update = False
-
-    def __init__(self, means: Tensor, sigma: float, threshold: float = 0.2, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, means: Tensor, sigma: float, threshold: float = 0.2):
+        super().__init__()
         self.register_buffer("means", means.float().clone(), persistent=False)
         self.sigma, self.threshold = float(sigma), float(threshold)
-        self.add_state("mode_counts", torch.zeros(len(means), dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("mode_counts", torch.zeros(len(means), dtype=torch.long))
+        self.add_state("total", torch.tensor(0, dtype=torch.long))
 
     def assign(self, samples: Tensor) -> tuple[Tensor, Tensor]:
         """(nearest mode index, is high-quality) for each sample."""
@@ -80,12 +79,10 @@ class MixtureCollapse(Metric):
 class ModeHistogram(Metric):
     """Histogram of discrete modes (class labels): modes seen, KL to uniform, entropy."""
 
-    full_state_update = False
-
-    def __init__(self, num_modes: int, min_count: int = 1, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, num_modes: int, min_count: int = 1):
+        super().__init__()
         self.num_modes, self.min_count = int(num_modes), int(min_count)
-        self.add_state("counts", torch.zeros(self.num_modes, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("counts", torch.zeros(self.num_modes, dtype=torch.long))
 
     def update(self, labels: Tensor) -> None:
         self.counts += torch.bincount(labels.long().flatten(), minlength=self.num_modes)[: self.num_modes]
@@ -101,11 +98,11 @@ STACKED_CONFIDENCE = 0.95  # no misread bundled digit reaches it; 6.7% of correc
 class StackedDigitModes(ModeHistogram):
     """Modes covered of stacked digits (out of 1,000), counting only samples read surely on every channel."""
 
-    def __init__(self, confidence: float = STACKED_CONFIDENCE, **kwargs):
-        super().__init__(1000, **kwargs)
+    def __init__(self, confidence: float = STACKED_CONFIDENCE):
+        super().__init__(1000)
         self.confidence = float(confidence)
-        self.add_state("sure", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("sure", torch.tensor(0, dtype=torch.long))
+        self.add_state("total", torch.tensor(0, dtype=torch.long))
 
     def update(self, channel_digits: Tensor, channel_confidence: Tensor) -> None:
         sure = (channel_confidence >= self.confidence).all(1)

@@ -2,7 +2,7 @@
 
 On evaluation images (testA/testB, or the held-out digits) with G1: A -> B and G2: B -> A:
 
-    eval/fid_a2b                 FID(real B, G1(A)); eval/fid_b2a: FID(real A, G2(B))  (torchmetrics)
+    eval/fid_a2b                 FID(real B, G1(A)); eval/fid_b2a: FID(real A, G2(B))  (reference.frechet_distance)
     eval/cycle_error             mean |G2(G1(a)) - a| and |G1(G2(b)) - b| over pixels (in [-1, 1] units),
                                  averaged over both ways; eval/cycle_error_a, eval/cycle_error_b each way
     eval/label_preservation      digits only: share of images whose digit classifier label survives
@@ -33,12 +33,11 @@ from typing import Any, Callable, Optional
 
 import torch
 from torch import Tensor
-from torchmetrics.image.fid import FrechetInceptionDistance
 
 from gan_platform.evaluation.evaluator import Evaluator
 from gan_platform.evaluation.features import (DigitFeatures, FeatureExtractor, build_extractor, fid_applies,
                                               fid_missing_reason, resolve_extractor_name)
-from gan_platform.evaluation.gan_evaluator import Precomputed
+from gan_platform.evaluation.reference import ReferenceStats, frechet_distance
 
 STYLES = ("a", "b")
 
@@ -57,7 +56,7 @@ class CycleGANEvaluator(Evaluator):
         self.feature_views = views if isinstance(extractor, DigitFeatures) and views is not None else None
         self.labeller = labeller.to(device).eval() if labeller is not None and views is not None else None
         real = {s: dataset.test_images(s, self.num_samples).to(device) for s in STYLES}
-        self.fids = {} if fid_note else {s: self._fid_against(self._features(real[s], s)) for s in STYLES}  # into s
+        self.real_stats = {} if fid_note else {s: ReferenceStats.of(self._features(real[s], s)) for s in STYLES}  # into s
         self._protocol: dict[str, Any] = {
             **self.extractor.protocol(), "samples_a": len(real["a"]), "samples_b": len(real["b"]),
             "images": "train (no testA/testB)" if dataset.test_from_train else "test",
@@ -96,18 +95,10 @@ class CycleGANEvaluator(Evaluator):
             images = self.feature_views[style](images)
         return self.extractor(images, self.batch_size)
 
-    def _fid_against(self, real_features: Tensor) -> FrechetInceptionDistance:
-        # every process evaluates the whole set itself: no sync across ranks
-        fid = FrechetInceptionDistance(feature=Precomputed(self.extractor.num_features), reset_real_features=False,
-                                       sync_on_compute=False).to(self.device)
-        fid.update(real_features, real=True)
-        return fid
-
     def _fid(self, fake: Tensor, style: str) -> float:
-        fid = self.fids[style]
-        fid.reset()
-        fid.update(self._features(fake, style), real=False)
-        return float(fid.compute())
+        """FID of translations into `style` against that style's real images (every process evaluates
+        the whole set itself: no sync across ranks)."""
+        return frechet_distance(self.real_stats[style], ReferenceStats.of(self._features(fake, style)))
 
     def _labels(self, x: Tensor, style: str) -> Tensor:
         return self.labeller.predict(self.views[style](x))[:, 0]
@@ -122,7 +113,7 @@ class CycleGANEvaluator(Evaluator):
         m: dict[str, float] = {"eval/cycle_error_a": (back_a - a).abs().mean().item(),
                                "eval/cycle_error_b": (back_b - b).abs().mean().item()}
         m["eval/cycle_error"] = (m["eval/cycle_error_a"] + m["eval/cycle_error_b"]) / 2
-        if self.fids:
+        if self.real_stats:
             m["eval/fid_a2b"] = self._fid(a2b, "b")
             m["eval/fid_b2a"] = self._fid(b2a, "a")
         if self.labeller is not None:

@@ -2,15 +2,15 @@
 
 Built before training (so a missing Inception file stops the run before any work), it computes the
 real statistics once (from every stored sample, or a fixed seeded subset of `num_real`, whose
-SHA-256 the protocol records as `real_sha256`): real features go into torchmetrics' FID and KID (kept across resets) and
-the real k-NN radii for precision/recall/density/coverage are stored. At each evaluation every
+SHA-256 the protocol records as `real_sha256`): the real features' mean and covariance (FID) and the
+features themselves (KID) are kept, and the real k-NN radii for precision/recall/density/coverage are stored. At each evaluation every
 process draws its share of `num_samples` (its own noise stream), the shares are gathered, and every
 process computes the same metrics from the whole set. Real features of an extractor with weights
 come from the cache of real features (reference.py) when a run on the same data made them before.
 `gan_platform.evaluate` uses the same evaluator on samples it draws itself (`extract` + `measure`),
 optionally against a reference statistics file instead of the real data.
 
-    eval/fid, eval/kid, eval/kid_std                         torchmetrics on the chosen features
+    eval/fid, eval/kid, eval/kid_std                         on the chosen features (reference.py, kid.py)
     eval/is, eval/is_std                                      Inception features only (torchmetrics' InceptionScore)
     eval/pixel_precision, ..._recall, _density, _coverage     where the features do not fit the data
                                                               (features.fid_applies): no FID then
@@ -35,14 +35,13 @@ import logging
 import torch
 from torch import Tensor
 import warnings
-from torchmetrics.image.fid import FrechetInceptionDistance
-from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan_platform.data.base import REAL_SUBSET_SEED
 from gan_platform.evaluation.collapse import (STACKED_CONFIDENCE, MixtureCollapse, ModeHistogram, StackedDigitModes,
                                               class_mode_accuracy)
 from gan_platform.evaluation.evaluator import Evaluator
 from gan_platform.evaluation.features import DigitFeatures, FeatureExtractor, IdentityFeatures, InceptionFeatures
+from gan_platform.evaluation.kid import kernel_inception_distance
 from gan_platform.evaluation.reference import ReferenceStats, cached_real_features, frechet_distance
 from gan_platform.evaluation.manifold import kth_neighbour_distance, precision_recall_density_coverage
 
@@ -51,8 +50,7 @@ log = logging.getLogger(__name__)
 
 
 class Precomputed(torch.nn.Module):
-    """The `feature` module torchmetrics' FID/KID get: features are extracted once, outside, and
-    shared by FID, KID and precision/recall."""
+    """The `feature` module torchmetrics' Inception Score gets: the logits are extracted once, outside."""
 
     def __init__(self, num_features: int):
         super().__init__()
@@ -60,14 +58,6 @@ class Precomputed(torch.nn.Module):
 
     def forward(self, features: Tensor) -> Tensor:
         return features
-
-
-def _fid_metric(num_features: int, real: Tensor) -> FrechetInceptionDistance:
-    # sync_on_compute=False: samples are gathered before the update, every rank holds the whole set
-    fid = FrechetInceptionDistance(feature=Precomputed(num_features), reset_real_features=False,
-                                   sync_on_compute=False).to(real.device)
-    fid.update(real, real=True)
-    return fid
 
 
 def inception_score(logits: Tensor, splits: int) -> tuple[float, float]:
@@ -118,8 +108,9 @@ class GANEvaluator(Evaluator):
         self.stacked = self.digits and dataset.name == "stacked_digits"
         self.mixture: Optional[MixtureCollapse] = None
         if hasattr(dataset, "means") and hasattr(dataset, "sigma"):
-            self.mixture = MixtureCollapse(dataset.means, dataset.sigma, mode_threshold, sync_on_compute=False).to(self.device)
-        self.class_fids: dict[int, FrechetInceptionDistance] = {}
+            self.mixture = MixtureCollapse(dataset.means, dataset.sigma, mode_threshold).to(self.device)
+        self.class_stats: dict[int, ReferenceStats] = {}  # per-class real statistics (conditional runs)
+        self.real_stats: Optional[ReferenceStats] = reference
         self.real_features: Optional[Tensor] = None
         self.real_radii: Optional[Tensor] = None
         self.real_stats_source = "reference file" if reference is not None else "computed"
@@ -139,15 +130,8 @@ class GANEvaluator(Evaluator):
             self.real_features = feats.to(self.device)
         else:
             self.real_features = compute()
-        d = self.extractor.num_features
-        self.fid = _fid_metric(d, self.real_features)
-        subset = max(2, min(int(kid_subset_size), self.num_real, self.num_samples))
-        with warnings.catch_warnings():  # "KID keeps all features in memory": a few thousand here
-            warnings.simplefilter("ignore")
-            self.kid = KernelInceptionDistance(feature=Precomputed(d), subsets=int(kid_subsets), subset_size=subset,
-                                               reset_real_features=False, sync_on_compute=False).to(self.device)
-        self.kid.update(self.real_features, real=True)
-        self.kid_subset_size = subset
+        self.real_stats = ReferenceStats.of(self.real_features)
+        self.kid_subset_size = max(2, min(int(kid_subset_size), self.num_real, self.num_samples))
         # A tiny dataset (or sample count) has fewer than k+1 points: use the largest k it supports
         # (recorded in the protocol), and no precision/recall at all below 2 points.
         k_max = min(self.num_real, self.num_samples) - 1
@@ -159,7 +143,7 @@ class GANEvaluator(Evaluator):
             for c in range(self.num_classes):
                 mask = real_labels.to(self.device) == c
                 if mask.sum() >= 2 and self.num_samples // self.num_classes >= 2:
-                    self.class_fids[c] = _fid_metric(d, self.real_features[mask])
+                    self.class_stats[c] = ReferenceStats.of(self.real_features[mask])
         self.seconds = time.perf_counter() - setup_start  # real statistics count as evaluation time
 
     # -- samples ---------------------------------------------------------------------------
@@ -217,18 +201,11 @@ class GANEvaluator(Evaluator):
         out: dict[str, float] = {}
         self.num_fake_used = len(feats)  # after the gather: all processes' samples
         if self.fid_applies and want("fid"):
-            if self.reference is not None:
-                out["eval/fid"] = frechet_distance(self.reference, ReferenceStats.of(feats))
-            else:
-                self.fid.reset()
-                self.fid.update(feats, real=False)
-                out["eval/fid"] = float(self.fid.compute())
+            out["eval/fid"] = frechet_distance(self.real_stats, ReferenceStats.of(feats))
         if self.fid_applies and want("kid") and self.real_features is not None:
-            self.kid.reset()
-            self.kid.update(feats, real=False)
             with seeded_cpu_rng():  # the subsets: the same for the same samples
-                kid_mean, kid_std = self.kid.compute()
-            out["eval/kid"], out["eval/kid_std"] = float(kid_mean), float(kid_std)
+                out["eval/kid"], out["eval/kid_std"] = kernel_inception_distance(
+                    self.real_features, feats, self.kid_subsets, self.kid_subset_size)
         if self.inception and self.fid_applies and want("is"):
             out["eval/is"], out["eval/is_std"] = inception_score(parts["logits"], self.is_splits)
         # features that do not fit the data: precision/recall only on pixels, under their own names
@@ -248,23 +225,21 @@ class GANEvaluator(Evaluator):
             out.update({k: v for k, v in digit_metrics.items()
                         if want("class_accuracy" if k == "eval/class_accuracy" else "collapse")})
         if want("fid"):
-            for c, fid in self.class_fids.items():
-                fid.reset()
-                fid.update(feats[labels == c], real=False)
-                out[f"eval/fid_class_{c}"] = float(fid.compute())
-            if self.class_fids:
-                out["eval/fid_class_mean"] = sum(out[f"eval/fid_class_{c}"] for c in self.class_fids) / len(self.class_fids)
+            for c, stats in self.class_stats.items():
+                out[f"eval/fid_class_{c}"] = frechet_distance(stats, ReferenceStats.of(feats[labels == c]))
+            if self.class_stats:
+                out["eval/fid_class_mean"] = sum(out[f"eval/fid_class_{c}"] for c in self.class_stats) / len(self.class_stats)
         return out
 
     def _digit_metrics(self, digits: Tensor, confidence: Tensor, labels: Optional[Tensor]) -> dict[str, float]:
         """Collapse and class accuracy from the predicted digit of every channel and its probability, (N, C)."""
         out: dict[str, float] = {}
         if self.stacked and digits.shape[1] == 3:
-            stack = StackedDigitModes(sync_on_compute=False).to(self.device)
+            stack = StackedDigitModes().to(self.device)
             stack.update(digits, confidence)
             res = stack.compute()
             out.update({f"collapse/{k}": res[k] for k in ("modes", "reverse_kl", "high_quality")})
-        hist = ModeHistogram(10, sync_on_compute=False).to(self.device)
+        hist = ModeHistogram(10).to(self.device)
         hist.update(digits)
         res = hist.compute()
         out["collapse/classes"], out["collapse/class_entropy"] = res["modes"], res["entropy"]
