@@ -62,10 +62,28 @@ def cli_env(extra: Optional[dict] = None) -> dict:
 
 
 def run_cli(args: list[str], cwd: Path, env: Optional[dict] = None, timeout: float = 600,
-            module: str = "gan_platform") -> subprocess.CompletedProcess:
-    """`python -m gan_platform ARGS` in `cwd`, as a user runs it."""
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=cli_env(env),
-                          capture_output=True, text=True, timeout=timeout)
+            module: str = "gan_platform", fork: bool = True) -> subprocess.CompletedProcess:
+    """`python -m gan_platform ARGS` in `cwd`, as a user runs it: a process of its own, forked from
+    an interpreter that has the heavy imports done (fork_server.py), or with `fork=False` a fresh
+    interpreter."""
+    if not fork:
+        return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=cli_env(env),
+                              capture_output=True, text=True, timeout=timeout)
+    import tempfile
+
+    from fork_server import server
+
+    with tempfile.TemporaryDirectory(prefix="run_cli_") as tmp:
+        out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
+        proc = server(cli_env()).spawn(module, args, cwd, cli_env(env), out, err)
+        try:
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+        return subprocess.CompletedProcess([sys.executable, "-m", module, *args], code,
+                                           out.read_text(errors="replace"), err.read_text(errors="replace"))
 
 
 @pytest.fixture(autouse=True)

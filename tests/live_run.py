@@ -1,4 +1,4 @@
-"""A real `python -m gan_platform` process that a test can watch, pause, interrupt and kill."""
+"""A `python -m gan_platform` process of its own (fork_server.py) that a test can watch, pause, interrupt and kill."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from conftest import cli_env
+from fork_server import server
 
 PAUSE_ENV = "GAN_PLATFORM_TEST_PAUSE_IN_SAVE"
 
@@ -47,8 +48,11 @@ class LiveRun:
             extra[PAUSE_ENV] = pause_at
         self.out_path, self.err_path = cwd / f"{tag}.out", cwd / f"{tag}.err"
         self._out, self._err = open(self.out_path, "w"), open(self.err_path, "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "gan_platform", *args], cwd=cwd, env=cli_env(extra),
-                                     stdout=self._out, stderr=self._err, preexec_fn=preexec_fn)
+        if preexec_fn is None:  # forked from the test fork server (fork_server.py): the imports are done
+            self.proc = server(cli_env()).spawn("gan_platform", args, cwd, cli_env(extra), self.out_path, self.err_path)
+        else:
+            self.proc = subprocess.Popen([sys.executable, "-m", "gan_platform", *args], cwd=cwd, env=cli_env(extra),
+                                         stdout=self._out, stderr=self._err, preexec_fn=preexec_fn)
 
     @property
     def stdout(self) -> str:
