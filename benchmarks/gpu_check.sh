@@ -6,11 +6,13 @@
 #
 # 1. where the time goes: torch.profiler over the platform's loop and every host-device sync in it
 #    (digits at batch 64, the 64 x 64 DCGAN at batch 128);
-# 2. platform / hand-written loop throughput, alternating pairs, both sizes (goal >= 1.0 on the GPU);
+# 2. platform / hand-written loop throughput, alternating pairs, both sizes (goal >= 1.0 on the GPU),
+#    and SNGAN's 32 x 32 ResNets (+experiment=sngan32: 5 D steps a step, one pair);
 # 3. the same with trainer.compile=true (mode reduce-overhead), and with trainer.channels_last=true;
 # 4. images/s and peak GPU memory of the 64 x 64 DCGAN in precision no, bf16 and fp16;
 # 5. that a gradient penalty under trainer.compile is refused in one sentence.
-# Each step has its own time bound, so one slow step cannot eat the others' time.
+# Each step has its own time bound, so one slow step cannot eat the others' time; the bounds add up
+# to 470 s.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-/tmp/gpu_check}
@@ -25,13 +27,14 @@ step() {  # step NAME SECONDS COMMAND...
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$out/gpu.txt" 2>&1; cat "$out/gpu.txt"
 python -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
-step profile_digits 45 python benchmarks/profile_step.py +experiment=nsgan --iterations 50 --trace "$out/trace_digits.json"
-step profile_dcgan64 45 python benchmarks/profile_step.py +experiment=dcgan64 --batch-size 128 --iterations 30
+step profile_digits 35 python benchmarks/profile_step.py +experiment=nsgan --iterations 50 --trace "$out/trace_digits.json"
+step profile_dcgan64 35 python benchmarks/profile_step.py +experiment=dcgan64 --batch-size 128 --iterations 30
 step throughput 130 python benchmarks/throughput.py --workloads digits,dcgan64 --pairs 2
+step throughput_sngan32 30 python benchmarks/throughput.py --workloads sngan32 --pairs 1
 step throughput_compiled 120 python benchmarks/throughput.py --workloads dcgan64 --pairs 1 \
   --platform-override=trainer.compile=true --platform-override=trainer.compile_mode=reduce-overhead
 step throughput_channels_last 45 python benchmarks/throughput.py --workloads dcgan64 --pairs 1 \
   --platform-override=trainer.channels_last=true
 step precisions 60 python benchmarks/precisions.py +experiment=dcgan64 --steps 100
-step compile_gp_refused 20 python -m gan_platform +experiment=wgan_gp trainer.compile=true trainer.steps=2
+step compile_gp_refused 15 python -m gan_platform +experiment=wgan_gp trainer.compile=true trainer.steps=2
 echo "done in ${SECONDS}s; files in $out"

@@ -3,11 +3,12 @@
     python benchmarks/throughput.py                       # ring8 and digits, 3 pairs each
     python benchmarks/throughput.py --workloads digits --pairs 5
     python benchmarks/throughput.py --workloads dcgan64   # the 64 x 64 DCGAN at batch 128 (a GPU workload)
+    python benchmarks/throughput.py --workloads sngan32   # SNGAN's 32 x 32 ResNets at batch 64, 5 D steps a step (a GPU workload)
 
 The platform runs through `gan_platform.run.run(cfg)`, the path `python -m gan_platform` takes,
 with its default log cadence (`trainer.log_every=50`) and no tracker; sample grids, periodic
 checkpoints and evaluations are off (they are not training). Both sides train the same networks
-with the same batch size and loss (see plain_loop.py).
+with the same batch size, loss and D steps per G step (see plain_loop.py).
 
 Method: every measurement is a fresh child process (so neither side inherits the other's warm
 caches or memory) that trains once untimed (warm-up), then SHORT and LONG steps from scratch;
@@ -34,6 +35,7 @@ WORKLOADS = {  # name -> (platform overrides, short steps, long steps)
     "ring8": (["dataset=ring8", "model=mlp"], 200, 1200),
     "digits": (["+experiment=nsgan"], 15, 75),
     "dcgan64": (["+experiment=dcgan64"], 10, 60),
+    "sngan32": (["+experiment=sngan32"], 5, 25),  # each step is 5 D steps and a G step
 }
 BATCH_SIZES = {"dcgan64": 128}  # the rest: --batch-size (64)
 PLATFORM_DEFAULTS = ["tracker=none", "trainer.progress=false", "trainer.sample_every=0", "trainer.checkpoint_every=0",
@@ -102,6 +104,9 @@ def main() -> None:
     batch_of = lambda workload: args.batch_size or BATCH_SIZES.get(workload, 64)  # noqa: E731
     import torch
 
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from plain_loop import recipe
+
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     print(f"torch {torch.__version__} on {device}, {os.environ.get('OMP_NUM_THREADS', '1')} thread(s), "
           f"{args.pairs} pairs; platform overrides: {args.platform_override or 'none'}")
@@ -118,8 +123,8 @@ def main() -> None:
         for side, rs in runs.items():
             rate = statistics.median(r["steps_per_s"] for r in rs)
             rss = statistics.median(r["peak_rss_mib"] for r in rs)
-            # images/s: real samples consumed per second (one D step and one G step per iteration)
-            print(f"{workload:8} {side:8} {rate:9.1f} {rate * batch_of(workload):10.0f} {rss:13.0f}")
+            # images/s: real samples D sees per second (d_steps D steps and one G step per iteration)
+            print(f"{workload:8} {side:8} {rate:9.1f} {rate * batch_of(workload) * recipe(workload)[1]:10.0f} {rss:13.0f}")
         spread = f"min {min(ratios):.3f}, max {max(ratios):.3f}"
         print(f"{workload:8} ratio platform/plain = {statistics.median(ratios):.3f} (median of {len(ratios)} pairs; {spread})")
 

@@ -9,6 +9,7 @@ from torch import nn
 from gan_platform.models.cyclegan import PatchDiscriminator
 from gan_platform.models.dcgan import DCGANDiscriminator
 from gan_platform.models.mlp import MLPDiscriminator
+from gan_platform.models.resnet import ResNetDiscriminator
 
 DISCRIMINATORS = {
     "mlp": (lambda sn: MLPDiscriminator([2], hidden=32, depth=2, num_classes=3, conditioning="projection",
@@ -17,6 +18,8 @@ DISCRIMINATORS = {
               lambda: (torch.randn(16, 1, 16, 16), None)),
     "patchgan": (lambda sn: PatchDiscriminator([3, 16, 16], width=8, layers=2, spectral_norm=sn),
                  lambda: (torch.randn(16, 3, 16, 16),)),
+    "resnet": (lambda sn: ResNetDiscriminator([1, 16, 16], width=16, num_classes=3, conditioning="projection", spectral_norm=sn),
+               lambda: (torch.randn(16, 1, 16, 16), torch.randint(3, (16,)))),
 }
 LAYERS = (nn.Linear, nn.Conv2d, nn.Embedding)
 

@@ -15,8 +15,11 @@ RING = TINY + ["dataset=ring8", "model=mlp", "model.generator.hidden=32", "model
 
 
 # GPU-size bundles train here with narrow networks and a small evaluation: the point is that they compose and run.
+# Identity features: the digit classifier at 32 x 32 or 64 x 64 would be trained first (minutes).
 GPU_SIZE = {"dcgan64": ["model.generator.width=4", "model.discriminator.width=4", "eval.num_samples=100",
-                       "eval.features=identity"]}  # the digit classifier at 64 x 64 would be trained first: minutes
+                       "eval.features=identity"],
+            "sngan32": ["model.generator.width=8", "model.discriminator.width=8", "eval.num_samples=100",
+                        "eval.features=identity"]}
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)

@@ -9,7 +9,6 @@ sample, which batch statistics break, and under DDP BatchNorm buffers diverge be
 
 from __future__ import annotations
 
-import math
 from typing import Optional, Sequence
 
 import torch
@@ -17,21 +16,9 @@ from torch import Tensor, nn
 
 from gan_platform.errors import ConfigError
 from gan_platform.models.heads import ScoreHead, check_conditioning, one_hot, pack_samples, spectral_normalise
+from gan_platform.models.shapes import doublings, square_image
 
 D_NORMS = ("none", "batch", "layer", "instance", "spectral")
-
-
-def _blocks_for(resolution: int) -> int:
-    n = int(round(math.log2(resolution / 4))) if resolution >= 8 else 0
-    if resolution < 8 or 4 * 2**n != resolution:
-        raise ConfigError(f"DCGAN needs square images of side 8, 16, 32, 64, ...; got {resolution}: set dataset.resolution.")
-    return n
-
-
-def _image_shape(shape: Sequence[int]) -> tuple[int, int]:
-    if len(shape) != 3 or shape[1] != shape[2]:
-        raise ConfigError(f"model=dcgan needs square images (C, H, H); this dataset gives samples of shape {tuple(shape)}: use model=mlp.")
-    return shape[0], shape[1]
 
 
 class DCGANGenerator(nn.Module):
@@ -39,10 +26,10 @@ class DCGANGenerator(nn.Module):
 
     def __init__(self, out_shape: Sequence[int], z_dim: int = 64, width: int = 32, num_classes: int = 0):
         super().__init__()
-        channels, resolution = _image_shape(out_shape)
+        channels, resolution = square_image(out_shape, "dcgan")
         if width < 1:
             raise ConfigError(f"model.generator.width must be positive, got {width}.")
-        n = _blocks_for(resolution)
+        n = doublings(resolution, "dcgan")
         self.z_dim, self.num_classes, self.out_shape = z_dim, num_classes, tuple(out_shape)
         c0 = width * 2**n
         self.project = nn.Sequential(nn.Linear(z_dim + num_classes, c0 * 16), nn.BatchNorm1d(c0 * 16), nn.ReLU(True))
@@ -78,13 +65,13 @@ class DCGANDiscriminator(nn.Module):
                  conditioning: str = "concat", dropout: float = 0.0, minibatch_std: bool = False, pack: int = 1,
                  spectral_norm: bool = False):
         super().__init__()
-        channels, resolution = _image_shape(in_shape)
+        channels, resolution = square_image(in_shape, "dcgan")
         check_conditioning(num_classes, conditioning, pack)
         if norm not in D_NORMS:
             raise ConfigError(f"Unknown model.discriminator.norm '{norm}': choose one of {', '.join(D_NORMS)}.")
         if width < 1:
             raise ConfigError(f"model.discriminator.width must be positive, got {width}.")
-        n = _blocks_for(resolution)
+        n = doublings(resolution, "dcgan")
         self.num_classes, self.pack = num_classes, pack
         self.concat = bool(num_classes) and conditioning == "concat"
         c_in = channels * pack + (num_classes if self.concat else 0)

@@ -1,0 +1,24 @@
+"""The image shapes the convolutional networks accept: square images whose side is 4 doubled n >= 1
+times (8, 16, 32, 64, ...), one rule for DCGAN and the ResNet networks."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from gan_platform.errors import ConfigError
+
+
+def square_image(shape: Sequence[int], model: str) -> tuple[int, int]:
+    """(channels, side) of samples of `shape` (C, H, H), refused in one sentence otherwise."""
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise ConfigError(f"model={model} needs square images (C, H, H); this dataset gives samples of shape {tuple(shape)}: use model=mlp.")
+    return int(shape[0]), int(shape[1])
+
+
+def doublings(side: int, model: str) -> int:
+    """n such that side = 4 * 2^n, n >= 1: how many times the networks double 4 x 4 up to the side."""
+    n = int(round(math.log2(side / 4))) if side >= 8 else 0
+    if side < 8 or 4 * 2**n != side:
+        raise ConfigError(f"model={model} needs square images of side 8, 16, 32, 64, ...; got {side}: set dataset.resolution.")
+    return n
