@@ -41,11 +41,9 @@ TASKS: dict[str, tuple[list[str], int, bool]] = {
     # conditional WGAN-GP with wrong-label rejection: three D forwards and a double backward per D step
     "cgan_wgan_gp_ring8": (RING + ["loss=wasserstein", "loss.gradient_penalty=10", "task.conditional=true",
                                    "task.mismatch_weight=1", "trainer.d_steps=2"], 3, True),
-    # DCGAN on digits: BatchNorm in G, whose statistics each rank keeps and the trainer averages
-    "nsgan_digits": (["+experiment=nsgan", "model.generator.width=8", "model.discriminator.width=8",
-                      "trainer.batch_size=8", "trainer.sample_every=2"], 3, False),
-    # the same with the moving average of G (its BatchNorm buffers copied from each rank's G), spectral
-    # norm in D (power-iteration vectors as buffers) and a D learning rate of its own
+    # DCGAN on digits: BatchNorm in G, whose statistics each rank keeps and the trainer averages; with
+    # the moving average of G (its BatchNorm buffers copied from each rank's G), spectral norm in D
+    # (power-iteration vectors as buffers) and a D learning rate of its own
     "nsgan_digits_ema_sn": (["+experiment=nsgan", "model.generator.width=8", "model.discriminator.width=8",
                              "trainer.batch_size=8", "trainer.sample_every=2", "trainer.ema.decay=0.9",
                              "model.discriminator.spectral_norm=true", "optimizer.discriminator.lr=4e-4"], 3, False),
