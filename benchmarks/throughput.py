@@ -7,7 +7,7 @@
 
 The platform runs through `gan_platform.run.run(cfg)`, the path `python -m gan_platform` takes,
 with its default log cadence (`trainer.log_every=50`) and no tracker; sample grids, periodic
-checkpoints and evaluations are off (they are not training). Both sides train the same networks
+checkpoints, evaluation (`eval.enabled=false`) and the run page are off (they are not training). Both sides train the same networks
 with the same batch size, loss and D steps per G step (see plain_loop.py).
 
 Method: every measurement is a fresh child process (so neither side inherits the other's warm
@@ -39,8 +39,7 @@ WORKLOADS = {  # name -> (platform overrides, short steps, long steps)
 }
 BATCH_SIZES = {"dcgan64": 128}  # the rest: --batch-size (64)
 PLATFORM_DEFAULTS = ["tracker=none", "trainer.progress=false", "trainer.sample_every=0", "trainer.checkpoint_every=0",
-                     "eval.features=identity",  # the final evaluation cancels out; identity needs no classifier at 64 x 64
-                     "eval.every=0"]
+                     "eval.enabled=false", "report=false"]  # training only, as the plain loop: no evaluation, no page
 
 
 def platform_seconds(workload: str, steps: int, batch_size: int, extra: list[str]) -> float:

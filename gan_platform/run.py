@@ -86,7 +86,13 @@ def build_task(cfg: DictConfig, dataset, acc: Accelerator):
 
 
 def build_evaluator(cfg: DictConfig, dataset, task, acc: Accelerator):
-    """The evaluator the task is measured with (the task config's `evaluator._target_`)."""
+    """The evaluator the task is measured with (the task config's `evaluator._target_`), or with
+    `eval.enabled=false` none: no real statistics are made and the evaluation modules (and their
+    memory) stay unloaded, as in a hand-written loop."""
+    if not cfg.eval.get("enabled", True):
+        from gan_platform.evaluation.evaluator import Evaluator
+
+        return Evaluator()
     return build(cfg.task.evaluator, cfg, dataset, task, acc)
 
 

@@ -119,3 +119,15 @@ def test_real_digits_as_samples_give_near_zero_fid():
     bad = ev.evaluate(Shifted(data, 1), step=2)
     assert good["eval/fid"] < 0.05 * bad["eval/fid"] and good["collapse/classes"] == 10
     assert good["collapse/reverse_kl"] < 0.01 and good["eval/precision"] > 0.8
+
+
+def test_evaluation_turned_off_trains_only(tmp_path):
+    """eval.enabled=false: no metrics rows, no best checkpoint, no protocol; the losses are all there."""
+    summary = train(tmp_path, RING + ["trainer.steps=20", "trainer.log_every=5", "eval.every=10", "eval.enabled=false"])
+    records = list(read_metrics(tmp_path / "metrics.jsonl"))
+    assert [r["step"] for r in records] == [5, 10, 15, 20] and all("train/d_loss" in r for r in records)
+    assert not any(k.startswith(("eval/", "collapse/")) for r in records for k in r)
+    assert summary["status"] == "finished" and not any(k.startswith(("eval/", "collapse/")) for k in summary["final"])
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["last"]
+    with pytest.raises(Exception, match="eval.early_stop_patience stops on evaluations, but eval.enabled=false"):
+        train(tmp_path / "other", RING + ["eval.enabled=false", "eval.early_stop_patience=2"])

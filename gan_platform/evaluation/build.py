@@ -53,6 +53,11 @@ def _whole(cfg: DictConfig, key: str, value: Any, minimum: int, other: str = "au
 def check_eval_config(cfg: DictConfig) -> None:
     """Range checks of the evaluator's own fields (run with the other config checks, before any work)."""
     ev = cfg.eval
+    if not isinstance(ev.get("enabled", True), bool):
+        raise ConfigError(f"eval.enabled must be true or false, got '{ev.enabled}'.")
+    if not ev.get("enabled", True) and ev.get("early_stop_patience", 0):
+        raise ConfigError("eval.early_stop_patience stops on evaluations, but eval.enabled=false turns them off: "
+                          "set eval.early_stop_patience=0 or eval.enabled=true.")
     for key, minimum in (("num_samples", 2), ("num_real", 2), ("kid_subsets", 1), ("kid_subset_size", 2),
                          ("prdc_k", 1), ("batch_size", 1)):
         value = ev.get(key, "auto")
