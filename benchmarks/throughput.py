@@ -7,8 +7,9 @@
 
 The platform runs through `gan_platform.run.run(cfg)`, the path `python -m gan_platform` takes,
 with its default log cadence (`trainer.log_every=50`) and no tracker; sample grids, periodic
-checkpoints, evaluation (`eval.enabled=false`) and the run page are off (they are not training). Both sides train the same networks
-with the same batch size, loss and D steps per G step (see plain_loop.py).
+checkpoints, evaluation (`eval.enabled=false`) and the run page are off (they are not training).
+Both sides train the same networks with the same batch size, loss and D steps per G step (see
+plain_loop.py).
 
 Method: every measurement is a fresh child process (so neither side inherits the other's warm
 caches or memory) that trains once untimed (warm-up), then SHORT and LONG steps from scratch;
