@@ -15,8 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from gan_platform.errors import ConfigError
-from gan_platform.models.heads import ScoreHead, check_conditioning, one_hot, pack_samples, spectral_normalise
-from gan_platform.models.shapes import doublings, square_image
+from gan_platform.models.heads import ScoreHead, check_conditioning, image_input, one_hot, spectral_normalise
+from gan_platform.models.shapes import image_network
 
 D_NORMS = ("none", "batch", "layer", "instance", "spectral")
 
@@ -26,10 +26,7 @@ class DCGANGenerator(nn.Module):
 
     def __init__(self, out_shape: Sequence[int], z_dim: int = 64, width: int = 32, num_classes: int = 0):
         super().__init__()
-        channels, resolution = square_image(out_shape, "dcgan")
-        if width < 1:
-            raise ConfigError(f"model.generator.width must be positive, got {width}.")
-        n = doublings(resolution, "dcgan")
+        channels, resolution, n = image_network(out_shape, width, "dcgan", "generator")
         self.z_dim, self.num_classes, self.out_shape = z_dim, num_classes, tuple(out_shape)
         c0 = width * 2**n
         self.project = nn.Sequential(nn.Linear(z_dim + num_classes, c0 * 16), nn.BatchNorm1d(c0 * 16), nn.ReLU(True))
@@ -65,13 +62,10 @@ class DCGANDiscriminator(nn.Module):
                  conditioning: str = "concat", dropout: float = 0.0, minibatch_std: bool = False, pack: int = 1,
                  spectral_norm: bool = False):
         super().__init__()
-        channels, resolution = square_image(in_shape, "dcgan")
+        channels, resolution, n = image_network(in_shape, width, "dcgan", "discriminator")
         check_conditioning(num_classes, conditioning, pack)
         if norm not in D_NORMS:
             raise ConfigError(f"Unknown model.discriminator.norm '{norm}': choose one of {', '.join(D_NORMS)}.")
-        if width < 1:
-            raise ConfigError(f"model.discriminator.width must be positive, got {width}.")
-        n = doublings(resolution, "dcgan")
         self.num_classes, self.pack = num_classes, pack
         self.concat = bool(num_classes) and conditioning == "concat"
         c_in = channels * pack + (num_classes if self.concat else 0)
@@ -89,8 +83,5 @@ class DCGANDiscriminator(nn.Module):
             spectral_normalise(self)
 
     def forward(self, x: Tensor, y: Optional[Tensor] = None) -> Tensor:
-        x = pack_samples(x, self.pack)
-        if self.concat:
-            code = one_hot(y, self.num_classes, x)[:, :, None, None].expand(-1, -1, *x.shape[2:])
-            x = torch.cat([x, code], dim=1)
+        x = image_input(x, y, self.pack, self.num_classes, self.concat)
         return self.head(self.body(x), y)

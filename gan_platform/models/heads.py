@@ -52,6 +52,16 @@ def pack_samples(x: Tensor, pack: int) -> Tensor:
     return x.reshape(x.shape[0] // pack, pack * x.shape[1], *x.shape[2:])
 
 
+def image_input(x: Tensor, y: Optional[Tensor], pack: int, num_classes: int, concat: bool) -> Tensor:
+    """What a convolutional D sees: its images packed (PacGAN), then with `concat` the one-hot class
+    appended as constant channels."""
+    x = pack_samples(x, pack)
+    if concat:
+        code = one_hot(y, num_classes, x)[:, :, None, None].expand(-1, -1, *x.shape[2:])
+        x = torch.cat([x, code], dim=1)
+    return x
+
+
 def minibatch_std(features: Tensor) -> Tensor:
     """Diversity feature (ProGAN's minibatch standard deviation): append the mean per-feature std over
     the batch, so that D can see a batch whose samples are all alike (a collapsed G)."""

@@ -27,9 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_platform.errors import ConfigError
-from gan_platform.models.heads import ScoreHead, check_conditioning, one_hot, pack_samples, spectral_normalise
-from gan_platform.models.shapes import doublings, square_image
+from gan_platform.models.heads import ScoreHead, check_conditioning, image_input, one_hot, spectral_normalise
+from gan_platform.models.shapes import image_network
 
 
 def _conv(c_in: int, c_out: int, k: int, gain: float = 1.0) -> nn.Conv2d:
@@ -80,10 +79,7 @@ class ResNetGenerator(nn.Module):
 
     def __init__(self, out_shape: Sequence[int], z_dim: int = 128, width: int = 256, num_classes: int = 0):
         super().__init__()
-        channels, side = square_image(out_shape, "resnet")
-        if width < 1:
-            raise ConfigError(f"model.generator.width must be positive, got {width}.")
-        n = doublings(side, "resnet")
+        channels, side, n = image_network(out_shape, width, "resnet", "generator")
         self.z_dim, self.num_classes, self.out_shape, self.width = z_dim, num_classes, tuple(out_shape), width
         self.project = nn.Linear(z_dim + num_classes, width * 16)
         nn.init.xavier_uniform_(self.project.weight)
@@ -103,11 +99,9 @@ class ResNetDiscriminator(nn.Module):
     def __init__(self, in_shape: Sequence[int], width: int = 128, num_classes: int = 0, conditioning: str = "concat",
                  dropout: float = 0.0, minibatch_std: bool = False, pack: int = 1, spectral_norm: bool = False):
         super().__init__()
-        channels, side = square_image(in_shape, "resnet")
+        channels, side, doublings = image_network(in_shape, width, "resnet", "discriminator")
         check_conditioning(num_classes, conditioning, pack)
-        if width < 1:
-            raise ConfigError(f"model.discriminator.width must be positive, got {width}.")
-        downs = doublings(side, "resnet") - 1  # to 8 x 8
+        downs = doublings - 1  # to 8 x 8
         self.num_classes, self.pack = num_classes, pack
         self.concat = bool(num_classes) and conditioning == "concat"
         c_in = channels * pack + (num_classes if self.concat else 0)
@@ -121,9 +115,6 @@ class ResNetDiscriminator(nn.Module):
             spectral_normalise(self)
 
     def forward(self, x: Tensor, y: Optional[Tensor] = None) -> Tensor:
-        x = pack_samples(x, self.pack)
-        if self.concat:
-            code = one_hot(y, self.num_classes, x)[:, :, None, None].expand(-1, -1, *x.shape[2:])
-            x = torch.cat([x, code], dim=1)
+        x = image_input(x, y, self.pack, self.num_classes, self.concat)
         features = F.relu(self.blocks(x)).sum(dim=(2, 3))  # global sum pooling
         return self.head(features, y)

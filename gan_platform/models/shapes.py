@@ -22,3 +22,12 @@ def doublings(side: int, model: str) -> int:
     if side < 8 or 4 * 2**n != side:
         raise ConfigError(f"model={model} needs square images of side 8, 16, 32, 64, ...; got {side}: set dataset.resolution.")
     return n
+
+
+def image_network(shape: Sequence[int], width: int, model: str, part: str) -> tuple[int, int, int]:
+    """(channels, side, doublings) of `model`'s `part` (generator or discriminator) of `width`
+    channels for samples of `shape`; each rule refused in one sentence."""
+    channels, side = square_image(shape, model)
+    if width < 1:
+        raise ConfigError(f"model.{part}.width must be positive, got {width}.")
+    return channels, side, doublings(side, model)
