@@ -7,7 +7,7 @@ Trains each variant on `dataset=stacked_digits` (three bundled digits as the thr
 over seeds, next to the PacGAN paper's table (DCGAN 99 / 3.4, VEEGAN 150 / 2.95, PacDCGAN2 1000 /
 0.06, WGAN-GP 995 / 0.148). A perfect generator's KL floor at 26,000 samples is about 0.02.
 
-    python benchmarks/stacked_digits.py                                   # 3 variants x 3 seeds, the default steps
+    python benchmarks/stacked_digits.py                                   # 4 variants x 3 seeds, the default steps
     python benchmarks/stacked_digits.py --steps 500 --seeds 1 --jobs 2    # a short run
 """
 
@@ -26,11 +26,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The non-saturating DCGAN, and the same with D judging packs (PacGAN2, PacGAN4).
+# The non-saturating DCGAN, the same with D judging packs (PacGAN2, PacGAN4), and R3GAN's recipe.
 VARIANTS = {
     "dcgan": ["+experiment=nsgan", "dataset=stacked_digits"],
     "pacgan2": ["+experiment=nsgan", "dataset=stacked_digits", "model.discriminator.pack=2"],
     "pacgan4": ["+experiment=nsgan", "dataset=stacked_digits", "model.discriminator.pack=4"],
+    # R3GAN's recipe (RpGAN + R1 + R2, with G's moving average): the `r3gan` bundle
+    "r3gan": ["+experiment=r3gan", "dataset=stacked_digits"],
 }
 PUBLISHED = [("DCGAN", "99 / 3.4"), ("VEEGAN", "150 / 2.95"), ("PacDCGAN2", "1000 / 0.06"), ("WGAN-GP", "995 / 0.148")]
 
