@@ -166,6 +166,7 @@ class ForkServer:
                                      env=env, stdin=subprocess.DEVNULL)
         theirs.close()
         self.sock, self.lock, self.changed = mine, threading.Lock(), threading.Condition()
+        self.closed = False                   # the server has gone (its socket reached the end)
         self.pids: dict[int, int] = {}        # request id -> pid
         self.statuses: dict[int, int] = {}    # pid -> exit code
         self.next_id = 0
@@ -191,8 +192,6 @@ class ForkServer:
                     else:
                         self.statuses[msg["pid"]] = msg["status"]
                     self.changed.notify_all()
-
-    closed = False
 
     def spawn(self, module: str, argv: list[str], cwd: Path, env: dict, stdout: Path, stderr: Path) -> ForkedProcess:
         with self.lock:

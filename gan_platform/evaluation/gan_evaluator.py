@@ -2,10 +2,10 @@
 
 Built before training (so a missing Inception file stops the run before any work), it computes the
 real statistics once (from every stored sample, or a fixed seeded subset of `num_real`, whose
-SHA-256 the protocol records as `real_sha256`): the real features' mean and covariance (FID) and the
-features themselves (KID) are kept, and the real k-NN radii for precision/recall/density/coverage are stored. At each evaluation every
-process draws its share of `num_samples` (its own noise stream), the shares are gathered, and every
-process computes the same metrics from the whole set. Real features of an extractor with weights
+SHA-256 the protocol records as `real_sha256`): the real features' mean and covariance (FID), the
+features themselves (KID) and their k-NN radii (precision/recall/density/coverage) are kept. At each
+evaluation every process draws its share of `num_samples` (its own noise stream), the shares are
+gathered, and every process computes the same metrics from the whole set. Real features of an extractor with weights
 come from the cache of real features (reference.py) when a run on the same data made them before.
 `gan_platform.evaluate` uses the same evaluator on samples it draws itself (`extract` + `measure`),
 optionally against a reference statistics file instead of the real data.
