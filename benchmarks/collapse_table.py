@@ -1,7 +1,7 @@
 """Mode collapse on the 2-D mixtures: GAN variants beside the published numbers.
 
 Trains each variant (minimax, non-saturating, WGAN, WGAN-GP, hinge, non-saturating with PacGAN's
-packing as the remedy, and R3GAN's RpGAN + R1 + R2) on ring8 and grid25 for
+packing as the remedy, R3GAN's RpGAN + R1 + R2, and the bare command's recipe) on ring8 and grid25 for
 several seeds, as real runs of `python -m gan_platform`, and prints modes covered / % high-quality
 samples / reverse KL at the end of training (mean +- std over seeds; 2,500 samples, the
 VEEGAN/PacGAN protocol), next to the rows of VEEGAN (table 1) and PacGAN (table 1). It also prints
@@ -42,6 +42,8 @@ VARIANTS = {
     "pacgan4": ["+experiment=toy2d_pacgan"],   # non-saturating, D judges packs of four (the tuned remedy)
     # R3GAN's loss: RpGAN with the zero-centred R1 and R2 penalties, on the toy2d networks and schedule
     "r3gan": ["+experiment=toy2d", "loss=relativistic", "loss.r1_gamma=0.1", "loss.r2_gamma=0.1"],
+    # the bare `python -m gan_platform`: non-saturating + R1 + Adam 2e-3 (beta2 0.9) decaying + EMA, 6,000 steps
+    "default": ["+experiment=default"],
 }
 PUBLISHED = [  # (method, ring modes / hq %, grid modes / hq %, source)
     ("GAN", "1 / 99.3", "3.3 / 0.5", "VEEGAN table 1"),

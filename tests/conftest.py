@@ -23,8 +23,10 @@ def compose(overrides: list[str]):
     """The config `python -m gan_platform OVERRIDES` would run, composed by Hydra."""
     from hydra import compose as hydra_compose, initialize_config_module
 
+    from gan_platform.config.preflight import append_experiment  # no experiment named: +experiment=default
+
     with initialize_config_module(config_module="gan_platform.conf", version_base="1.3"):
-        return hydra_compose("config", overrides=list(overrides))
+        return hydra_compose("config", overrides=append_experiment(list(overrides)))
 
 
 def write_hydra_config(run_dir: Path, cfg) -> Path:

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from conftest import run_cli
+from gan_platform.config.preflight import append_experiment
 from gan_platform.sweep.multirun import sweep_jobs
 
 pytestmark = pytest.mark.slow
@@ -39,7 +40,7 @@ def test_multirun_gives_every_job_its_own_run_dir(tmp_path):
     assert proc.returncode == 0, proc.stderr
     # the pre-flight checked exactly the jobs Hydra ran, in its order
     ran = [yaml.safe_load((tmp_path / "mr" / str(n) / ".hydra" / "overrides.yaml").read_text()) for n in range(4)]
-    assert ran == sweep_jobs(argv, hydra_compose)
+    assert ran == sweep_jobs(append_experiment(argv), hydra_compose)  # as the command line: +experiment=default added
     done = jobs(tmp_path / "mr")
     assert sorted(done) == [("hinge", 0, "default"), ("hinge", 1, "default"), ("minimax", 0, "default"), ("minimax", 1, "default")]
     assert all(s["status"] == "finished" and s["step"] == 10 for s in done.values())

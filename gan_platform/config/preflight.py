@@ -20,10 +20,20 @@ from gan_platform.config.compose_errors import explain_compose_error, group_opti
 from gan_platform.errors import UserError
 
 
+DEFAULT_EXPERIMENT = "default"  # conf/experiment/default.yaml: the bare command's recipe
+
+
 def append_experiment(argv: list[str]) -> list[str]:
     """`experiment=NAME` -> `+experiment=NAME`: experiment is not in the defaults list, so Hydra
-    wants the `+`; W&B sweep parameter names cannot start with `+`, so a sweep passes it bare."""
-    return ["+" + a if a.split("=", 1)[0] == "experiment" else a for a in argv]
+    wants the `+`; W&B sweep parameter names cannot start with `+`, so a sweep passes it bare.
+    With no experiment named, `+experiment=default` is added: the bare `python -m gan_platform` runs
+    the recipe that covers the ring, while `compose("config")` (and `+experiment=none`) stays the
+    config groups' own defaults. The default is a bundle rather than new group defaults so that no
+    other bundle inherits its settings (every bundle states what it changes from the groups)."""
+    argv = ["+" + a if a.split("=", 1)[0] == "experiment" else a for a in argv]
+    if not any(a.lstrip("+~").split("=", 1)[0] == "experiment" for a in argv):
+        argv.append(f"+experiment={DEFAULT_EXPERIMENT}")
+    return argv
 
 
 def _has_override(argv: list[str], key: str) -> bool:
