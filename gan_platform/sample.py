@@ -74,7 +74,8 @@ def picture_of(samples: Tensor, labels: Optional[Tensor], rows: int):
 
     fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
     p = samples.flatten(1)[:, :2].numpy()
-    ax.scatter(p[:, 0], p[:, 1], s=4, c=None if labels is None else labels.numpy(), cmap="tab10")
+    colours = {} if labels is None else {"c": labels.numpy(), "cmap": "tab10"}  # a colour map only with classes to map
+    ax.scatter(p[:, 0], p[:, 1], s=4, **colours)
     ax.set_aspect("equal")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")

@@ -12,7 +12,7 @@ from gan_platform.config import validate
 from gan_platform.errors import ConfigError
 from gan_platform.runs.checkpoint import load_checkpoint
 
-RING = [*TINY, "dataset=ring8", "model=mlp", "model.generator.hidden=16", "model.discriminator.hidden=16",
+RING = [*TINY, "+experiment=none", "dataset=ring8", "model=mlp", "model.generator.hidden=16", "model.discriminator.hidden=16",
         "trainer.log_every=2", "trainer.sample_every=0", "trainer.checkpoint_every=2", "eval.every=0",
         "eval.num_samples=200", "seed=5"]
 # aot_eager traces and runs the same graphs as inductor without generating C++ (fast enough for a test)

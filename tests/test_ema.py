@@ -77,11 +77,11 @@ def test_beta_from_a_half_life_in_images_and_the_rampup():
                                        ["trainer.ema.half_life_images=0"], ["trainer.ema.rampup=0.05"]])
 def test_wrong_ema_settings_are_one_sentence(overrides):
     with pytest.raises(ConfigError, match="trainer.ema") as e:
-        validate(compose(overrides))
+        validate(compose(["+experiment=none", *overrides]))  # the groups' defaults: no average
     assert not re.search(r"\.\s+[A-Z]", str(e.value))  # one sentence
 
 
-RING_BN = TINY + ["dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32",
+RING_BN = TINY + ["+experiment=none", "dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32",
                   "model.generator.batch_norm=true", "seed=3", "trainer.log_every=3", "trainer.sample_every=6",
                   "trainer.checkpoint_every=0", "eval.every=0", "eval.num_samples=200"]
 

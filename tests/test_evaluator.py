@@ -12,9 +12,9 @@ from conftest import TINY, compose, train
 from gan_platform.evaluation.build import build_gan_evaluator
 from gan_platform.runs.rundir import read_metrics
 
-RING = TINY + ["dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32",
+RING = TINY + ["+experiment=none", "dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32",
                "trainer.sample_every=0", "trainer.log_every=5"]
-DIGITS = TINY + ["dataset=digits", "model=dcgan", "model.generator.width=8",
+DIGITS = TINY + ["+experiment=none", "dataset=digits", "model=dcgan", "model.generator.width=8",
                  "model.discriminator.width=8", "trainer.sample_every=0", "trainer.log_every=5"]
 
 

@@ -20,11 +20,11 @@ def _net() -> nn.Module:
 
 
 def test_adam_is_fused_unless_the_config_says_otherwise_and_steps_like_the_plain_one():
-    cfg = compose([])  # Adam 2e-4 (0.5, 0.999)
+    cfg = compose(["+experiment=none"])  # the groups' Adam: 2e-4 (0.5, 0.999)
     fused_net, loop_net = _net(), _net()
     fused = build_optimizer(cfg.optimizer, fused_net.parameters())
     assert isinstance(fused, torch.optim.Adam) and fused.defaults["fused"] is True
-    off = build_optimizer(compose(["+optimizer.fused=false"]).optimizer, _net().parameters())
+    off = build_optimizer(compose(["+experiment=none", "+optimizer.fused=false"]).optimizer, _net().parameters())
     assert not off.defaults["fused"]
     loop = torch.optim.Adam(loop_net.parameters(), lr=2e-4, betas=(0.5, 0.999), foreach=False)
     x = torch.randn(32, 2)
@@ -80,7 +80,7 @@ def _lrs(run_dir) -> dict:
 def test_each_side_gets_its_own_settings_and_the_shared_ones_set_both(tmp_path):
     from conftest import TINY, train
 
-    ring = TINY + ["dataset=ring8", "model.generator.hidden=16", "model.discriminator.hidden=16", "trainer.steps=2",
+    ring = TINY + ["+experiment=none", "dataset=ring8", "model.generator.hidden=16", "model.discriminator.hidden=16", "trainer.steps=2",
                    "trainer.sample_every=0", "eval.every=0"]
     train(tmp_path / "ttur", ring + ["optimizer.discriminator.lr=4e-4", "optimizer.generator.lr=1e-4",
                                      "optimizer.generator.betas=[0.0,0.99]", "optimizer.discriminator.weight_decay=0.01"])
@@ -93,7 +93,7 @@ def test_each_side_gets_its_own_settings_and_the_shared_ones_set_both(tmp_path):
 
 def test_a_side_with_a_larger_lr_takes_larger_steps():
     """The same gradients, a D lr 10x G's: Adam's first step moves each weight by ~lr."""
-    cfg = compose(["optimizer.discriminator.lr=2e-3"])
+    cfg = compose(["+experiment=none", "optimizer.discriminator.lr=2e-3"])
     g_net, d_net = _net(), _net()
     g_opt = build_optimizer(cfg.optimizer, g_net.parameters(), "generator")
     d_opt = build_optimizer(cfg.optimizer, d_net.parameters(), "discriminator")

@@ -32,7 +32,9 @@ def append_experiment(argv: list[str]) -> list[str]:
     other bundle inherits its settings (every bundle states what it changes from the groups)."""
     argv = ["+" + a if a.split("=", 1)[0] == "experiment" else a for a in argv]
     if not any(a.lstrip("+~").split("=", 1)[0] == "experiment" for a in argv):
-        argv.append(f"+experiment={DEFAULT_EXPERIMENT}")
+        # beside the other overrides: Hydra's parser takes them as one run of words (`a=1 --cfg job`)
+        first = next((i for i, a in enumerate(argv) if "=" in a and not a.startswith("-")), len(argv))
+        argv.insert(first, f"+experiment={DEFAULT_EXPERIMENT}")
     return argv
 
 

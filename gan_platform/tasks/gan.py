@@ -44,7 +44,7 @@ from gan_platform.errors import ConfigError, UserError, instantiate
 from gan_platform.augment import NoAugment
 from gan_platform.losses import clip_weights, get_loss, gradient_penalty, squared_gradient_norm
 from gan_platform.tasks.optim import build_optimizer, hot_optimizer
-from gan_platform.tasks.speed import prepare_networks
+from gan_platform.tasks.speed import prepare_networks, set_requires_grad
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,9 @@ class GANTask:
         self.device = accelerator.device
         self.sample_shape, self.class_names = tuple(sample_shape), class_names
         self._d_frozen = accelerator.unwrap_model(discriminator)
+        # D's parameters, listed once: freezing them for each G step loops over this list instead of
+        # Module.requires_grad_'s walk of the module tree (~0.1 ms a call on the MLPs, per call)
+        self._d_params = list(self._d_frozen.parameters())
         # What samples (grids, evaluation): G itself, or its average (training/ema.py replaces it).
         self.generators = ("generator",)
         self.inference: dict[str, nn.Module] = {"generator": accelerator.unwrap_model(generator)}
@@ -166,7 +169,7 @@ class GANTask:
         n = real.shape[0]
         y = labels if self.num_classes else None
         D = self._d_frozen  # unwrapped and frozen: no DDP sync of D's (unused) gradients
-        D.requires_grad_(False)
+        set_requires_grad(self._d_params, False)
         try:
             with acc.autocast():
                 fake_scores = D(A(G(self.noise(n), y)), y)
@@ -181,7 +184,7 @@ class GANTask:
             logs = self._health(G, None, None, "g") if self.measure_health else {}
             opt.step()
         finally:
-            D.requires_grad_(True)
+            set_requires_grad(self._d_params, True)
         return {"g_loss": loss.detach().float(), **logs}
 
     def _health(self, net: nn.Module, real_scores: Optional[Tensor], fake_scores: Optional[Tensor],

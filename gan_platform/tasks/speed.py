@@ -12,6 +12,9 @@ untouched.
   combination (config/checks.py).
 - `trainer.channels_last=true` stores convolution weights as NHWC, the layout GPU convolution
   kernels (cuDNN, Tensor Cores) prefer; on the CPU it rarely helps.
+- `set_requires_grad` freezes or unfreezes a list of parameters listed once: a G step freezes D so
+  that its backward computes no gradients for D's weights; `Module.requires_grad_` walks the module
+  tree on every call, which on small networks costs more than the flags themselves.
 """
 
 from __future__ import annotations
@@ -20,6 +23,12 @@ from typing import Any
 
 import torch
 from torch import nn
+
+def set_requires_grad(params: list[nn.Parameter], flag: bool) -> None:
+    """`p.requires_grad_(flag)` for each of `params` (a list made once, see the module docstring)."""
+    for p in params:
+        p.requires_grad_(flag)
+
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
