@@ -31,7 +31,11 @@ def run_once(seed: int, overrides: list[str], out: Path) -> tuple[dict, float]:
         cfg = compose("config", overrides=["+experiment=cyclegan", f"seed={seed}", "tracker=none", *overrides])
     start = time.perf_counter()
     summary = run(cfg, out / f"seed_{seed}")
-    return summary["final"], (time.perf_counter() - start) / 60
+    return summary, (time.perf_counter() - start) / 60
+
+
+NEEDED = ("eval/label_preservation_a2b", "eval/label_preservation_b2a", "eval/translation_error", "eval/identity_error",
+          "eval/cycle_error", "eval/fid_a2b", "eval/fid_b2a")
 
 
 def main() -> int:
@@ -45,7 +49,14 @@ def main() -> int:
     print(header)
     ok_all = True
     for seed in args.seeds:
-        m, minutes = run_once(seed, ["trainer.progress=false", *args.overrides], out)
+        summary, minutes = run_once(seed, ["trainer.progress=false", *args.overrides], out)
+        m = summary.get("final", {})
+        missing = [k for k in NEEDED if k not in m]
+        if missing:  # stopped (Ctrl-C, divergence, early stop) before an evaluation: nothing to score
+            ok_all = False
+            print(f"{seed:>4} run ended '{summary.get('status')}' at step {summary.get('step')} without "
+                  f"{', '.join(missing)} (run dir {out / f'seed_{seed}'}): goals NOT measured", flush=True)
+            continue
         ratio = m["eval/translation_error"] / m["eval/identity_error"]
         ok = min(m["eval/label_preservation_a2b"], m["eval/label_preservation_b2a"]) >= GOAL_LABELS and ratio <= GOAL_RATIO
         ok_all &= ok
