@@ -83,6 +83,33 @@ def test_d_step_trains_on_the_last_g_steps_batch(tmp_path):
     assert not torch.isfinite(logs["d_loss"])
 
 
+def test_health_signals_are_measured_only_when_asked_and_count_every_patch(tmp_path):
+    from gan_platform.run import build_dataset, build_task, make_accelerator
+
+    cfg = compose(SMALL)
+    acc = make_accelerator(cfg)
+    dataset = build_dataset(cfg, acc)
+    task = build_task(cfg, dataset, acc)
+    a, b = dataset.sample(4, torch.Generator(device=dataset.device).manual_seed(0))
+    assert "g_grad_norm" not in task.g_step(a, b) and "d_grad_norm" not in task.d_step(a, b)
+    task.measure_health = True
+    g_logs = task.g_step(a, b)
+    g_norm = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for net in (task.g_a2b, task.g_b2a)
+                                                 for p in net.parameters() if p.grad is not None]))
+    assert g_logs["g_grad_norm"].item() == pytest.approx(g_norm.item(), rel=1e-5) and g_norm > 0
+    kept = dict(task.kept)  # the next D step trains on this batch and these fakes
+    task.pools = {k: ImagePool(0, 0) for k in task.pools}  # no pool: D sees exactly the kept fakes
+    with torch.no_grad():  # D's scores before its step, every PatchGAN patch counted
+        real = torch.cat([task.d_a(kept["a"]).flatten(), task.d_b(kept["b"]).flatten()])
+        fake = torch.cat([task.d_a(kept["fake_a"]).flatten(), task.d_b(kept["fake_b"]).flatten()])
+    d_logs = task.d_step(a, b)
+    assert real.numel() > 8 and cfg.loss.name == "least_squares"  # many patches an image; threshold 0.5
+    assert d_logs["d_acc_real"].item() == pytest.approx((real > 0.5).float().mean().item())
+    assert d_logs["d_acc_fake"].item() == pytest.approx((fake < 0.5).float().mean().item())
+    d_norm = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for net in (task.d_a, task.d_b) for p in net.parameters()]))
+    assert d_logs["d_grad_norm"].item() == pytest.approx(d_norm.item(), rel=1e-5) and d_norm > 0
+
+
 def test_the_generators_adversarial_term_is_the_papers_least_squares(tmp_path):
     from gan_platform.run import build_dataset, build_task, make_accelerator
 
@@ -109,7 +136,8 @@ def test_short_run_beats_doing_nothing_with_the_right_metrics(tmp_path):
     assert final["eval/identity_error_a2b"] == pytest.approx(evals[0]["eval/identity_error_a2b"])  # fixed bar
     assert final["eval/cycle_error"] < evals[0]["eval/cycle_error"] + 0.05
     train_keys = {k for r in read_metrics(tmp_path / "metrics.jsonl") for k in r}
-    assert {"train/d_loss", "train/g_loss", "train/g_cycle", "train/d_a", "train/d_b"} <= train_keys
+    assert {"train/d_loss", "train/g_loss", "train/g_cycle", "train/d_a", "train/d_b", "train/g_grad_norm",
+            "train/d_grad_norm", "train/d_acc_real", "train/d_acc_fake"} <= train_keys  # the health signals
     protocol = json.loads((tmp_path / "summary.json").read_text())["protocol"]
     # the shared extractor (evaluation/features.py) and its hash, under the GAN protocol's keys
     assert protocol["extractor"] == "digits" and protocol["num_features"] == 64 and protocol["samples_a"] == 180

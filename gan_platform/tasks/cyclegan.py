@@ -25,6 +25,11 @@ its own batch. The kept batch and both pools belong to each process (every rank 
 batches): they are `process_state()`, which the checkpoint keeps for every rank and gives each
 rank back its own on resume, so resume is exact with one process or several.
 The learning-rate schedule (constant, then linear to zero) is the trainer's `lr_decay=linear`.
+
+Health signals, as in tasks/gan.py and only when the trainer sets `measure_health` (the last
+iteration of each log window): `d_grad_norm` over both discriminators, `g_grad_norm` over both
+generators (cycle and identity terms included), and `d_acc_real` / `d_acc_fake`, the share of real
+and of (pooled) fake images on their side of the loss's decision threshold, over both styles.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from torch import Tensor, nn
 
 from gan_platform.errors import ConfigError, instantiate
 from gan_platform.losses import clip_weights, cyclegan_objective, get_loss, gradient_penalty
+from gan_platform.tasks.gan import DECISION_THRESHOLDS, gradient_norm
 from gan_platform.tasks.image_pool import ImagePool
 from gan_platform.tasks.optim import build_optimizer
 from gan_platform.tasks.speed import prepare_networks
@@ -82,16 +88,24 @@ class CycleGANTask:
         self.pools = {"a": ImagePool(pool_size, seed * 1000 + 2 * rank), "b": ImagePool(pool_size, seed * 1000 + 2 * rank + 1)}
         self.kept: Optional[dict[str, Tensor]] = None  # the last g_step's batch and fakes, for the next d_step
         self.grid_images = grid_images or {}  # style -> images the sample grids are drawn from
+        self.threshold = DECISION_THRESHOLDS.get(self.loss.name)
+        self.measure_health = False  # the trainer sets it for the steps whose health signals it logs
 
     # -- steps -----------------------------------------------------------------------------
-    def _d_loss(self, D: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
-        loss = self.loss.d(D(real), D(fake))
+    def _d_loss(self, D: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        real_scores, fake_scores = D(real), D(fake)
+        loss = self.loss.d(real_scores, fake_scores)
         penalty = torch.zeros((), device=real.device)
         if self.gp_weight > 0:
             scaler = self.accelerator.scaler
             penalty = gradient_penalty(D, real, fake, scale=scaler.get_scale() if scaler is not None else 1.0,
                                        pack=getattr(self.accelerator.unwrap_model(D), "pack", 1))
-        return loss, penalty
+        return loss, penalty, real_scores, fake_scores
+
+    def _grad_norm(self, *nets: nn.Module) -> Tensor:
+        scaler = self.accelerator.scaler
+        scale = scaler.get_scale() if scaler is not None else 1.0
+        return torch.linalg.vector_norm(torch.stack([gradient_norm(net, scale) for net in nets]))
 
     def d_step(self, a: Tensor, b: Tensor) -> dict[str, Tensor]:
         """D_A on real a vs pooled G2(b); D_B on real b vs pooled G1(a) (the last g_step's batch if kept)."""
@@ -104,17 +118,24 @@ class CycleGANTask:
                 fake_b, fake_a = self.g_a2b(a).float(), self.g_b2a(b).float()
         fake_a, fake_b = self.pools["a"].query(fake_a), self.pools["b"].query(fake_b)
         with acc.autocast():
-            loss_a, gp_a = self._d_loss(self.d_a, a, fake_a)
-            loss_b, gp_b = self._d_loss(self.d_b, b, fake_b)
+            loss_a, gp_a, real_a, pooled_a = self._d_loss(self.d_a, a, fake_a)
+            loss_b, gp_b, real_b, pooled_b = self._d_loss(self.d_b, b, fake_b)
             loss = loss_a + loss_b + self.gp_weight * (gp_a + gp_b)
         opt = self.optimizers["discriminator"]
         opt.zero_grad(set_to_none=True)
         acc.backward(loss)
+        health = {}
+        if self.measure_health:
+            health["d_grad_norm"] = self._grad_norm(self.d_a, self.d_b)
+            if self.threshold is not None:
+                side = lambda scores: scores.detach().float().flatten()  # noqa: E731 - PatchGAN: every patch counts
+                health["d_acc_real"] = (torch.cat([side(real_a), side(real_b)]) > self.threshold).float().mean()
+                health["d_acc_fake"] = (torch.cat([side(pooled_a), side(pooled_b)]) < self.threshold).float().mean()
         opt.step()
         if self.clip_value > 0:
             clip_weights(self.d_a, self.clip_value)
             clip_weights(self.d_b, self.clip_value)
-        logs = {"d_loss": loss.detach().float(), "d_a": loss_a.detach().float(), "d_b": loss_b.detach().float()}
+        logs = {"d_loss": loss.detach().float(), "d_a": loss_a.detach().float(), "d_b": loss_b.detach().float(), **health}
         if self.gp_weight > 0:
             logs["grad_penalty"] = (gp_a + gp_b).detach().float()
         return logs
@@ -142,6 +163,7 @@ class CycleGANTask:
             opt = self.optimizers["generator"]
             opt.zero_grad(set_to_none=True)
             acc.backward(loss)
+            health = {"g_grad_norm": self._grad_norm(self.g_a2b, self.g_b2a)} if self.measure_health else {}
             opt.step()
         finally:
             d_a.requires_grad_(True)
@@ -149,7 +171,7 @@ class CycleGANTask:
         self.kept = {"a": a.detach(), "b": b.detach(), "fake_a": fake_a.detach().float(), "fake_b": fake_b.detach().float()}
         return {"g_loss": loss.detach().float(), "g_adv_a2b": adv_a2b.detach().float(),
                 "g_adv_b2a": adv_b2a.detach().float(), "g_cycle": cycle.detach().float(),
-                "g_identity": identity.detach().float()}
+                "g_identity": identity.detach().float(), **health}
 
     # -- translation -----------------------------------------------------------------------
     @torch.no_grad()
