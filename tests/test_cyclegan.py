@@ -66,14 +66,18 @@ def test_image_pool_fills_then_swaps_half_the_time_and_resumes_exactly():
     assert 70 <= from_history <= 130  # probability 1/2
 
 
-def test_d_step_trains_on_the_last_g_steps_batch(tmp_path):
+def _small_task():
+    """The SMALL config, its CycleGAN task built as a run builds it, and a batch of 4 (a, b)."""
     from gan_platform.run import build_dataset, build_task, make_accelerator
 
     cfg = compose(SMALL)
     acc = make_accelerator(cfg)
     dataset = build_dataset(cfg, acc)
-    task = build_task(cfg, dataset, acc)
-    a, b = dataset.sample(4, torch.Generator(device=dataset.device).manual_seed(0))
+    return cfg, build_task(cfg, dataset, acc), dataset.sample(4, torch.Generator(device=dataset.device).manual_seed(0))
+
+
+def test_d_step_trains_on_the_last_g_steps_batch(tmp_path):
+    cfg, task, (a, b) = _small_task()
     nan = torch.full_like(a, float("nan"))
     task.g_step(a, b)
     assert task.kept is not None and torch.equal(task.kept["a"], a)
@@ -84,13 +88,7 @@ def test_d_step_trains_on_the_last_g_steps_batch(tmp_path):
 
 
 def test_health_signals_are_measured_only_when_asked_and_count_every_patch(tmp_path):
-    from gan_platform.run import build_dataset, build_task, make_accelerator
-
-    cfg = compose(SMALL)
-    acc = make_accelerator(cfg)
-    dataset = build_dataset(cfg, acc)
-    task = build_task(cfg, dataset, acc)
-    a, b = dataset.sample(4, torch.Generator(device=dataset.device).manual_seed(0))
+    cfg, task, (a, b) = _small_task()
     assert "g_grad_norm" not in task.g_step(a, b) and "d_grad_norm" not in task.d_step(a, b)
     task.measure_health = True
     g_logs = task.g_step(a, b)
@@ -111,11 +109,7 @@ def test_health_signals_are_measured_only_when_asked_and_count_every_patch(tmp_p
 
 
 def test_the_generators_adversarial_term_is_the_papers_least_squares(tmp_path):
-    from gan_platform.run import build_dataset, build_task, make_accelerator
-
-    cfg = compose(SMALL)
-    acc = make_accelerator(cfg)
-    task = build_task(cfg, build_dataset(cfg, acc), acc)
+    cfg, task, _ = _small_task()
     scores = torch.tensor([0.0, 3.0])  # (s - 1)^2 = [1, 4]: E = 2.5, LSGAN's half of it 1.25
     assert cfg.loss.name == "least_squares" and task.loss.g(None, scores).item() == pytest.approx(2.5)
     assert task.loss.d(torch.ones(2), scores).item() == pytest.approx(0.5 * (0 + 9) / 2)  # D keeps 1/2

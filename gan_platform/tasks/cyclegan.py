@@ -128,9 +128,11 @@ class CycleGANTask:
         if self.measure_health:
             health["d_grad_norm"] = self._grad_norm(self.d_a, self.d_b)
             if self.threshold is not None:
-                side = lambda scores: scores.detach().float().flatten()  # noqa: E731 - PatchGAN: every patch counts
-                health["d_acc_real"] = (torch.cat([side(real_a), side(real_b)]) > self.threshold).float().mean()
-                health["d_acc_fake"] = (torch.cat([side(pooled_a), side(pooled_b)]) < self.threshold).float().mean()
+                # both styles, every PatchGAN patch counted
+                real = torch.cat([real_a.detach().flatten(), real_b.detach().flatten()]).float()
+                pooled = torch.cat([pooled_a.detach().flatten(), pooled_b.detach().flatten()]).float()
+                health["d_acc_real"] = (real > self.threshold).float().mean()
+                health["d_acc_fake"] = (pooled < self.threshold).float().mean()
         opt.step()
         if self.clip_value > 0:
             clip_weights(self.d_a, self.clip_value)

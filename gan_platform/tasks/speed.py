@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+
 def set_requires_grad(params: list[nn.Parameter], flag: bool) -> None:
     """`p.requires_grad_(flag)` for each of `params` (a list made once, see the module docstring)."""
     for p in params:
