@@ -1,5 +1,8 @@
 """stacked_digits: three digits as three channels, labels 100a + 10b + c, shards per process."""
 
+import math
+
+import numpy as np
 import pytest
 import torch
 
@@ -66,12 +69,19 @@ def test_a_three_mode_sampler_of_real_digits_is_counted_as_at_most_four_modes():
     data = stacked_digits(16, eval_size=2)
     fake = three_mode_sampler(data, TRIPLES, 10000)
     _, digits, confidence = DigitFeatures(3, 16).features_digits_and_confidence(fake)
-    assert stacked_modes(digits).unique().numel() > 4  # every argmax: the classifier's misreadings invent modes
+    read = stacked_modes(digits).numpy()
+    assert len(np.unique(read)) > 4  # every argmax: the classifier's misreadings invent modes
     metric = StackedDigitModes()
     metric.update(digits, confidence)
     res = metric.compute()
     assert res["modes"] <= 4 and res["modes"] >= 3
     assert 50 <= res["high_quality"] <= 100  # most samples are read surely (3, 5, 8, 9: the least surely)
+    # the papers' count, kept beside: every sample by its argmax, as computed here by hand
+    q = np.bincount(read, minlength=1000) / len(read)
+    assert res["argmax_modes"] == len(np.unique(read))
+    assert res["argmax_reverse_kl"] == pytest.approx(float(np.sum(q[q > 0] * np.log(1000 * q[q > 0]))), rel=1e-9)
+    # misreadings spread some mass (KL below the sure count's log(1000/3)), but it stays far from uniform
+    assert math.log(1000 / 30) < res["argmax_reverse_kl"] < res["reverse_kl"] <= math.log(1000 / 3) + 0.01
 
 
 @pytest.mark.slow
@@ -84,6 +94,8 @@ def test_real_stacked_digits_at_26000_samples_cover_at_least_990_modes():
     metric.update(digits, confidence)
     res = metric.compute()
     assert res["modes"] >= 990 and res["reverse_kl"] < 0.1
+    # every sample counted (the papers' protocol): all 1,000 modes, near the floor of 26,000 samples (~0.02)
+    assert res["argmax_modes"] == 1000 and res["argmax_reverse_kl"] < min(0.03, res["reverse_kl"])
 
 
 class ThreeModeGenerator:
@@ -108,4 +120,5 @@ def test_the_evaluator_counts_a_three_mode_generator_as_three_or_four_modes():
                              num_classes=0, num_samples=3000, kid_subset_size=500)
     out = evaluator.evaluate(ThreeModeGenerator(data), step=1)
     assert 3 <= out["collapse/modes"] <= 4 and out["collapse/high_quality"] >= 50
+    assert out["collapse/argmax_modes"] > out["collapse/modes"]  # the papers' count: misreadings as modes
     assert evaluator.protocol()["mode_confidence"] == 0.95

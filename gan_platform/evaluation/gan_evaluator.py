@@ -17,6 +17,7 @@ optionally against a reference statistics file instead of the real data.
     eval/precision, eval/recall, eval/density, eval/coverage  k-NN manifolds (manifold.py)
     collapse/modes, collapse/high_quality, collapse/reverse_kl     2-D mixtures (VEEGAN/PacGAN)
     collapse/modes, collapse/reverse_kl, collapse/high_quality  stacked digits (out of 1,000; samples read surely)
+    collapse/argmax_modes, collapse/argmax_reverse_kl           the same, every sample by its argmax (the papers' count)
     collapse/classes, collapse/class_entropy                    any digit run: generated class histogram
     eval/class_accuracy, eval/fid_class_<c>, eval/fid_class_mean  conditional digit runs
     collapse/class_mode_accuracy                                conditional mixtures
@@ -238,7 +239,8 @@ class GANEvaluator(Evaluator):
             stack = StackedDigitModes().to(self.device)
             stack.update(digits, confidence)
             res = stack.compute()
-            out.update({f"collapse/{k}": res[k] for k in ("modes", "reverse_kl", "high_quality")})
+            out.update({f"collapse/{k}": res[k]
+                        for k in ("modes", "reverse_kl", "high_quality", "argmax_modes", "argmax_reverse_kl")})
         hist = ModeHistogram(10).to(self.device)
         hist.update(digits)
         res = hist.compute()
