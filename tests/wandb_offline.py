@@ -2,48 +2,24 @@
 
 wandb has no public reader for offline runs; the file is a LevelDB-style log (a 7-byte header
 ":W&B" + magic + version, then 32 KiB blocks of records, each with a 7-byte header: CRC, length,
-type full/first/middle/last) of protobuf `Record`s from `wandb.proto.wandb_internal_pb2`.
+type full/first/middle/last) of protobuf `Record`s from `wandb.proto.wandb_internal_pb2`; the framing is
+read by the platform's own `gan_platform.tracking.wandb_files.payloads`, which resumed runs rely on too.
 """
 
 from __future__ import annotations
 
 import json
-import struct
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
-BLOCK = 32768
-HEADER = 7
-FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
+from gan_platform.tracking.wandb_files import payloads
 
 
 def _payloads(path: Path) -> Iterator[bytes]:
     data = Path(path).read_bytes()
     assert data[:4] == b":W&B", f"{path} is not a W&B run file"
-    pos, pending = HEADER, b""
-    while pos + HEADER <= len(data):
-        left = BLOCK - pos % BLOCK
-        if left < HEADER:  # block trailer padding
-            pos += left
-            continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + HEADER])
-        if kind == 0 and length == 0:
-            pos += left
-            continue
-        if pos + HEADER + length > len(data):  # a record still being written
-            return
-        chunk = data[pos + HEADER:pos + HEADER + length]
-        pos += HEADER + length
-        if kind == FULL:
-            yield chunk
-        elif kind == FIRST:
-            pending = chunk
-        elif kind == MIDDLE:
-            pending += chunk
-        elif kind == LAST:
-            yield pending + chunk
-            pending = b""
+    yield from payloads(data)
 
 
 def _items(items) -> dict[str, Any]:

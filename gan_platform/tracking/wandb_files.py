@@ -31,7 +31,7 @@ BLOCK, HEADER = 32768, 7
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
 
 
-def _payloads(data: bytes, ends: Optional[list[int]] = None) -> Iterator[bytes]:
+def payloads(data: bytes, ends: Optional[list[int]] = None) -> Iterator[bytes]:
     """The records' bytes; `ends` (if given) gets the offset just past each whole record."""
     if data[:4] != b":W&B":
         return
@@ -67,7 +67,7 @@ def history_steps(path: Path) -> list[int]:
     from wandb.proto import wandb_internal_pb2 as pb
 
     steps = []
-    for payload in _payloads(Path(path).read_bytes()):
+    for payload in payloads(Path(path).read_bytes()):
         record = pb.Record()
         try:
             record.ParseFromString(payload)
@@ -88,7 +88,7 @@ def settle_parts(wandb_dir: Path, run_id: str) -> list[str]:
     done = []
     for path in run_files(wandb_dir, run_id):
         data, ends, has_run = path.read_bytes(), [], False
-        for payload in _payloads(data, ends):
+        for payload in payloads(data, ends):
             record = pb.Record()
             try:
                 record.ParseFromString(payload)
