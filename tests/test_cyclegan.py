@@ -46,6 +46,15 @@ def test_bad_cyclegan_configs_are_one_sentence(tmp_path, overrides, message):
     assert "\n" not in str(error.value)
 
 
+def test_cyclegan_networks_refuse_non_square_images_with_the_fix():
+    from gan_platform.models.cyclegan import PatchDiscriminator, ResnetGenerator
+
+    for build in (lambda: ResnetGenerator((3, 16, 8)), lambda: PatchDiscriminator((3, 16, 8))):
+        with pytest.raises(ConfigError, match=r"model=cyclegan needs square images \(C, H, H\); this dataset gives "
+                                              r"samples of shape \(3, 16, 8\): give both styles image datasets cropped square"):
+            build()
+
+
 def test_image_pool_fills_then_swaps_half_the_time_and_resumes_exactly():
     assert torch.equal(ImagePool(0).query(torch.ones(3, 1)), torch.ones(3, 1))
     pool = ImagePool(4, seed=1)

@@ -23,12 +23,11 @@ from torch import Tensor, nn
 
 from gan_platform.errors import ConfigError
 from gan_platform.models.heads import spectral_normalise
+from gan_platform.models.shapes import square_image
 
 
-def _square_image(shape: Sequence[int], who: str) -> tuple[int, int]:
-    if len(shape) != 3 or shape[1] != shape[2]:
-        raise ConfigError(f"{who} needs square images (C, H, H); this dataset gives samples of shape {tuple(shape)}.")
-    return int(shape[0]), int(shape[1])
+# Both networks translate images: square ones, cropped to `dataset.resolution` by the folders' loader.
+SQUARE_FIX = "give both styles image datasets cropped square (dataset.resolution)"
 
 
 def init_normal(module: nn.Module, std: float = 0.02) -> None:
@@ -60,8 +59,8 @@ class ResnetGenerator(nn.Module):
     def __init__(self, in_shape: Sequence[int], out_shape: Optional[Sequence[int]] = None, width: int = 16,
                  blocks: int = 3, downsample: int = 2):
         super().__init__()
-        c_in, resolution = _square_image(in_shape, "model=cyclegan's generator")
-        c_out = _square_image(out_shape, "model=cyclegan's generator")[0] if out_shape is not None else c_in
+        c_in, resolution = square_image(in_shape, "cyclegan", SQUARE_FIX)
+        c_out = square_image(out_shape, "cyclegan", SQUARE_FIX)[0] if out_shape is not None else c_in
         if width < 1 or blocks < 0 or downsample < 0:
             raise ConfigError("model.generator.width must be positive and blocks, downsample zero or more.")
         if resolution % 2**downsample or resolution // 2**downsample < 2:
@@ -92,7 +91,7 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, in_shape: Sequence[int], width: int = 16, layers: int = 2, spectral_norm: bool = False):
         super().__init__()
-        channels, resolution = _square_image(in_shape, "model=cyclegan's discriminator")
+        channels, resolution = square_image(in_shape, "cyclegan", SQUARE_FIX)
         if width < 1 or layers < 1:
             raise ConfigError("model.discriminator.width and model.discriminator.layers must be positive.")
         if resolution // 2**layers < 3:

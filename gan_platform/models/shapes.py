@@ -9,10 +9,10 @@ from typing import Sequence
 from gan_platform.errors import ConfigError
 
 
-def square_image(shape: Sequence[int], model: str) -> tuple[int, int]:
-    """(channels, side) of samples of `shape` (C, H, H), refused in one sentence otherwise."""
+def square_image(shape: Sequence[int], model: str, fix: str = "use model=mlp") -> tuple[int, int]:
+    """(channels, side) of samples of `shape` (C, H, H), refused in one sentence (ending with `fix`) otherwise."""
     if len(shape) != 3 or shape[1] != shape[2]:
-        raise ConfigError(f"model={model} needs square images (C, H, H); this dataset gives samples of shape {tuple(shape)}: use model=mlp.")
+        raise ConfigError(f"model={model} needs square images (C, H, H); this dataset gives samples of shape {tuple(shape)}: {fix}.")
     return int(shape[0]), int(shape[1])
 
 
