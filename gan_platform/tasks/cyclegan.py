@@ -45,7 +45,7 @@ from gan_platform.losses import clip_weights, cyclegan_objective, get_loss, grad
 from gan_platform.tasks.gan import DECISION_THRESHOLDS, gradient_norm
 from gan_platform.tasks.image_pool import ImagePool
 from gan_platform.tasks.optim import build_optimizer
-from gan_platform.tasks.speed import prepare_networks
+from gan_platform.tasks.speed import prepare_networks, set_requires_grad
 
 NORMS = ("l2", "l1")
 GRID_ROWS = 6  # real A, G1(A), G2(G1(A)), real B, G2(B), G1(G2(B))
@@ -76,6 +76,9 @@ class CycleGANTask:
         self.modules = modules
         self.g_a2b, self.g_b2a = modules["generator_a2b"], modules["generator_b2a"]
         self.d_a, self.d_b = modules["discriminator_a"], modules["discriminator_b"]
+        # both Ds unwrapped (no DDP sync in G's step) and their parameters listed once, to freeze them
+        self._d_frozen = (accelerator.unwrap_model(self.d_a), accelerator.unwrap_model(self.d_b))
+        self._d_params = [p for d in self._d_frozen for p in d.parameters()]
         self.optimizers = {"generator": g_optimizer, "discriminator": d_optimizer}
         # What translates (grids, evaluation): the generators, or their averages (training/ema.py replaces them).
         self.generators = ("generator_a2b", "generator_b2a")
@@ -145,9 +148,8 @@ class CycleGANTask:
     def g_step(self, a: Tensor, b: Tensor) -> dict[str, Tensor]:
         """G1 and G2 together: fool D_B and D_A, and come back: G2(G1(a)) ~ a, G1(G2(b)) ~ b."""
         acc = self.accelerator
-        d_a, d_b = acc.unwrap_model(self.d_a), acc.unwrap_model(self.d_b)  # frozen, no DDP sync
-        d_a.requires_grad_(False)
-        d_b.requires_grad_(False)
+        d_a, d_b = self._d_frozen
+        set_requires_grad(self._d_params, False)
         try:
             with acc.autocast():
                 fake_b, fake_a = self.g_a2b(a), self.g_b2a(b)
@@ -168,8 +170,7 @@ class CycleGANTask:
             health = {"g_grad_norm": self._grad_norm(self.g_a2b, self.g_b2a)} if self.measure_health else {}
             opt.step()
         finally:
-            d_a.requires_grad_(True)
-            d_b.requires_grad_(True)
+            set_requires_grad(self._d_params, True)
         self.kept = {"a": a.detach(), "b": b.detach(), "fake_a": fake_a.detach().float(), "fake_b": fake_b.detach().float()}
         return {"g_loss": loss.detach().float(), "g_adv_a2b": adv_a2b.detach().float(),
                 "g_adv_b2a": adv_b2a.detach().float(), "g_cycle": cycle.detach().float(),
