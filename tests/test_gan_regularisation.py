@@ -1,6 +1,7 @@
-"""R1 / R2 and the relativistic loss inside the GAN step, on critics with known gradients."""
+"""R1 / R2, the relativistic loss and the one-pass critic step inside the GAN step, on critics with known gradients."""
 
 import math
+from functools import partial
 
 import pytest
 import torch
@@ -8,6 +9,7 @@ from accelerate import Accelerator
 from torch import nn
 
 from gan_platform.losses import LOSSES
+from gan_platform.models.mlp import MLPDiscriminator, MLPGenerator
 from gan_platform.tasks.gan import GANTask
 
 
@@ -75,3 +77,56 @@ def test_relativistic_generator_step_pairs_each_fake_with_a_real_sample():
     d_logs = t.d_step(real, None)
     assert d_logs["d_loss"].item() == pytest.approx(LOSSES["relativistic"].d(torch.tensor([3.0, 4.0]),
                                                                                torch.tensor([-1.0, -1.0])).item())
+
+
+def _pair_of_tasks(D_factory, num_classes=0, **kw):
+    """Two GAN tasks with identical G, D and optimizers: one scoring real and fakes in one D pass."""
+    tasks = []
+    for one_pass in (True, False):
+        torch.manual_seed(0)
+        G, D = MLPGenerator((2,), z_dim=4, num_classes=num_classes), D_factory()
+        t = GANTask(Accelerator(cpu=True), G, D, torch.optim.SGD(G.parameters(), lr=0.1),
+                    torch.optim.SGD(D.parameters(), lr=0.1), loss="nonsaturating", z_dim=4,
+                    num_classes=num_classes, **kw)
+        assert t.one_pass  # D judges each sample alone
+        t.one_pass = one_pass
+        tasks.append(t)
+    return tasks
+
+
+@pytest.mark.parametrize("name, factory, num_classes", [
+    ("mlp", partial(MLPDiscriminator, (2,)), 0),
+    ("packs of 2", partial(MLPDiscriminator, (2,), pack=2), 0),
+    ("projection", partial(MLPDiscriminator, (2,), num_classes=3, conditioning="projection"), 3),
+])
+def test_one_d_pass_over_real_and_fakes_scores_and_steps_as_two_passes(name, factory, num_classes):
+    one, two = _pair_of_tasks(factory, num_classes, r1_gamma=0.5, r2_gamma=0.5)
+    real = torch.randn(8, 2, generator=torch.Generator().manual_seed(1))
+    labels = torch.arange(8) % 3 if num_classes else None
+    for _ in range(3):
+        torch.manual_seed(2)
+        a = one.d_step(real, labels)
+        torch.manual_seed(2)
+        b = two.d_step(real, labels)
+        for key in ("d_loss", "d_real", "d_fake", "r1_penalty", "r2_penalty"):
+            assert a[key].item() == pytest.approx(b[key].item(), rel=1e-5, abs=1e-7), (name, key)
+    for p, q in zip(one.discriminator.parameters(), two.discriminator.parameters()):
+        assert torch.allclose(p, q, rtol=1e-5, atol=1e-6), name  # three SGD steps from the same gradients
+    assert a["r1_penalty"].item() > 0 and a["r2_penalty"].item() > 0
+
+
+def test_d_with_batch_statistics_keeps_one_pass_per_batch():
+    from gan_platform.models.dcgan import DCGANDiscriminator
+    from gan_platform.tasks.speed import judges_samples_alone
+
+    assert judges_samples_alone(DCGANDiscriminator((1, 8, 8))) and judges_samples_alone(DCGANDiscriminator((1, 8, 8), norm="layer"))
+    assert not judges_samples_alone(DCGANDiscriminator((1, 16, 16), norm="batch"))
+    assert not judges_samples_alone(MLPDiscriminator((2,), minibatch_std=True))
+    for D, passes in ((MLPDiscriminator((2,)), 1), (MLPDiscriminator((2,), minibatch_std=True), 2)):
+        calls = []
+        D.register_forward_pre_hook(lambda m, args: calls.append(len(args[0])))
+        G = MLPGenerator((2,), z_dim=4)
+        t = GANTask(Accelerator(cpu=True), G, D, torch.optim.SGD(G.parameters(), lr=0.1),
+                    torch.optim.SGD(D.parameters(), lr=0.1), loss="nonsaturating", z_dim=4)
+        t.d_step(torch.randn(8, 2), None)
+        assert calls == ([16] if passes == 1 else [8, 8])

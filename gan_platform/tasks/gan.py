@@ -9,6 +9,10 @@ One critic step:  L_D = d(D(x, c), D(G(z, c), c))              objectives.py: d_
 One generator step: L_G = g(D(x, c), D(G(z, c), c)), with D frozen (D(x) only for a pairing
 objective such as RpGAN).
 
+Where D judges each sample alone (no BatchNorm or minibatch-std in D: speed.judges_samples_alone),
+the critic step scores the real batch and the fakes in one D pass over both, split after; otherwise
+in two passes, one per batch.
+
 D sees every image, real and fake, in both steps, through the augmentation pipeline A
 (gan_platform/augment/; `augment=none` is the identity): D(x) above is D(A(x)). The R1/R2 gradients
 are taken with respect to the images before A (as stylegan2-ada does). An adaptive pipeline (ADA)
@@ -44,7 +48,7 @@ from gan_platform.errors import ConfigError, UserError, instantiate
 from gan_platform.augment import NoAugment
 from gan_platform.losses import clip_weights, get_loss, gradient_penalty, squared_gradient_norm
 from gan_platform.tasks.optim import build_optimizer, hot_optimizer
-from gan_platform.tasks.speed import prepare_networks, set_requires_grad
+from gan_platform.tasks.speed import judges_samples_alone, prepare_networks, set_requires_grad
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +91,7 @@ class GANTask:
         # D's parameters, listed once: freezing them for each G step loops over this list instead of
         # Module.requires_grad_'s walk of the module tree (~0.1 ms a call on the MLPs, per call)
         self._d_params = list(self._d_frozen.parameters())
+        self.one_pass = judges_samples_alone(self._d_frozen)  # the critic step's D pass over real and fakes together
         # What samples (grids, evaluation): G itself, or its average (training/ema.py replaces it).
         self.generators = ("generator",)
         self.inference: dict[str, nn.Module] = {"generator": accelerator.unwrap_model(generator)}
@@ -125,8 +130,12 @@ class GANTask:
             fake = fake.detach().requires_grad_(True)
         with acc.autocast():
             seen_real = A(real)
-            real_scores = D(seen_real, cond)
-            fake_scores = D(A(fake), cond)
+            if self.one_pass:  # the same scores as two passes, from one (speed.py)
+                both = torch.cat([cond, cond]) if cond is not None else None
+                real_scores, fake_scores = D(torch.cat([seen_real, A(fake)]), both).chunk(2)
+            else:
+                real_scores = D(seen_real, cond)
+                fake_scores = D(A(fake), cond)
             loss = self.loss.d(real_scores, fake_scores)
             logs = {"d_real": real_scores.detach().float().mean(), "d_fake": fake_scores.detach().float().mean()}
             if self.mismatch_weight > 0:

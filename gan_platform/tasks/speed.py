@@ -12,6 +12,13 @@ untouched.
   combination (config/checks.py).
 - `trainer.channels_last=true` stores convolution weights as NHWC, the layout GPU convolution
   kernels (cuDNN, Tensor Cores) prefer; on the CPU it rarely helps.
+- `judges_samples_alone` says whether D's score of a sample depends on that sample alone (no
+  BatchNorm, no minibatch-std feature). Then the D step scores the real batch and the fakes in one
+  pass over both (as BigGAN-PyTorch's G_D wrapper does): the same scores, to float rounding, from
+  half the calls (half the kernel launches on a GPU, half the module dispatch on a CPU). A D with
+  batch statistics keeps two passes, so that each batch's statistics are its own. Under spectral
+  norm the one pass runs one power iteration per critic step (Miyato et al.'s one per update), and
+  both halves are scored under the same estimate of sigma; two passes ran two.
 - `set_requires_grad` freezes or unfreezes a list of parameters listed once: a G step freezes D so
   that its backward computes no gradients for D's weights; `Module.requires_grad_` walks the module
   tree on every call, which on small networks costs more than the flags themselves.
@@ -29,6 +36,13 @@ def set_requires_grad(params: list[nn.Parameter], flag: bool) -> None:
     """`p.requires_grad_(flag)` for each of `params` (a list made once, see the module docstring)."""
     for p in params:
         p.requires_grad_(flag)
+
+
+def judges_samples_alone(discriminator: nn.Module) -> bool:
+    """True when no layer of `discriminator` mixes the samples of a batch (BatchNorm, a minibatch-std
+    feature): one pass over real and fake samples together then scores each as its own pass would."""
+    return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) or getattr(m, "use_minibatch_std", False)
+                   for m in discriminator.modules())
 
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
