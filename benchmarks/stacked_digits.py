@@ -121,13 +121,13 @@ def main() -> None:
     print(f"\nmodes (of 1,000) / KL to uniform / % read surely on all 3 channels; argmax: every sample counted "
           f"(the papers' protocol); {args.samples} samples, {args.steps} steps, {args.seeds} seed(s)")
     for v in args.variants:
-        print(f"{v:<12}{_cell([r for r in results if r['variant'] == v]):<72}this platform")
+        print(f"{v:<12}{_cell([r for r in results if r['variant'] == v]):<84}this platform")
     if args.real:
         ceiling = real_ceiling(args.samples)
         results.append(ceiling)
-        print(f"{'real data':<12}{_cell([ceiling]):<72}the real triples, read as samples are")
+        print(f"{'real data':<12}{_cell([ceiling]):<84}the real triples, read as samples are")
     for name, cell in PUBLISHED:
-        print(f"{name:<12}{cell:<72}PacGAN paper")
+        print(f"{name:<12}{cell:<84}PacGAN paper")
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))
 
