@@ -42,9 +42,9 @@ from torch import Tensor, nn
 
 from gan_platform.errors import ConfigError, instantiate
 from gan_platform.losses import clip_weights, cyclegan_objective, get_loss, gradient_penalty
-from gan_platform.tasks.gan import DECISION_THRESHOLDS, gradient_norm
+from gan_platform.tasks.gan import DECISION_THRESHOLDS, decision_accuracies, gradient_norm
 from gan_platform.tasks.image_pool import ImagePool
-from gan_platform.tasks.optim import build_optimizer
+from gan_platform.tasks.optim import build_optimizer, loss_scale
 from gan_platform.tasks.speed import prepare_networks, set_requires_grad
 
 NORMS = ("l2", "l1")
@@ -100,14 +100,12 @@ class CycleGANTask:
         loss = self.loss.d(real_scores, fake_scores)
         penalty = torch.zeros((), device=real.device)
         if self.gp_weight > 0:
-            scaler = self.accelerator.scaler
-            penalty = gradient_penalty(D, real, fake, scale=scaler.get_scale() if scaler is not None else 1.0,
+            penalty = gradient_penalty(D, real, fake, scale=loss_scale(self.accelerator),
                                        pack=getattr(self.accelerator.unwrap_model(D), "pack", 1))
         return loss, penalty, real_scores, fake_scores
 
     def _grad_norm(self, *nets: nn.Module) -> Tensor:
-        scaler = self.accelerator.scaler
-        scale = scaler.get_scale() if scaler is not None else 1.0
+        scale = loss_scale(self.accelerator)
         return torch.linalg.vector_norm(torch.stack([gradient_norm(net, scale) for net in nets]))
 
     def d_step(self, a: Tensor, b: Tensor) -> dict[str, Tensor]:
@@ -132,10 +130,8 @@ class CycleGANTask:
             health["d_grad_norm"] = self._grad_norm(self.d_a, self.d_b)
             if self.threshold is not None:
                 # both styles, every PatchGAN patch counted
-                real = torch.cat([real_a.detach().flatten(), real_b.detach().flatten()]).float()
-                pooled = torch.cat([pooled_a.detach().flatten(), pooled_b.detach().flatten()]).float()
-                health["d_acc_real"] = (real > self.threshold).float().mean()
-                health["d_acc_fake"] = (pooled < self.threshold).float().mean()
+                health.update(decision_accuracies(torch.cat([real_a.flatten(), real_b.flatten()]),
+                                                  torch.cat([pooled_a.flatten(), pooled_b.flatten()]), self.threshold))
         opt.step()
         if self.clip_value > 0:
             clip_weights(self.d_a, self.clip_value)

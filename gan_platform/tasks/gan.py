@@ -47,7 +47,7 @@ from torch import Tensor, nn
 from gan_platform.errors import ConfigError, UserError, instantiate
 from gan_platform.augment import NoAugment
 from gan_platform.losses import clip_weights, get_loss, gradient_penalty, squared_gradient_norm
-from gan_platform.tasks.optim import build_optimizer, hot_optimizer
+from gan_platform.tasks.optim import build_optimizer, hot_optimizer, loss_scale
 from gan_platform.tasks.speed import judges_samples_alone, prepare_networks, set_requires_grad
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,12 @@ log = logging.getLogger(__name__)
 # The score at which D's loss says "real" rather than "fake": the sign of a logit or a hinge score,
 # 1/2 between least squares' targets 0 and 1. A loss not listed (a critic) has no accuracy.
 DECISION_THRESHOLDS = {"minimax": 0.0, "nonsaturating": 0.0, "hinge": 0.0, "least_squares": 0.5}
+
+
+def decision_accuracies(real_scores: Tensor, fake_scores: Tensor, threshold: float) -> dict[str, Tensor]:
+    """D's accuracy on real and on fake samples: the share of each on its side of `threshold`."""
+    return {"d_acc_real": (real_scores.detach().float() > threshold).float().mean(),
+            "d_acc_fake": (fake_scores.detach().float() < threshold).float().mean()}
 
 
 def gradient_norm(module: nn.Module, scale: float = 1.0) -> Tensor:
@@ -146,7 +152,7 @@ class GANTask:
                 logs["wasserstein"] = logs["d_real"] - logs["d_fake"]
         A.observe(real_scores, n)
         logs.update(A.logs())
-        scale = acc.scaler.get_scale() if acc.scaler is not None else 1.0
+        scale = loss_scale(acc)
         if r1:  # R1 = gamma/2 E||grad_x D(x)||^2 under the true label, scaled by the interval k
             penalty = squared_gradient_norm(real_scores, real, scale)
             loss = loss + (0.5 * self.r1_gamma * self.reg_every) * penalty
@@ -199,11 +205,9 @@ class GANTask:
     def _health(self, net: nn.Module, real_scores: Optional[Tensor], fake_scores: Optional[Tensor],
                 side: str) -> dict[str, Tensor]:
         """The health signals of one step (module docstring), as 0-d tensors on the device."""
-        scaler = self.accelerator.scaler
-        logs = {f"{side}_grad_norm": gradient_norm(net, scaler.get_scale() if scaler is not None else 1.0)}
+        logs = {f"{side}_grad_norm": gradient_norm(net, loss_scale(self.accelerator))}
         if real_scores is not None and self.threshold is not None:
-            logs["d_acc_real"] = (real_scores.detach().float() > self.threshold).float().mean()
-            logs["d_acc_fake"] = (fake_scores.detach().float() < self.threshold).float().mean()
+            logs.update(decision_accuracies(real_scores, fake_scores, self.threshold))
         return logs
 
     # -- sampling --------------------------------------------------------------------------

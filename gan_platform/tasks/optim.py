@@ -57,6 +57,11 @@ def build_optimizer(node: DictConfig, params: Iterable[torch.nn.Parameter], side
     return factory(params=params)
 
 
+def loss_scale(acc: Accelerator) -> float:
+    """fp16's gradient-scaler factor (what losses were multiplied by before backward); 1 without a scaler."""
+    return acc.scaler.get_scale() if acc.scaler is not None else 1.0
+
+
 def hot_optimizer(acc: Accelerator, optimizer: Any) -> Any:
     """The optimizer to call in the training step (see the module docstring)."""
     # exactly Accelerate's own wrapper: DeepSpeed's subclass steps inside its engine
