@@ -90,12 +90,17 @@ def main() -> None:
     torch.set_num_threads(1)
     print(f"FLOPs per iteration (matrix products and convolutions, forward and backward), {args.iterations} iterations counted")
     print(f"{'workload':<10}{'plain MFLOP':>14}{'platform MFLOP':>16}{'plain/platform':>16}   G / D: plain; platform")
+
+    def per(flops: float) -> float:  # MFLOP per iteration
+        return flops / args.iterations / 1e6
+
+    def split(sides: dict[str, int]) -> str:
+        return " / ".join(f"{per(v):.1f}" for v in sides.values())
+
     for workload in args.workloads.split(","):
         bs = BATCH_SIZES.get(workload, args.batch_size)
         plain, plain_sides = plain_flops(workload, args.iterations, bs)
         plat, sides = platform_flops(workload, args.iterations, bs)
-        per = lambda f: f / args.iterations / 1e6  # noqa: E731
-        split = lambda s: " / ".join(f"{per(v):.1f}" for v in s.values())  # noqa: E731
         print(f"{workload:<10}{per(plain):>14.1f}{per(plat):>16.1f}{plain / plat:>16.3f}   "
               f"{split(plain_sides)}; {split(sides)}", flush=True)
 
