@@ -44,15 +44,21 @@ TASKS: dict[str, tuple[list[str], int, bool]] = {
                                    "task.mismatch_weight=1", "trainer.d_steps=2"], 3, True),
     # DCGAN on digits: BatchNorm in G, whose statistics each rank keeps and the trainer averages; with
     # the moving average of G (its BatchNorm buffers copied from each rank's G), spectral norm in D
-    # (power-iteration vectors as buffers) and a D learning rate of its own
-    "nsgan_digits_ema_sn": (["+experiment=nsgan", "model.generator.width=8", "model.discriminator.width=8",
-                             "trainer.batch_size=8", "trainer.sample_every=2", "trainer.ema.decay=0.9",
-                             "model.discriminator.spectral_norm=true", "optimizer.discriminator.lr=4e-4"], 3, False),
+    # (power-iteration vectors as buffers), a D learning rate of its own, and ADA, whose p both ranks
+    # move together (one all-reduce of r_t per interval; ADA_STEP below)
+    "nsgan_digits_ema_sn_ada": (["+experiment=nsgan", "model.generator.width=8", "model.discriminator.width=8",
+                                 "trainer.batch_size=8", "trainer.sample_every=2", "trainer.ema.decay=0.9",
+                                 "model.discriminator.spectral_norm=true", "optimizer.discriminator.lr=4e-4",
+                                 "augment=ada", "augment.interval=1", "augment.initial_p=0.5", "augment.target=0",
+                                 "augment.speed_images=1000"], 3, False),
     # CycleGAN on the embedded digit pair: four networks, image pools, instance norm
     "cyclegan_digits": (["+experiment=cyclegan", "trainer.batch_size=4", "trainer.grid_size=4", "model.generator.width=8",
                          "model.generator.blocks=1", "model.generator.downsample=1", "model.discriminator.width=8",
                          "trainer.lr_decay=none", "eval.num_samples=16"], 3, False),
 }
+
+# ADA's p moves by sign(r_t - target) x (images both ranks saw in the interval) / speed_images: 2 x 8 / 1000
+ADA_STEP = 2 * 8 / 1000
 
 
 def _free_port() -> int:
@@ -141,6 +147,12 @@ def test_two_processes_train_one_run(tmp_path, task):
     # every step logged once, by the main process only, averaged over both ranks
     steps_logged = [r["step"] for r in read_metrics(run_dir / "metrics.jsonl") if "train/d_loss" in r]
     assert steps_logged == list(range(1, final + 1))
+    if "augment=ada" in overrides:
+        # p moved by whole steps of both ranks' images (a step of one rank's, or ranks that disagree, lands between)
+        p = [r["train/augment_p"] for r in read_metrics(run_dir / "metrics.jsonl") if "train/augment_p" in r]
+        moves = [(b - a) / ADA_STEP for a, b in zip([0.5] + p, p)]
+        assert len(p) == final and any(abs(m) > 0.5 for m in moves), p
+        assert all(abs(abs(m) - round(abs(m))) < 1e-4 and round(abs(m)) <= 1 for m in moves), (p, moves)
     # ranks > 0 wrote nothing: no stray run dirs, no scratch dirs left behind
     assert not list(tmp.glob("gan_rank*"))
     assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == [task]
