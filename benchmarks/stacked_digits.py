@@ -11,7 +11,7 @@ such samples is printed as the third number. The papers counted every sample by 
 that count is printed beside ("argmax: modes / KL"). The real triples themselves score 1,000 / 0.033
 with 78.9% read surely (`--real`): the ceiling a perfect generator reaches under this protocol.
 
-    python benchmarks/stacked_digits.py                                   # 4 variants x 3 seeds, the default steps
+    python benchmarks/stacked_digits.py                                   # every variant x 3 seeds, 20,000 steps
     python benchmarks/stacked_digits.py --steps 500 --seeds 1 --jobs 2    # a short run
 """
 
