@@ -29,16 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def platform_flops(workload: str, iterations: int, batch_size: int) -> tuple[int, dict[str, int]]:
     """FLOPs of `iterations` iterations of the platform's own loop, after one untimed iteration."""
-    from hydra import compose, initialize_config_module
     from torch.utils.flop_counter import FlopCounterMode
 
     from gan_platform.run import build_trainer
-    from throughput import PLATFORM_DEFAULTS, WORKLOADS
+    from throughput import compose_workload
 
-    overrides = WORKLOADS[workload][0] + PLATFORM_DEFAULTS + [f"trainer.steps={iterations + 1}",
-                                                              f"trainer.batch_size={batch_size}"]
-    with initialize_config_module(config_module="gan_platform.conf", version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
+    cfg = compose_workload(workload, iterations + 1, batch_size)
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = build_trainer(cfg, run_dir)
         trainer.iteration()  # warm-up (lazy set-up stays out of the count)

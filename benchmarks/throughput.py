@@ -43,17 +43,22 @@ PLATFORM_DEFAULTS = ["tracker=none", "trainer.progress=false", "trainer.sample_e
                      "eval.enabled=false", "report=false"]  # training only, as the plain loop: no evaluation, no page
 
 
-def platform_seconds(workload: str, steps: int, batch_size: int, extra: list[str]) -> float:
-    """Wall seconds of one platform run of `steps` iterations, config composition included."""
+def compose_workload(workload: str, steps: int, batch_size: int, extra: list[str] = ()):
+    """The platform's config of `workload`, training only (PLATFORM_DEFAULTS), as the command line composes it."""
     from hydra import compose, initialize_config_module
 
-    from gan_platform.run import run
-
-    start = time.perf_counter()
     overrides = WORKLOADS[workload][0] + PLATFORM_DEFAULTS + [f"trainer.steps={steps}", f"trainer.batch_size={batch_size}",
                                                               *extra]
     with initialize_config_module(config_module="gan_platform.conf", version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
+        return compose("config", overrides=overrides)
+
+
+def platform_seconds(workload: str, steps: int, batch_size: int, extra: list[str]) -> float:
+    """Wall seconds of one platform run of `steps` iterations, config composition included."""
+    from gan_platform.run import run
+
+    start = time.perf_counter()
+    cfg = compose_workload(workload, steps, batch_size, extra)
     with tempfile.TemporaryDirectory() as run_dir:
         summary = run(cfg, run_dir)
     assert summary["status"] == "finished", summary
