@@ -126,13 +126,9 @@ def agent_env(monkeypatch, tmp_path):
 
 @pytest.fixture(autouse=True, scope="session")
 def _cache_in_tmp(tmp_path_factory):
-    """Cached real features go to a folder of this session, never to ~/.cache/gan_platform; the
-    digit classifiers already cached there are linked in (they are trained once, deterministically)."""
-    from gan_platform.evaluation.digit_classifier import cache_dir
-
-    home, cache = cache_dir(), tmp_path_factory.mktemp("gan_platform_cache")
-    for path in sorted(home.glob("digit_classifier_*")) if home.is_dir() else []:
-        (cache / path.name).symlink_to(path)
+    """Cached real features go to a folder of this session, never to ~/.cache/gan_platform: no test
+    reads what an earlier session or run left there (the digit classifiers ship with the package)."""
+    cache = tmp_path_factory.mktemp("gan_platform_cache")
     old = os.environ.get("GAN_PLATFORM_CACHE")
     os.environ["GAN_PLATFORM_CACHE"] = str(cache)
     yield cache

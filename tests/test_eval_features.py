@@ -99,6 +99,39 @@ def test_digit_features_per_channel_and_predictions():
     assert f3.shape == (300, 192) and torch.equal(f3[:, :64], feats) and torch.equal(d3[:, 1], digits.flip(0)[:, 0])
 
 
+@pytest.mark.parametrize("resolution", [16, 32])
+def test_the_shipped_digit_classifiers_are_the_pinned_files_and_score_their_pinned_accuracy(resolution):
+    """The classifiers ship as files whose SHA-256 is pinned (the same features on every machine);
+    each reads its held-out third of the digits (never trained on) as its pin says, to rounding."""
+    from gan_platform.data.digits import load_digit_images
+    from gan_platform.evaluation.digit_classifier import SHIPPED, _split, load_digit_classifier
+
+    clf = load_digit_classifier(resolution)
+    assert clf.sha256 == SHIPPED[resolution].sha256 and clf.resolution == resolution
+    x, y = load_digit_images(resolution)
+    _, held_out = _split(len(x))
+    accuracy = (clf.predict(x[held_out].float() / 127.5 - 1) == y[held_out]).float().mean().item()
+    assert abs(accuracy - SHIPPED[resolution].test_accuracy) <= 2 / len(held_out) and accuracy > 0.97
+
+
+def test_a_classifier_file_that_is_not_the_pinned_one_is_refused(monkeypatch):
+    from gan_platform.evaluation import digit_classifier
+
+    monkeypatch.setitem(digit_classifier.SHIPPED, 16, digit_classifier.Shipped("0" * 64, 0.5))
+    with pytest.raises(UserError, match="has SHA-256 e5e2379e8b90..., not the pinned 000000000000...") as info:
+        digit_classifier.load_digit_classifier(16)
+    assert str(info.value).count(". ") == 0
+    with pytest.raises(UserError, match="No digit classifier ships for 24 x 24 images"):
+        digit_classifier.load_digit_classifier(24)
+
+
+@pytest.mark.parametrize("side, used", [(8, 16), (16, 16), (32, 32), (64, 32), (256, 32)])
+def test_digit_features_of_any_side_use_the_nearest_shipped_classifier(side, used):
+    from gan_platform.evaluation.features import digit_features
+
+    assert digit_features((1, side, side), {}).classifier.resolution == used
+
+
 def test_auto_choice_by_data_kind():
     from gan_platform.data.digit_styles import digit_styles
     from gan_platform.data.digits import digits

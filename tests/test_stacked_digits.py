@@ -70,11 +70,16 @@ def test_a_three_mode_sampler_of_real_digits_is_counted_as_at_most_four_modes():
     fake = three_mode_sampler(data, TRIPLES, 10000)
     _, digits, confidence = DigitFeatures(3, 16).features_digits_and_confidence(fake)
     read = stacked_modes(digits).numpy()
-    assert len(np.unique(read)) > 4  # every argmax: the classifier's misreadings invent modes
+    assert len(np.unique(read)) > 20  # every argmax: the classifier's misreadings invent modes (29 with the shipped one)
     metric = StackedDigitModes()
     metric.update(digits, confidence)
     res = metric.compute()
-    assert res["modes"] <= 4 and res["modes"] >= 3
+    # read surely, the three true modes hold all but a sliver: one bundled 5 that the shipped classifier
+    # reads surely as a 9 adds two modes of ~0.2% each (5 modes in all, on every machine: the classifier ships)
+    sure = (confidence >= 0.95).all(1)
+    true_modes = torch.tensor([100 * a + 10 * b + c for a, b, c in TRIPLES])
+    assert torch.isin(stacked_modes(digits)[sure], true_modes).float().mean() >= 0.99
+    assert 3 <= res["modes"] <= 5
     assert 50 <= res["high_quality"] <= 100  # most samples are read surely (3, 5, 8, 9: the least surely)
     # the papers' count, kept beside: every sample by its argmax, as computed here by hand
     q = np.bincount(read, minlength=1000) / len(read)
@@ -119,6 +124,6 @@ def test_the_evaluator_counts_a_three_mode_generator_as_three_or_four_modes():
     evaluator = GANEvaluator(accelerator=Accelerator(cpu=True), dataset=data, extractor=DigitFeatures(3, 16),
                              num_classes=0, num_samples=3000, kid_subset_size=500)
     out = evaluator.evaluate(ThreeModeGenerator(data), step=1)
-    assert 3 <= out["collapse/modes"] <= 4 and out["collapse/high_quality"] >= 50
+    assert 3 <= out["collapse/modes"] <= 5 and out["collapse/high_quality"] >= 50  # see the test above
     assert out["collapse/argmax_modes"] > out["collapse/modes"]  # the papers' count: misreadings as modes
     assert evaluator.protocol()["mode_confidence"] == 0.95

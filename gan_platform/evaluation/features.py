@@ -9,7 +9,7 @@ to the network that produced it.
   (grey images repeated to three channels, TF-1 style bilinear resize to 299). The file is looked
   for at `eval.inception_weights`, then in the torch hub cache; if missing it is downloaded from
   torch-fidelity's release; a file that does not load as that network is refused.
-- `digits`: the penultimate layer of the cached digit classifier (evaluation/digit_classifier.py),
+- `digits`: the penultimate layer of the shipped digit classifier (evaluation/digit_classifier.py),
   one 64-d block per channel (stacked digits: 3 x 64).
 - `identity`: the points themselves (2-D mixtures), or an image's pixels.
 
@@ -280,11 +280,12 @@ def _needs_images(name: str, sample_shape: tuple[int, ...]) -> None:
 
 
 def digit_features(sample_shape: tuple[int, ...], eval_cfg: Any) -> FeatureExtractor:
-    """`digits`: the cached digit classifier's penultimate features, one block per channel."""
+    """`digits`: the shipped digit classifier's penultimate features, one block per channel; images
+    are resized to the nearest shipped classifier's side (16 or 32)."""
     _needs_images("digits", sample_shape)
-    side = int(sample_shape[-1])
-    resolution = side if side >= 8 and side & (side - 1) == 0 else 16
-    return DigitFeatures(int(sample_shape[0]), resolution)
+    from gan_platform.evaluation.digit_classifier import resolution_for
+
+    return DigitFeatures(int(sample_shape[0]), resolution_for(int(sample_shape[-1])))
 
 
 def inception_features(sample_shape: tuple[int, ...], eval_cfg: Any) -> FeatureExtractor:

@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -117,6 +118,11 @@ def check_compatible(reference: ReferenceStats, mine: dict[str, Any], path: Any)
 
 
 # -- the cache of real features -----------------------------------------------------------------
+def cache_dir() -> Path:
+    """Where real features are cached: $GAN_PLATFORM_CACHE or ~/.cache/gan_platform."""
+    return Path(os.environ.get("GAN_PLATFORM_CACHE", Path.home() / ".cache" / "gan_platform"))
+
+
 def cache_key(extractor_sha256: str, real_sha256: str, resize: str) -> str:
     return hashlib.sha256(f"{extractor_sha256}|{real_sha256}|{resize}".encode()).hexdigest()[:32]
 
@@ -125,7 +131,6 @@ def cached_real_features(extractor_protocol: dict[str, Any], real_sha256: str,
                          compute: Callable[[], Tensor]) -> tuple[Tensor, bool]:
     """(real features, whether they came from the cache); computed and cached on a miss. Only
     extractors with weights (a SHA-256) are cached: the others are as cheap as reading a file."""
-    from gan_platform.evaluation.digit_classifier import cache_dir
     from gan_platform.runs.rundir import atomic_write_bytes
 
     sha = extractor_protocol.get("weights_sha256")
