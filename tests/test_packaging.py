@@ -1,6 +1,11 @@
 """The configs live in the top-level conf/ and ship inside the package: a wheel built from the
-source, installed into a fresh virtual environment outside the repository, composes every
-experiment, and its installed commands (`gan-train`, ...) work beside the `python -m` forms."""
+source, installed into a folder of its own outside the repository, composes every experiment, finds
+the shipped digit classifiers, and its installed commands (`gan-train`, ...) work beside the
+`python -m` forms.
+
+The wheel goes in with `pip install --target` and runs on this interpreter with only that folder on
+PYTHONPATH: this works alike under the machine's Python and inside a virtual environment (a venv
+made from a venv's interpreter would see the base Python's packages, not the outer venv's)."""
 
 from __future__ import annotations
 
@@ -22,11 +27,13 @@ import sys
 import gan_platform
 from hydra import compose, initialize_config_module
 from gan_platform.config import validate
-assert gan_platform.__file__.startswith(sys.prefix), gan_platform.__file__  # the wheel, not the repository
+assert gan_platform.__file__.startswith(sys.argv[1]), gan_platform.__file__  # the wheel, not the repository
+from gan_platform.evaluation.digit_classifier import SHIPPED, load_digit_classifier
+assert all(load_digit_classifier(r).sha256 == SHIPPED[r].sha256 for r in SHIPPED)  # the weights ship in the wheel
 with initialize_config_module(config_module="gan_platform.conf", version_base="1.3"):
-    for name in sys.argv[1:]:
+    for name in sys.argv[2:]:
         validate(compose("config", overrides=["+experiment=" + name]))
-print("composed", len(sys.argv) - 1)
+print("composed", len(sys.argv) - 2)
 """
 
 
@@ -45,25 +52,23 @@ def test_a_wheel_installed_elsewhere_composes_every_experiment(tmp_path):
     assert "gan_platform/conf/config.yaml" in names and "gan_platform/conf/experiment/wgan.yaml" in names
     assert sum(f"gan_platform/conf/experiment/{e}.yaml" in names for e in EXPERIMENTS) == len(EXPERIMENTS)
 
-    # a fresh venv that sees this machine's packages (torch, hydra, ...: no download) but installs the wheel itself
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
-    python, bindir = venv / "bin" / "python", venv / "bin"
-    install = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
-                             capture_output=True, text=True, timeout=300)
+    # the wheel alone in a folder; this interpreter supplies torch, hydra, ... (no download)
+    target = tmp_path / "installed"
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target",
+                              str(target), str(wheel)], capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr[-2000:]
+    python, bindir = sys.executable, target / "bin"
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = cli_env()
-    env.pop("PYTHONPATH")  # the repository must not be importable: only the installed wheel
-    done = subprocess.run([str(python), "-c", COMPOSE_ALL, *COMPOSABLE], cwd=elsewhere, env=env,
+    env = cli_env({"PYTHONPATH": str(target)})  # the repository must not be importable: only the installed wheel
+    done = subprocess.run([python, "-c", COMPOSE_ALL, str(target), *COMPOSABLE], cwd=elsewhere, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == f"composed {len(COMPOSABLE)}"
 
     for command in ([str(bindir / "gan-train"), "+experiment=wgan", "--cfg", "job"],
-                    [str(python), "-m", "gan_platform", "experiment=wgan", "--cfg", "job"]):
+                    [python, "-m", "gan_platform", "experiment=wgan", "--cfg", "job"]):
         shown = subprocess.run(command, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
         assert shown.returncode == 0, shown.stderr[-2000:]
         assert "weight_clip: 0.01" in shown.stdout and "name: wgan" in shown.stdout

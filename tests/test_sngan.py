@@ -115,4 +115,5 @@ def test_sngan32_trains_and_its_checkpoint_alone_rebuilds_g(tmp_path):
     assert x.shape == (6, 1, 32, 32) and x.min() >= -1 and x.max() <= 1 and x.std() > 0
     assert sample_main([str(run), "--n", "4", "--seed", "1", "--raw", str(tmp_path / "s.pt"), "--out", str(tmp_path / "s.png")]) == 0
     sampled = torch.load(tmp_path / "s.pt", weights_only=True)["samples"]
-    assert sampled.shape == (4, 1, 32, 32) and torch.allclose(sampled, x[:4])
+    # the same four latents through the same network at the same batch size: the same samples, exactly
+    assert sampled.shape == (4, 1, 32, 32) and torch.equal(sampled, trained.sample(4, seed=1))

@@ -136,7 +136,9 @@ def test_unreadable_raw_samples_cost_only_their_views(tmp_path, wandb_home, capl
         tracker.log_images({"samples": np.zeros((8, 8, 3), np.uint8)}, 7)
     tracker.log({"eval/fid": 3.0}, 8)
     tracker.finish({"status": "finished"})
-    assert [r.getMessage()[:48] for r in caplog.records] == ["W&B: no class table or scatter of the samples at"]
+    # the platform's own records only: W&B's loggers propagate or not depending on what ran before
+    ours = [r.getMessage()[:48] for r in caplog.records if r.name.startswith("gan_platform")]
+    assert ours == ["W&B: no class table or scatter of the samples at"]
     rows = {r["_step"]: r for r in read_run(offline_runs(run_dir.root)[0])["history"]}
     image = {k.split("/", 1)[1]: v for k, v in rows[7].items() if k.startswith("samples/")} or rows[7]["samples"]
     assert image["_type"] == "image-file"
