@@ -68,7 +68,11 @@ def test_files_that_are_not_reference_statistics_are_one_sentence(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not an npz")
     np.savez(tmp_path / "other.npz", weights=np.zeros(3))
     np.savez(tmp_path / "shapes.npz", mu=np.zeros(3), sigma=np.zeros((2, 2)))
-    for name, phrase in (("junk.npz", "cannot be read"), ("other.npz", "holds no 'mu'"), ("shapes.npz", r"sigma \(d, d\)")):
+    whole = (tmp_path / "other.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(whole[: len(whole) // 2])  # a zip's start without its directory
+    (tmp_path / "notes.npz").write_text("mu, sigma\n1, 2\n")  # a text file renamed .npz
+    for name, phrase in (("junk.npz", "cannot be read"), ("cut.npz", "cannot be read"), ("notes.npz", "cannot be read"),
+                         ("other.npz", "holds no 'mu'"), ("shapes.npz", r"sigma \(d, d\)")):
         with pytest.raises(UserError, match=phrase):
             load_reference(tmp_path / name)
     with pytest.raises(UserError, match="same feature extractor"):

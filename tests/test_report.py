@@ -444,3 +444,25 @@ def test_sweep_page_in_chromium_every_image_and_run_line(sweep, tmp_path):
     assert seen["lines"] == 3  # parallel coordinates: one line per run
     shot = screenshot(page, tmp_path / "sweep_page.png", tmp_path / "profile-shot")
     assert shot.size == (1280, 1600) and distinct_shades(shot) > 20
+
+
+def test_runs_whose_configs_have_different_keys_compare_and_show_what_one_lacks(sweep, tmp_path, monkeypatch):
+    """A run with W&B (tracker.entity: null, tracker.mode, ...) beside one made with tracker=none:
+    the keys only one config holds are columns, shown as `absent` for the other run."""
+    for var in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
+        monkeypatch.setenv(var, str(tmp_path / "wandb_home"))
+    for var in ("WANDB_MODE", "WANDB_DIR", "WANDB_RUN_ID", "WANDB_RESUME"):
+        monkeypatch.delenv(var, raising=False)
+    tracked = tmp_path / "tracked"
+    train(tracked, [o for o in RING if o != "tracker=none"] + ["tracker=wandb", "trainer.steps=5"])
+    assert list((tracked / "wandb").glob("offline-run-*"))
+    proc = run_cli([str(sweep / "trial-000"), str(tracked), "--out", str(tmp_path / "both.html")], cwd=tmp_path,
+                   module="gan_platform.report", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "both.html").read_text()
+    header = re.findall(r"<th>([^<]+)</th>", page)
+    column = header.index("tracker.entity")
+    rows = {name: re.findall(r"<td>(.*?)</td>", row) for name, row in
+            re.findall(r'<tr(?: class="best")?><td>\d+</td><td><a href="[^"]*">([^<]+)</a></td>(.*?)</tr>', page)}
+    by_run = {name: cells[column - 2] for name, cells in rows.items()}
+    assert by_run == {"sweep/trial-000": "absent", "tracked": ""}, by_run  # W&B's entity is null: an empty cell

@@ -24,6 +24,7 @@ import io
 import json
 import logging
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -96,7 +97,7 @@ def load_reference(path: str | Path) -> ReferenceStats:
             mu, sigma = np.asarray(data["mu"], np.float64), np.asarray(data["sigma"], np.float64)
             protocol = json.loads(str(data["protocol"])) if "protocol" in data else {}
             num = int(data["num_samples"]) if "num_samples" in data else None
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise UserError(f"{path} cannot be read as an .npz of reference statistics ({e.__class__.__name__}): "
                         "pass a file written by --save-ref, pytorch-fid or clean-fid.") from None
     if mu.ndim != 1 or sigma.shape != (len(mu), len(mu)):

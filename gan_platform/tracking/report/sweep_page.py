@@ -126,12 +126,17 @@ def collect(runs: list[Path], metric: Optional[str], mode: str,
     return rows
 
 
+ABSENT = "absent"  # how a key that a run's config lacks is shown (runs of different groups have different keys)
+
+
 def swept_parameters(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, Any]]:
-    """(keys whose value differs between runs, the overrides every run shares)."""
+    """(keys whose value differs between runs, the overrides every run shares). A key one run lacks
+    differs from any value, null included: it is shown as `ABSENT` in that run's cell."""
     keys = sorted({k for r in rows for k in r["params"]})
     swept, common = [], {}
     for key in keys:
-        values = {json.dumps(r["params"].get(key), sort_keys=True, default=str) for r in rows}
+        values = {json.dumps(r["params"][key], sort_keys=True, default=str) if key in r["params"] else ABSENT
+                  for r in rows}
         if len(values) > 1 or len(rows) == 1:
             swept.append(key)
         else:
@@ -194,7 +199,7 @@ def comparison_body(rows: list[dict[str, Any]], base: Path, metric: Optional[str
             thumb = f'<a href="{src}"><img class="thumb" alt="samples of {page.esc(rel)} at step {grid[0]}" src="{src}" loading="lazy"></a>'
         cells.append([str(rank), f'<a href="{page.esc(link)}">{page.esc(rel)}</a>', page.fmt(r["metric"]),
                       page.fmt(r["best_seen"]), page.fmt(r["best_step"]), page.esc(summary.get("status", "")),
-                      page.fmt(summary.get("step")), *[page.fmt(r["params"].get(k, "")) for k in swept], thumb])
+                      page.fmt(summary.get("step")), *[page.fmt(r["params"][k]) if k in r["params"] else ABSENT for k in swept], thumb])
         classes.append("best" if rank == 1 and r["metric"] is not None else "")
     direction = "lower is better" if mode == "min" else "higher is better"
     body = [f"<h1>{page.esc(heading)}</h1>",
