@@ -140,6 +140,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         elif multirun:  # -m: every job of the sweep is checked before any starts (gan_platform/multirun.py)
             preflight_sweep(argv)
     except UserError as e:
+        if _rank() > 0:  # every process composed the same config: rank 0 says what is wrong, once
+            sys.exit(EXIT_USER_ERROR)
         report_and_exit(e)
     scratch = None
     if _rank() > 0:

@@ -210,6 +210,7 @@ def test_two_process_cyclegan_resume_gives_every_rank_its_own_pools_back(tmp_pat
     ({"LOCAL_WORLD_SIZE": "2"}, 2, None),                                # one process a GPU
     ({"LOCAL_WORLD_SIZE": "2", "ACCELERATE_USE_CPU": "1"}, 0, None),     # CPU processes, GPUs hidden or none
     ({}, 1, None),                                                       # one process
+    ({"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2"}, 0, "without ACCELERATE_USE_CPU=1 each would train a run of its own"),
 ])
 def test_more_processes_than_gpus_is_refused_in_one_sentence(env, gpus, refused):
     """On one H100 `accelerate launch --num_processes 2` died in a barrier with "CUDA error: invalid
@@ -219,7 +220,26 @@ def test_more_processes_than_gpus_is_refused_in_one_sentence(env, gpus, refused)
         return
     with pytest.raises(ConfigError, match=re.escape(refused)) as info:
         check_gpus_for_processes(env, gpus)
-    assert "CUDA_VISIBLE_DEVICES=" in str(info.value) and str(info.value).count(". ") == 0
+    assert ("CUDA_VISIBLE_DEVICES=" in str(info.value) or "ACCELERATE_USE_CPU=1 in front" in str(info.value)) \
+        and str(info.value).count(". ") == 0
+
+
+def test_processes_on_a_machine_without_gpus_and_without_use_cpu_are_refused_before_any_run(tmp_path):
+    """The first-time user's command: `accelerate launch --multi_gpu --num_processes 4 -m gan_platform
+    trainer.steps=5` on a machine with no GPU and no ACCELERATE_USE_CPU=1 trained four separate runs
+    (four progress bars, three run dirs deleted after) and exited 0. Now: one sentence, naming
+    ACCELERATE_USE_CPU=1, from rank 0 only, no run dir, a non-zero exit."""
+    cmd = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch", "--multi_gpu", "--num_processes", "4",
+           "--main_process_port", str(_free_port()), "-m", "gan_platform", "trainer.steps=5"]
+    env = cli_env({"CUDA_VISIBLE_DEVICES": "", "TMPDIR": str(tmp_path)})
+    env.pop("ACCELERATE_USE_CPU", None)
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    errors = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("gan_platform: error:")]
+    assert done.returncode != 0
+    assert errors == ["gan_platform: error: accelerate launch started 4 processes on a machine with no GPU, and without "
+                      "ACCELERATE_USE_CPU=1 each would train a run of its own: put ACCELERATE_USE_CPU=1 in front of "
+                      "accelerate launch to train one run on 4 CPU processes."]
+    assert not (tmp_path / "outputs").exists() and "it/s" not in done.stderr  # nothing trained, no run dir
 
 
 def test_two_processes_stop_within_about_a_second_at_the_same_iteration(tmp_path):

@@ -84,7 +84,9 @@ def preflight(argv: list[str], more_overrides: Optional[MoreOverrides] = None) -
     from hydra import compose, initialize_config_module
 
     from gan_platform.config import validate
+    from gan_platform.training.distributed import check_gpus_for_processes
 
+    check_gpus_for_processes()  # before any work: N processes that would each train alone are refused
     with initialize_config_module(config_module="gan_platform.conf", version_base="1.3"):
         try:
             cfg = compose("config", overrides=argv)

@@ -12,7 +12,9 @@
   dir); it is removed when they finish.
 - `check_gpus_for_processes`: more processes on a machine than it has GPUs fails deep inside
   Accelerate ("invalid device ordinal": its barriers address cuda:<local rank>, for CPU processes
-  too); it is refused up front, in one sentence, before the Accelerator is made.
+  too), and several processes on a machine with no GPU and without `ACCELERATE_USE_CPU=1` never
+  join one process group: Accelerate quietly makes each a run of its own (N progress bars, N
+  trainings). Both are refused up front, in one sentence, before Hydra writes a run dir.
 """
 
 from __future__ import annotations
@@ -79,12 +81,19 @@ def clean_scratch_dir(path: str | Path) -> None:
 
 
 def check_gpus_for_processes(env: Mapping[str, str] = os.environ, gpus: Optional[int] = None) -> None:
-    """Refuse more processes on this machine than it has GPUs while GPUs are visible (see the top)."""
+    """Refuse more processes on this machine than it has GPUs while GPUs are visible, and several
+    processes with no GPU unless they are CPU processes (see the top)."""
     local = int(env.get("LOCAL_WORLD_SIZE", "1") or 1)
+    world = int(env.get("WORLD_SIZE", "1") or 1)
     gpus = torch.cuda.device_count() if gpus is None else gpus
+    use_cpu = str(env.get("ACCELERATE_USE_CPU", "")).lower() in ("1", "true", "yes")
+    if world > 1 and gpus == 0 and not use_cpu:
+        raise ConfigError(f"accelerate launch started {world} processes on a machine with no GPU, and without "
+                          "ACCELERATE_USE_CPU=1 each would train a run of its own: put ACCELERATE_USE_CPU=1 in front of "
+                          f"accelerate launch to train one run on {world} CPU processes.")
     if local <= 1 or gpus == 0 or local <= gpus:
         return
-    if str(env.get("ACCELERATE_USE_CPU", "")).lower() in ("1", "true", "yes"):
+    if use_cpu:
         raise ConfigError(f"{local} CPU processes cannot share a machine with {gpus} visible GPU(s) "
                           "(Accelerate's barriers address cuda:<local rank>): hide the GPUs with "
                           "CUDA_VISIBLE_DEVICES= in front of accelerate launch.")
