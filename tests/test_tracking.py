@@ -201,6 +201,9 @@ def test_a_failure_during_the_run_stops_tracking_with_one_warning(tmp_path, wand
     acc.end_training()
     assert len([r for r in caplog.records if r.levelname == "WARNING" and "failed in log_images" in r.getMessage()]) == 1
     assert tracker.state() == {}
+    import wandb
+
+    assert wandb.run is None  # the broken run was ended: a later run in this process starts clean
 
 
 def test_pictures_reach_wandb_as_uint8():

@@ -203,9 +203,17 @@ class WandbTracker(Tracker):
                      self.run_id, sync_command(self.wandb_dir))
 
     def abandon(self) -> None:
-        """After a failure: off the Accelerator, so `end_training` never calls into a broken run."""
+        """After a failure: off the Accelerator, so `end_training` never calls into a broken run, and
+        the W&B run ended (best effort) so that it does not stay this process's active run: a later
+        `wandb.init` in the same process (an in-process sweep, the next run of a notebook) would
+        otherwise meet it."""
         self._detach()
-        self.run = None
+        run, self.run = self.run, None
+        if run is not None:
+            try:
+                run.finish(exit_code=1)
+            except Exception:  # noqa: BLE001 - the run is already broken; nothing more to save
+                pass
 
     def _detach(self) -> None:
         """Take this tracker off the Accelerator so `end_training` never touches a finished or broken run."""
