@@ -87,9 +87,13 @@ def test_no_two_modules_import_each_other():
 
 
 def test_every_package_folder_is_a_package():
-    """A folder without __init__.py is a namespace package: an editable install then misses it."""
-    missing = [p for p in PACKAGE.rglob("*") if p.is_dir() and p.name != "__pycache__" and not (p / "__init__.py").exists()]
+    """A folder of Python modules without __init__.py is a namespace package: an editable install then
+    misses it. A folder of data files (evaluation/weights/, package data) holds no module."""
+    missing = [p for p in PACKAGE.rglob("*") if p.is_dir() and p.name != "__pycache__" and not (p / "__init__.py").exists()
+               and any(p.glob("*.py"))]
     assert not missing, missing
+    data = [p for p in PACKAGE.rglob("*") if p.is_dir() and p.name != "__pycache__" and not (p / "__init__.py").exists()]
+    assert [p.relative_to(PACKAGE).as_posix() for p in data] == ["evaluation/weights"]  # declared in pyproject's package-data
 
 
 def test_the_training_path_imports_no_torchmetrics():
