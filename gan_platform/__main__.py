@@ -89,6 +89,20 @@ def closing_line(summary: dict, run_dir: str) -> str:
             + f" (run dir: {run_dir}; report: {report if report.exists() else 'none, report=false'})")
 
 
+def ended_line(summary: dict, run_dir: str, overrides: list[str]) -> str:
+    """The last console line of a run that did not finish: its status, why, its run dir and, for a
+    run that was interrupted, the command that continues it."""
+    from pathlib import Path
+
+    from gan_platform.config.resume import resume_command
+
+    line = (f"gan_platform: run ended with status '{summary['status']}'"
+            + (f": {summary['error']}" if summary.get("error") else "") + f" (run dir: {run_dir})")
+    if summary["status"] == "interrupted" and summary.get("checkpoint_step") is not None:
+        line += f"; continue it with: {resume_command(Path(run_dir), overrides)}"
+    return line
+
+
 @hydra.main(version_base="1.3", config_path="pkg://gan_platform.conf", config_name="config")
 def hydra_entry(cfg: DictConfig) -> int:
     from gan_platform.run import run
@@ -120,8 +134,7 @@ def hydra_entry(cfg: DictConfig) -> int:
     if not code and _rank() == 0:
         print(closing_line(summary, run_dir), file=sys.stderr, flush=True)
     if code and _rank() == 0:
-        print(f"gan_platform: run ended with status '{summary['status']}'" +
-              (f": {summary['error']}" if summary.get("error") else "") + f" (run dir: {run_dir})", file=sys.stderr)
+        print(ended_line(summary, run_dir, list(HydraConfig.get().overrides.task)), file=sys.stderr)
     if code and not HydraConfig.get().mode.name == "MULTIRUN":
         sys.exit(code)
     return code

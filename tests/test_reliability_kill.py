@@ -3,6 +3,7 @@ with Ctrl-C, then continued with trainer.resume=auto: same run dir, each step lo
 same bits as a run that was never stopped."""
 
 import json
+import shlex
 import signal
 
 import pytest
@@ -111,7 +112,8 @@ def test_ctrl_c_saves_marks_interrupted_exits_130_and_resumes(tmp_path, referenc
     assert read_meta(run_dir / "checkpoints" / "last")["step"] == summary["step"] == summary["checkpoint_step"]
     assert logged_steps(run_dir)[-1] == summary["step"] - summary["step"] % 5
     err = [line for line in first.stderr.splitlines() if line.strip()]
-    assert err == [f"gan_platform: run ended with status 'interrupted' (run dir: {run_dir})"]
+    assert err == [f"gan_platform: run ended with status 'interrupted' (run dir: {run_dir}); continue it with: "
+                   f"{shlex.join(['python', '-m', 'gan_platform', '+experiment=default', *ARGS, f'trainer.resume={run_dir}'])}"]
 
     with LiveRun(RESUME, tmp_path, "second") as second:
         assert second.wait() == 0, second.stderr

@@ -143,7 +143,7 @@ def test_resume_auto_past_a_corrupt_last_from_the_command_line(tmp_path):
 def test_resume_auto_finds_a_run_whose_last_meta_json_is_damaged(tmp_path):
     """The command line picks the run dir by its checkpoint's step: with last/meta.json unreadable,
     best/ tells it the run is unfinished (else a new run would start beside it)."""
-    from gan_platform.config.preflight import find_resumable
+    from gan_platform.config.resume import find_resumable
 
     ckpts = tmp_path / "outputs" / "default" / "2026-01-01_00-00-00" / "checkpoints"
     _save(ckpts / "last", 8)
@@ -157,7 +157,7 @@ def test_resume_auto_finds_a_run_killed_before_its_first_or_after_its_last_check
     """A run killed after its final checkpoint (summary.json still `running`) has its final
     evaluation to do; one killed before its first checkpoint starts over in its own dir; a finished
     run at its last step is done."""
-    from gan_platform.config.preflight import find_resumable
+    from gan_platform.config.resume import find_resumable
     from gan_platform.runs.rundir import RunDir
 
     run = tmp_path / "outputs" / "default" / "2026-01-01_00-00-00"

@@ -3,7 +3,8 @@
 Hydra reports composition errors (unknown option, misspelt key, wrong type) as several lines; the
 pre-flight here composes the same config first and turns each into one sentence that names the
 problem and the fix (compose_errors.py), with exit code 2 and no run dir left behind. It also
-resolves `trainer.resume` to the run dir being resumed, so a resumed run writes into its own dir,
+resolves `trainer.resume` to the run dir being resumed (config/resume.py: the newest unfinished
+run of the experiment whose config matches), so a resumed run writes into its own dir,
 and refuses a run dir that cannot be one (an existing file) or that a live run holds. Used by the
 command line, the sweep runner's checks and the multirun pre-flight.
 """
@@ -42,36 +43,6 @@ def _has_override(argv: list[str], key: str) -> bool:
     return any(a.lstrip("+~").split("=", 1)[0] == key for a in argv)
 
 
-ENDED = ("finished", "early_stopped")  # a run dir with one of these statuses at its last step is done
-
-
-def find_resumable(name: str, steps: int, root: Path = Path("outputs")) -> Optional[Path]:
-    """The newest run dir of experiment `name` that no live process is writing and that has more to
-    do: its last checkpoint is short of `steps`, or it holds the final step but the run never said it
-    ended (killed before its final evaluation: summary.json's status is not finished/early_stopped),
-    or it has no checkpoint yet and says `running` (killed before its first one: it starts over there)."""
-    from gan_platform.runs.checkpoint import find_checkpoint, read_meta
-    from gan_platform.runs.rundir import RunDir
-
-    base = root / name
-    if not base.is_dir():
-        return None
-    for d in sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True):
-        if RunDir(d).in_use():  # a live run: not ours to continue
-            continue
-        ckpt = find_checkpoint(d / "checkpoints" / "last")
-        if ckpt is None and (d / "checkpoints" / "last").exists():  # a damaged last/: resume falls back to best/
-            ckpt = find_checkpoint(d / "checkpoints" / "best")
-        if ckpt is None:
-            if RunDir(d).read_summary().get("status") == "running":
-                return d
-            continue
-        step = (read_meta(ckpt) or {}).get("step", steps)
-        if step < steps or (step == steps and RunDir(d).read_summary().get("status") not in (None, *ENDED)):
-            return d
-    return None
-
-
 # What a caller adds to the overrides once the config is composed and checked: (argv, cfg, options of
 # the tracker group, compose(more overrides) -> cfg) -> overrides. The command line passes the W&B
 # agent's (sweep/agent.py), so that this package never imports the sweep package above it.
@@ -99,7 +70,9 @@ def preflight(argv: list[str], more_overrides: Optional[MoreOverrides] = None) -
     resume = cfg.trainer.resume
     if resume and not _has_override(argv + extra, "hydra.run.dir") and not os.environ.get("GAN_RUN_DIR"):
         if resume == "auto":
-            found = find_resumable(str(cfg.name), int(cfg.trainer.steps))
+            from gan_platform.config.resume import find_resumable
+
+            found = find_resumable(str(cfg.name), int(cfg.trainer.steps), cfg=cfg)
         else:
             from gan_platform.runs.checkpoint import resolve_checkpoint
 
