@@ -466,3 +466,29 @@ def test_runs_whose_configs_have_different_keys_compare_and_show_what_one_lacks(
             re.findall(r'<tr(?: class="best")?><td>\d+</td><td><a href="[^"]*">([^<]+)</a></td>(.*?)</tr>', page)}
     by_run = {name: cells[column - 2] for name, cells in rows.items()}
     assert by_run == {"sweep/trial-000": "absent", "tracked": ""}, by_run  # W&B's entity is null: an empty cell
+
+
+def test_a_comparison_defaults_to_a_quality_metric_every_run_has_and_a_tie_has_no_winner(sweep, tmp_path):
+    """The first-time user's `report A B` ranked by train/g_loss; it now ranks by the first quality
+    metric every run has (these ring runs: the FID of the points), and runs level on it get no winner."""
+    from gan_platform.tracking.report.sweep_page import collect, default_metric, find_runs
+
+    assert default_metric(collect(find_runs(sweep), None, "min")) == "eval/fid"
+    (sweep / "bare").mkdir()  # a run with losses only
+    RunDir(sweep / "bare").write_summary({"status": "finished", "final": {"train/g_loss": 0.5, "collapse/modes": 3.0}})
+    rows = collect(find_runs(sweep), None, "min")
+    assert default_metric(rows) == "collapse/modes"  # the first that every run has
+    assert default_metric([r for r in rows if r["run"].name == "bare"]) == "collapse/modes"
+    RunDir(sweep / "bare").write_summary({"status": "finished", "final": {"train/g_loss": 0.5}})
+    assert default_metric([r for r in collect(find_runs(sweep), None, "min") if r["run"].name == "bare"]) is None
+    shutil.rmtree(sweep / "bare")
+    proc = run_cli([str(sweep / "trial-000"), str(sweep / "trial-001"), "--out", str(tmp_path / "two.html")],
+                   cwd=tmp_path, module="gan_platform.report", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "two.html").read_text()
+    assert "ranked by <b>eval/fid</b> (lower is better)" in page and '<tr class="best">' in page
+    for run in TRIALS:  # all level
+        summary = RunDir(sweep / run).read_summary()
+        RunDir(sweep / run).write_summary({**summary, "final": {**summary["final"], "eval/fid": 1.5}})
+    page = write_comparison(sweep).read_text()
+    assert "ranked by <b>eval/fid</b>" in page and '<tr class="best">' not in page and len(ranked(page)) == 3

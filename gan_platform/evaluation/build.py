@@ -6,8 +6,9 @@
     num_real      the whole dataset, except Inception features on images: at most `eval.num_real_cap`
                   (10,000, the number FID papers commonly use), a fixed seeded subset (data/base.py):
                   Inception on 60,000 MNIST or CIFAR-10 images costs minutes before every run
-    best_metric   collapse/modes (mixtures, stacked digits), eval/fid (other images; none where no
-                  FID is reported because the features do not fit the data, features.fid_applies)
+    best_metric   collapse/modes (mixtures, stacked digits), eval/fid (other images), and where no FID
+                  is reported because the features do not fit the images (features.fid_applies), the
+                  pixel-space coverage (eval/pixel_coverage) the evaluator reports instead
     best_mode     from the metric: max for modes, precision, recall, coverage, accuracy; min otherwise
 """
 
@@ -18,7 +19,7 @@ from typing import Any, Optional
 from omegaconf import DictConfig, open_dict
 
 from gan_platform.errors import ConfigError
-from gan_platform.runs.metrics import best_mode
+from gan_platform.runs.metrics import PIXEL_QUALITY, best_mode
 from gan_platform.evaluation.resize import check_resize
 from gan_platform.evaluation.features import (build_extractor, extractor_choices, fid_applies,
                                               fid_missing_reason, resolve_extractor_name)
@@ -35,6 +36,12 @@ def default_best_metric(dataset: Any) -> str:
     if hasattr(dataset, "means") or dataset.name == "stacked_digits":
         return "collapse/modes"
     return "eval/fid"
+
+
+def pixel_best_metric(dataset: Any, extractor_name: str) -> Optional[str]:
+    """Where no features fit the images (photos without Inception weights), the best checkpoint follows
+    the pixel-space coverage the evaluator reports instead (`runs.metrics.PIXEL_QUALITY`)."""
+    return PIXEL_QUALITY[0] if dataset.kind == "images" and extractor_name == "identity" else None
 
 
 def default_num_real(dataset: Any, extractor_name: str, cap: Any) -> Optional[int]:
@@ -97,7 +104,7 @@ def build_gan_evaluator(cfg: DictConfig, dataset: Any, task: Any, accelerator: A
     check_eval_config(cfg)
     extractor_name = resolve_extractor_name(str(ev.get("features", "auto")), dataset, ev.get("inception_weights"), ev)
     fits = fid_applies(extractor_name, dataset, ev)
-    resolve_best_metric(ev, default_best_metric(dataset) if fits else None)
+    resolve_best_metric(ev, default_best_metric(dataset) if fits else pixel_best_metric(dataset, extractor_name))
     extractor = build_extractor(extractor_name, dataset.sample_shape, ev)
     num_samples = ev.get("num_samples", "auto")
     num_real = ev.get("num_real", "auto")

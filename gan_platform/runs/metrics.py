@@ -18,10 +18,16 @@ HIGHER_IS_BETTER_EXACT = ("is",)  # the Inception Score (`eval/is`); a suffix ru
 
 # The headline metrics, in order of preference: a page or a summary leads with the first a run has, and the
 # run page shows the first four as cards (sample quality, modes covered, class accuracy, label preservation first).
+# Only measures of the samples: a training loss says how the two networks stand against each other, not how good
+# the samples are (a WGAN's generator loss of -8 is neither good nor bad), so it is never a headline. Where no
+# feature extractor fits the images (photos without Inception weights) the pixel-space precision/recall/density/
+# coverage are the run's quality numbers; coverage leads them: of the four it is the one that does not reward a
+# generator for reproducing a few real images well (Naeem et al. 2020).
+PIXEL_QUALITY = ("eval/pixel_coverage", "eval/pixel_precision", "eval/pixel_recall", "eval/pixel_density")
 HEADLINE = ("eval/fid", "collapse/modes", "eval/fid_a2b", "eval/class_accuracy", "eval/label_preservation", "eval/kid",
             "collapse/high_quality", "eval/precision", "eval/recall", "eval/density", "eval/coverage", "collapse/reverse_kl",
             "eval/fid_b2a", "eval/cycle_error", "eval/translation_error", "collapse/classes", "collapse/class_entropy",
-            "train/g_loss")
+            *PIXEL_QUALITY)
 
 
 def headline_metrics(values: dict) -> list[str]:

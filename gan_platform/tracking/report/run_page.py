@@ -80,10 +80,10 @@ def _finite(value: Any) -> Optional[float]:
 
 
 def headline_keys(series: Series, summary: dict[str, Any], n: int = HEADLINE_CARDS) -> list[str]:
-    """The first `n` of `runs.metrics.HEADLINE` the run has (a loss only when it has no evaluation)."""
+    """The first `n` of `runs.metrics.HEADLINE` the run has (none before its first evaluation: a loss is
+    no measure of the samples)."""
     present = set(series) | set(summary.get("final") or {})
-    keys = [k for k in HEADLINE if k in present and not k.startswith("train/")]
-    return keys[:n] or [k for k in HEADLINE if k in present][:1]
+    return [k for k in HEADLINE if k in present][:n]
 
 
 def best_value(key: str, series: Series) -> Optional[tuple[float, int]]:
@@ -109,7 +109,7 @@ def headline_cards(series: Series, summary: dict[str, Any]) -> str:
         note = (f"best {page.fmt(best[0])} at step {best[1]} · " if best else "") + direction
         value = f'<span data-value="{last!r}">{page.fmt(last)}</span>' if last is not None else "–"
         cards.append(page.card(key, value, note, headline=i == 0))
-    return f'<div class="cards">{"".join(cards)}</div>' if cards else '<p class="muted">No metrics yet.</p>'
+    return f'<div class="cards">{"".join(cards)}</div>' if cards else '<p class="muted">No evaluation yet.</p>'
 
 
 def curves(series: Series) -> list[str]:

@@ -145,8 +145,19 @@ def swept_parameters(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, A
 
 
 def default_metric(rows: list[dict[str, Any]]) -> Optional[str]:
-    present = set().union(*(r["keys"] for r in rows)) if rows else set()
-    return next((k for k in HEADLINE if k in present), None)
+    """The first quality metric (`HEADLINE`, never a loss) that every run has; else the first any run has."""
+    if not rows:
+        return None
+    every = set.intersection(*(set(r["keys"]) for r in rows))
+    anyone = set().union(*(r["keys"] for r in rows))
+    return next((k for k in HEADLINE if k in every), None) or next((k for k in HEADLINE if k in anyone), None)
+
+
+def _wins(rows: list[dict[str, Any]]) -> bool:
+    """Does the first-ranked run beat the second (a tie, 0 against 0, has no winner)?"""
+    if not rows or rows[0]["metric"] is None:
+        return False
+    return len(rows) == 1 or rows[1]["metric"] is None or rows[1]["metric"] != rows[0]["metric"]
 
 
 def protocol_warnings(rows: list[dict[str, Any]], names: dict[Path, str]) -> list[str]:
@@ -200,7 +211,7 @@ def comparison_body(rows: list[dict[str, Any]], base: Path, metric: Optional[str
         cells.append([str(rank), f'<a href="{page.esc(link)}">{page.esc(rel)}</a>', page.fmt(r["metric"]),
                       page.fmt(r["best_seen"]), page.fmt(r["best_step"]), page.esc(summary.get("status", "")),
                       page.fmt(summary.get("step")), *[page.fmt(r["params"][k]) if k in r["params"] else ABSENT for k in swept], thumb])
-        classes.append("best" if rank == 1 and r["metric"] is not None else "")
+        classes.append("best" if rank == 1 and _wins(rows) else "")
     direction = "lower is better" if mode == "min" else "higher is better"
     body = [f"<h1>{page.esc(heading)}</h1>",
             f'<p>{len(rows)} runs ranked by <b>{page.esc(label)}</b> ({direction}); '
