@@ -35,3 +35,27 @@ def test_preflight_names_the_first_bad_job_and_counts_the_jobs():
 ])
 def test_which_command_lines_are_checked(argv, checked):
     assert is_checkable_multirun(argv) is checked
+
+
+@pytest.mark.parametrize("launcher", ["submitit_local", "submitit_slurm"])
+def test_a_launcher_whose_plugin_is_not_installed_says_which_extra_brings_it(tmp_path, launcher):
+    """Without hydra-submitit-launcher, Hydra's own words were "choose one of basic". The plugin is
+    hidden from a real interpreter by a `hydra_plugins` package first on its path (Hydra finds its
+    plugins in that namespace), so Hydra sees exactly what an install without the extra sees."""
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    hidden = tmp_path / "hidden" / "hydra_plugins"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("")
+    env = cli_env()
+    env["PYTHONPATH"] = str(tmp_path / "hidden") + ":" + env["PYTHONPATH"]
+    done = subprocess.run([sys.executable, "-m", "gan_platform", "-m", f"hydra/launcher={launcher}", "trainer.steps=1"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == (f"gan_platform: error: hydra/launcher={launcher} comes with the hydra-submitit-launcher "
+                                   "plugin, which is not installed: install the slurm extra (bash scripts/install slurm, "
+                                   "or pip install 'gan_platform[slurm]') and run again.")
+    assert not (tmp_path / "multirun").exists()

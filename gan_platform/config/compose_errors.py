@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import re
 
+# Options that come with a Hydra plugin the platform offers as an extra: (group, option) -> the extra.
+PLUGIN_OPTIONS = {("hydra/launcher", "submitit_local"): "slurm", ("hydra/launcher", "submitit_slurm"): "slurm"}
+PLUGIN_PACKAGES = {"slurm": "hydra-submitit-launcher"}
+
 
 def group_options(group: str) -> list[str]:
     """The options of a config group (`tracker` -> [none, wandb]); [] when Hydra is not initialised."""
@@ -26,6 +30,10 @@ def explain_compose_error(error: Exception) -> str:
     m = re.search(r"Could not (?:find|load) '([\w/]+)/(\w+)'", text)
     if m:
         group, option = m.group(1), m.group(2)
+        extra = PLUGIN_OPTIONS.get((group, option))
+        if extra is not None and option not in group_options(group):
+            return (f"{group}={option} comes with the {PLUGIN_PACKAGES[extra]} plugin, which is not installed: install the "
+                    f"{extra} extra (bash scripts/install {extra}, or pip install 'gan_platform[{extra}]') and run again.")
         options = group_options(group)
         how = f"+{group}=NAME" if group == "experiment" else f"{group}=NAME"
         return f"Unknown {group} '{option}': choose one of {', '.join(options)} ({how})."
