@@ -30,9 +30,6 @@ from torch import Tensor, nn
 
 from gan_platform.errors import UserError
 
-# What `--truncation` does, by the space it acts in (recorded in evaluation protocols).
-TRUNCATION_SPACES = {"W": "w' = w_avg + psi (w - w_avg)", "z": "entries of z beyond +-psi redrawn"}
-
 
 def truncated_noise(n: int, z_dim: int, psi: Optional[float], generator: torch.Generator) -> Tensor:
     """(n, z_dim) standard normal noise, each entry beyond +-psi redrawn until within (psi None: plain)."""
@@ -81,7 +78,7 @@ class TrainedGenerator:
 
     @property
     def truncation_space(self) -> str:
-        """The space `--truncation` acts in for this generator: W or z (TRUNCATION_SPACES)."""
+        """The space `--truncation` acts in for this generator (module docstring): W or z; evaluation protocols record it."""
         return "W" if self.has_w else "z"
 
     def noise(self, n: int, seed: int = 0, truncation: Optional[float] = None) -> Tensor:
