@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from gan_platform.errors import ConfigError
 from gan_platform.losses import path_length_penalty
 from gan_platform.models.stylegan2 import MappingNetwork, StyleGAN2Discriminator, StyleGAN2Generator
-from gan_platform.models.stylegan2_layers import EqualConv2d, EqualLinear, MinibatchStd, ModulatedConv, ToRGB
+from gan_platform.models.stylegan2_layers import EqualConv2d, MinibatchStd, ModulatedConv, ToRGB
 from gan_platform.tasks.speed import judges_samples_alone
 
 
