@@ -96,13 +96,13 @@ def sample_set(trained: Any, evaluator: Any, acc: Any, n: int, seed: int, trunca
     share = math.ceil(n / acc.num_processes)
     lo, hi = min(n, acc.process_index * share), min(n, (acc.process_index + 1) * share)
     y = labels[lo:hi] if labels is not None else None
-    fake = trained.sample(hi - lo, y, z=z[lo:hi], batch_size=batch_size).to(acc.device)
+    fake = trained.sample(hi - lo, y, z=z[lo:hi], batch_size=batch_size, truncation=truncation).to(acc.device)
     if not torch.isfinite(fake).all():
         raise UserError(f"The generator produced non-finite samples (seed {seed}): evaluate an earlier checkpoint.")
     parts = evaluator.extract(fake) if hi > lo else None
     if parts is None:  # no samples for this rank: the parts' shapes from one sample, then emptied
         parts = {k: v[:0] for k, v in evaluator.extract(trained.sample(1, labels[:1] if labels is not None else None,
-                                                                        z=z[:1]).to(acc.device)).items()}
+                                                                        z=z[:1], truncation=truncation).to(acc.device)).items()}
     parts = {k: _gather(acc, v, share, n) for k, v in parts.items()}
     return parts, labels.to(acc.device) if labels is not None else None
 
@@ -187,7 +187,9 @@ def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], Optional[Path]]:
         results.append(evaluator.measure(parts, labels, metrics))
     summary = summarise(results)
     protocol = {**evaluator.protocol(), "generator": trained.network, "checkpoint": str(trained.checkpoint),
-                "step": trained.step, "truncation": args.truncation, "num_samples": args.num_samples,
+                "step": trained.step, "truncation": args.truncation,
+                "truncation_space": trained.truncation_space if args.truncation is not None else None,
+                "num_samples": args.num_samples,
                 "sample_sets": args.seeds, "seeds": [args.seed + k for k in range(args.seeds)],
                 "latents": "z_i of set k from torch.Generator().manual_seed(seed_k), sample i of class i mod C",
                 "reference": str(args.ref) if args.ref else None,
@@ -218,7 +220,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--save-ref", default=None, help="also write the real data's statistics to this .npz")
     parser.add_argument("--checkpoint", default="last", choices=("last", "best"), help="which checkpoint of a run dir")
     parser.add_argument("--raw", action="store_true", help="the raw generator even where the run has an EMA one")
-    parser.add_argument("--truncation", type=float, default=None, metavar="PSI", help="truncation trick threshold")
+    parser.add_argument("--truncation", type=float, default=None, metavar="PSI",
+                        help="truncation trick: psi toward w_avg for a generator with W (StyleGAN2), else z's threshold")
     parser.add_argument("--features", default=None, help="feature extractor (default: the run's eval.features)")
     parser.add_argument("--resize", default=None, help="torchmetrics or clean (default: the run's eval.resize)")
     parser.add_argument("--inception-weights", dest="inception_weights", default=None, help="path of the Inception file")

@@ -1,13 +1,18 @@
 """Draw samples from a trained generator: any class of a conditional run, or an unconditional one.
 
     python -m gan_platform.sample RUN_DIR_OR_CHECKPOINT --classes 3,7 --n 16 --out FILE.png [--raw FILE.pt]
-    python -m gan_platform.sample RUN_DIR --truncation 0.7          # the truncation trick
+    python -m gan_platform.sample RUN_DIR --truncation 0.7          # the truncation trick (in W for StyleGAN2)
+    python -m gan_platform.sample RUN_DIR --style-mix 4             # StyleGAN2: layers 4.. styled by the latents of --seed + 1
     python -m gan_platform.sample RUN_DIR --interpolate 24          # a GIF (and its frames) between latents
 
 G is rebuilt from the checkpoint alone (its constructor arguments are saved beside the weights;
 runs/loading.py, the loader `gan_platform.translate` shares), loaded safely; the EMA generator is
 used when the checkpoint holds one (`--raw-generator`: the raw one). What G was built for (sample shape,
-classes) is read from the checkpoint itself. Truncation and spherical interpolation: runs/generator.py.
+classes) is read from the checkpoint itself. Truncation (in W for a generator with a mapping network,
+else in z), style mixing and spherical interpolation: runs/generator.py. `--style-mix K` draws a
+second set of latents, those `--seed + 1` would draw, and gives every sample the styles of its first
+latent in layers 0..K-1 and of its second latent from layer K on: coarse features from the one,
+fine from the other.
 `--interpolate N` writes N frames walking by slerp from one set of random latents to another and
 back, `--n` walks side by side, one row per class for conditional runs (the same latents in every row).
 Images are written as a grid with one row per requested class (`--n` samples a row); 2-D points as
@@ -100,7 +105,7 @@ def interpolation_frames(trained: TrainedGenerator, frames: int, walks: int, cla
     for z in path:
         zs = z.repeat(len(rows), 1)
         labels = torch.tensor(rows).repeat_interleave(walks) if classes else None
-        out.append(trained.sample(len(zs), labels, z=zs))
+        out.append(trained.sample(len(zs), labels, z=zs, truncation=truncation))
     return out
 
 
@@ -132,13 +137,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--raw-generator", action="store_true",
                         help="a run trained with trainer.ema: sample from G itself, not from its moving average")
     parser.add_argument("--truncation", type=float, default=None, metavar="PSI",
-                        help="truncation trick: redraw every latent entry beyond +-PSI (e.g. 0.7)")
+                        help="truncation trick: w toward its average, w_avg + PSI (w - w_avg), for a generator with W "
+                             "(StyleGAN2; 1 none, 0 the average image); else every latent entry beyond +-PSI redrawn (e.g. 0.7)")
+    parser.add_argument("--style-mix", dest="style_mix", type=int, default=None, metavar="K",
+                        help="StyleGAN2: layers K.. take their styles from the latents --seed + 1 would draw")
     parser.add_argument("--interpolate", type=int, default=None, metavar="N",
                         help="write a GIF of N frames (and the frames) walking between random latents")
     args = parser.parse_args(argv)
     try:
         if args.n < 1:
             raise UserError(f"--n must be at least 1, got {args.n}.")
+        if args.style_mix is not None and args.interpolate is not None:
+            raise UserError("--style-mix and --interpolate draw different pictures: pass one of them.")
         trained = load_generator(args.path, args.checkpoint, raw=args.raw_generator)
         classes = parse_classes(args.classes, trained)
         if args.interpolate is not None:
@@ -149,8 +159,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   f"(step {trained.step} of {trained.run_dir})")
             return 0
         labels = torch.tensor(classes).repeat_interleave(args.n) if classes else None
-        samples = trained.sample(len(labels) if labels is not None else args.n, labels, seed=args.seed,
-                                 truncation=args.truncation)
+        n = len(labels) if labels is not None else args.n
+        mixing = {} if args.style_mix is None else {"mix_z": trained.noise(n, args.seed + 1), "cutoff": args.style_mix}
+        samples = trained.sample(n, labels, seed=args.seed, truncation=args.truncation, **mixing)
         out = Path(args.out) if args.out else (trained.run_dir or trained.checkpoint.parent) / "samples" / "sampled.png"
         from gan_platform.tracking.pictures import save_png
 

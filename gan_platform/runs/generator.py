@@ -1,12 +1,16 @@
-"""A trained generator and how it is sampled: the truncation trick and latent interpolation.
+"""A trained generator and how it is sampled: the truncation trick, style mixing and latent interpolation.
 
 Shared by `gan_platform.sample` and `gan_platform.evaluate`. G is rebuilt from the checkpoint alone
 (loading.py); the EMA generator (`generator_ema`) is used when the checkpoint holds one, unless the
 raw one is asked for.
 
-Truncation (Brock et al. 2019, BigGAN): z ~ N(0, I) with every entry |z_i| > psi resampled until it
-falls within the threshold, trading diversity for quality; psi = None is the untruncated prior.
-None of the generators here has a mapping network, so there is no W space to scale toward its mean.
+Truncation trades diversity for quality, in one of two spaces (psi = None: no truncation):
+- in W, for a generator with a mapping network (StyleGAN2: a `truncate(w, psi)` method and a
+  `psi` argument): w' = w_avg + psi (w - w_avg), toward the running average of w; psi = 1 changes
+  nothing, psi = 0 gives the average image for every z (Karras et al. 2019);
+- in z, for the others (Brock et al. 2019, BigGAN): z ~ N(0, I) with every entry |z_i| > psi
+  resampled until it falls within the threshold.
+Style mixing (a generator with W only): the layers from a cutoff on take w from a second latent.
 
 Spherical interpolation between latents a and b (White 2016), the path Gaussian latents live on:
 
@@ -15,6 +19,7 @@ Spherical interpolation between latents a and b (White 2016), the path Gaussian 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -66,25 +71,64 @@ class TrainedGenerator:
     z_dim: int
     network: str = "generator"  # the module used: generator, or generator_ema
 
+    @property
+    def has_w(self) -> bool:
+        """Whether G maps z into an intermediate latent space W it can truncate and mix in (StyleGAN2)."""
+        return callable(getattr(self.generator, "truncate", None))
+
+    @property
+    def truncation_space(self) -> str:
+        """The space `--truncation` acts in for this generator (module docstring): W or z; evaluation protocols record it."""
+        return "W" if self.has_w else "z"
+
     def noise(self, n: int, seed: int = 0, truncation: Optional[float] = None) -> Tensor:
-        return truncated_noise(n, self.z_dim, truncation, torch.Generator().manual_seed(seed))
+        """(n, z_dim) latents from `seed`: truncated here for a generator without W, plain for one
+        with W (its truncation acts in W, in `sample`)."""
+        return truncated_noise(n, self.z_dim, None if self.has_w else truncation, torch.Generator().manual_seed(seed))
 
     @torch.no_grad()
     def sample(self, n: int, labels: Optional[Tensor] = None, seed: int = 0, batch_size: int = 500,
-               z: Optional[Tensor] = None, truncation: Optional[float] = None) -> Tensor:
+               z: Optional[Tensor] = None, truncation: Optional[float] = None, mix_z: Optional[Tensor] = None,
+               cutoff: Optional[int] = None) -> Tensor:
         """n samples (float32, CPU); `labels` (n,) picks the classes of a conditional generator; `z`
-        (n, z_dim) the latents (else drawn from `seed`, truncated at `truncation`)."""
+        (n, z_dim) the latents (else drawn from `seed`); `truncation` psi (module docstring: a given z
+        is truncated in W, or was truncated when drawn); `mix_z` (n, z_dim) with `cutoff`: style mixing."""
+        psi = self._check_psi(truncation)
+        self._check_mixing(mix_z, cutoff)
         g = torch.Generator().manual_seed(seed)
         if z is None:
-            z = truncated_noise(n, self.z_dim, truncation, g)
+            z = truncated_noise(n, self.z_dim, None if self.has_w else truncation, g)
         if self.num_classes and labels is None:
             labels = torch.randint(self.num_classes, (n,), generator=g)
         device = next(self.generator.parameters()).device
         out = []
         for i in range(0, n, batch_size):
             y = labels[i:i + batch_size].to(device) if labels is not None else None
-            out.append(self.generator(z[i:i + batch_size].to(device), y).float().cpu())
+            extra = {} if not self.has_w else {"psi": psi}
+            if mix_z is not None:
+                extra.update(mix_z=mix_z[i:i + batch_size].to(device), cutoff=cutoff)
+            out.append(self.generator(z[i:i + batch_size].to(device), y, **extra).float().cpu())
         return torch.cat(out) if out else torch.zeros((0, *self.sample_shape))
+
+    def _check_psi(self, truncation: Optional[float]) -> float:
+        """psi of a truncation in W (1: none), refused in one sentence unless finite; 1 for a generator without W."""
+        if truncation is None or not self.has_w:
+            return 1.0
+        if not math.isfinite(truncation):
+            raise UserError(f"--truncation is psi in w_avg + psi (w - w_avg), a finite number such as 0.7, got {truncation}.")
+        return float(truncation)
+
+    def _check_mixing(self, mix_z: Optional[Tensor], cutoff: Optional[int]) -> None:
+        """Style mixing needs W and a cutoff among G's layers: otherwise one sentence."""
+        if mix_z is None:
+            return
+        if not self.has_w:
+            raise UserError("Style mixing needs a generator with a W space (model=stylegan2), and this run's generator "
+                            "maps z to samples directly: drop --style-mix.")
+        layers = int(self.generator.num_ws)
+        if cutoff is None or not 0 <= cutoff <= layers:
+            raise UserError(f"--style-mix is the first of this generator's {layers} layers (0..{layers}) that takes "
+                            f"its style from the second latent, got {cutoff}.")
 
 
 def load_generator(path: str | Path, checkpoint: str = "last", raw: bool = False) -> TrainedGenerator:
