@@ -85,8 +85,9 @@ def closing_line(summary: dict, run_dir: str) -> str:
     shown = ", ".join(f"{k} {final[k]:.4g}" if isinstance(final[k], float) else f"{k} {final[k]}"
                       for k in headline_metrics(final))
     report = Path(run_dir) / REPORT_NAME
+    tracked = f"; {summary['tracker']}" if summary.get("tracker") else ""
     return (f"gan_platform: run {summary['status']}" + (f": {shown}" if shown else "")
-            + f" (run dir: {run_dir}; report: {report if report.exists() else 'none, report=false'})")
+            + f" (run dir: {run_dir}; report: {report if report.exists() else 'none, report=false'}{tracked})")
 
 
 def ended_line(summary: dict, run_dir: str, overrides: list[str]) -> str:
@@ -96,8 +97,9 @@ def ended_line(summary: dict, run_dir: str, overrides: list[str]) -> str:
 
     from gan_platform.config.resume import resume_command
 
+    tracked = f"; {summary['tracker']}" if summary.get("tracker") else ""
     line = (f"gan_platform: run ended with status '{summary['status']}'"
-            + (f": {summary['error']}" if summary.get("error") else "") + f" (run dir: {run_dir})")
+            + (f": {summary['error']}" if summary.get("error") else "") + f" (run dir: {run_dir}{tracked})")
     if summary["status"] == "interrupted" and summary.get("checkpoint_step") is not None:
         line += f"; continue it with: {resume_command(Path(run_dir), overrides)}"
     return line

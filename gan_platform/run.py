@@ -150,6 +150,7 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
         summary = trainer.fit()
     finally:
         trainer.tracker.finish(trainer.summary())
+    summary["tracker"] = trainer.tracker.where()  # for the closing line: where the record went
     trainer.acc.end_training()
     if trainer.main:
         trainer.run_dir.unlock()

@@ -54,13 +54,14 @@ def train(run_dir: Path, overrides: list[str]) -> dict:
 
 
 def cli_env(extra: Optional[dict] = None) -> dict:
+    """The environment of a command-line run in a test; a None value in `extra` removes that variable."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("OMP_NUM_THREADS", "1")
     env.pop("GAN_RUN_DIR", None)
     env["WANDB_SILENT"] = "true"
     env.update(extra or {})
-    return env
+    return {k: v for k, v in env.items() if v is not None}
 
 
 def run_cli(args: list[str], cwd: Path, env: Optional[dict] = None, timeout: float = 600,

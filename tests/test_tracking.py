@@ -213,20 +213,41 @@ def test_pictures_reach_wandb_as_uint8():
     assert as_uint8(np.zeros((4, 5), np.uint8)).shape == (4, 5, 3)
 
 
-def test_a_wandb_failure_is_one_warning_and_the_run_goes_on(tmp_path):
-    """Online mode with a bad key and no reachable server: a warning, then the run finishes with its files."""
-    env = {"WANDB_API_KEY": "x" * 40, "WANDB_BASE_URL": "http://127.0.0.1:9", "WANDB_CONFIG_DIR": str(tmp_path / "home"),
-           "WANDB_CACHE_DIR": str(tmp_path / "home")}
+@pytest.mark.parametrize("login", ["none", "bad key, no server"])
+def test_online_that_wandb_refuses_is_recorded_offline_and_the_last_line_says_so(tmp_path, login):
+    """tracker.mode=online with no login (the first-time user's case), or a key and no reachable
+    server: one warning, the run recorded offline, and the closing line says it stayed offline and
+    gives the one command that uploads it. W&B's own banner (`wandb online`, WANDB_MODE) is off."""
+    env = {"WANDB_CONFIG_DIR": str(tmp_path / "home"), "WANDB_CACHE_DIR": str(tmp_path / "home"), "WANDB_SILENT": None}
+    if login != "none":
+        env.update({"WANDB_API_KEY": "x" * 40, "WANDB_BASE_URL": "http://127.0.0.1:9"})
     proc = run_cli(["dataset=ring8", "trainer.steps=10", "trainer.log_every=5", "trainer.progress=false",
                     "trainer.sample_every=10", "tracker.mode=online", "tracker.init_timeout=3"],
                    cwd=tmp_path, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     (run_dir,) = list((tmp_path / "outputs" / "default").iterdir())
     for text in (proc.stdout + proc.stderr, (run_dir / "gan_platform.log").read_text()):
-        assert text.count("WARNING") == 1 and text.count("Tracker 'wandb' failed in start") == 1, text
+        assert text.count("WARNING") == 1 and text.count("W&B could not start online") == 1, text
+    assert "wandb online" not in proc.stderr and "WANDB_MODE" not in proc.stderr and "offline-run-" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("gan_platform: run finished") and "so the run stayed offline" in last
+    assert last.endswith(f"then upload it with: wandb sync {run_dir / 'wandb'})")
+    (record,) = offline_runs(run_dir)
+    assert [r["_step"] for r in read_run(record)["history"] if "train/d_loss" in r] == [5, 10]
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "finished"
     assert [r["step"] for r in read_metrics(run_dir / "metrics.jsonl") if "train/d_loss" in r] == [5, 10]
     assert (run_dir / "report.html").is_file() and (run_dir / "checkpoints" / "last" / "meta.json").is_file()
+
+
+def test_an_offline_runs_last_line_gives_the_one_upload_command(tmp_path):
+    proc = run_cli(["dataset=ring8", "trainer.steps=4", "trainer.progress=false", "eval.enabled=false", "report=false"],
+                   cwd=tmp_path, env={"WANDB_CONFIG_DIR": str(tmp_path / "home"), "WANDB_SILENT": None}, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (run_dir,) = list((tmp_path / "outputs" / "default").iterdir())
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"gan_platform: run finished (run dir: {run_dir}; report: none, report=false; W&B: offline in {run_dir / 'wandb'}; "
+        f"upload it with: wandb sync {run_dir / 'wandb'})")
+    assert "wandb:" not in proc.stderr  # none of W&B's own lines
 
 
 def test_tracker_config_is_checked_before_work():

@@ -45,6 +45,10 @@ class Tracker:
     def abandon(self) -> None:
         """Stop using this tracker after a failure, releasing what it holds; never raises."""
 
+    def where(self) -> Optional[str]:
+        """Where the run's record went and how to upload it, for the closing line (None: nowhere else)."""
+        return None
+
 
 class SafeTracker(Tracker):
     """Wraps a tracker so that its failures become a warning and tracking stops; training goes on."""
@@ -83,3 +87,8 @@ class SafeTracker(Tracker):
 
     def finish(self, summary):
         self._call("finish", summary)
+
+    def where(self):
+        if self.failed is not None:
+            return f"{self.name}: stopped after a failure ({self.failed}); the run dir holds the record"
+        return self._call("where")

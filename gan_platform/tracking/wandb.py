@@ -23,8 +23,10 @@ tracking/workspace.py arranges these in a W&B workspace.
 
 Offline (the default) writes `<run_dir>/wandb/offline-run-*/`; a resumed run adds another
 folder with the same run id, and `wandb sync <run_dir>/wandb` (one command for all the parts)
-uploads them in the order they started into one W&B run: the end of an offline run prints that
-command (wandb_files.py). A resumed part logs only the steps after the last one the earlier parts
+uploads them in the order they started into one W&B run: the run's closing console line gives that
+command (`where`; wandb_files.py), and W&B's own console lines, which name other commands, are off.
+`tracker.mode=online` that W&B refuses (no login, no server) records the run offline instead, and
+the closing line says so and how to upload it. A resumed part logs only the steps after the last one the earlier parts
 hold (offline: read from their files; online: W&B's own resumed step), so every step is in the run once.
 """
 
@@ -99,6 +101,8 @@ class WandbTracker(Tracker):
         self.run_dir: Optional[Path] = None
         self.wandb_dir: Optional[Path] = None
         self.logged_through: Optional[int] = None  # steps up to this one are in W&B already (a resumed run)
+        self.fell_back: Optional[str] = None  # why an online run went offline
+        self.url: Optional[str] = None
 
     def start(self, config: dict[str, Any], run_dir: str, resume_state: Optional[dict] = None) -> None:
         import wandb
@@ -113,15 +117,21 @@ class WandbTracker(Tracker):
             for line in settle_parts(self.wandb_dir, self.run_id):
                 log.info("%s.", line)
             self.logged_through = logged_through(self.wandb_dir, self.run_id)
-        init = dict(dir=str(run_dir), mode=self.mode, id=self.run_id, resume="allow", entity=self.entity,
-                    group=self.group, tags=self.tags, name=run_name, notes=self.notes,
-                    settings=wandb.Settings(console="off", init_timeout=float(self.init_timeout)))
+        init = dict(dir=str(run_dir), id=self.run_id, resume="allow", entity=self.entity, group=self.group,
+                    tags=self.tags, name=run_name, notes=self.notes, settings=self._settings())
         try:
-            self.acc.init_trackers(self.project, config=config, init_kwargs={"wandb": init})
-            self.run = self.acc.get_tracker("wandb", unwrap=True)
-        except BaseException:
-            self._detach()
-            raise
+            self._init(config, init, self.mode)
+        except Exception as e:  # noqa: BLE001 - online and refused (no login, no server): keep the run offline
+            if self.mode != "online":
+                raise
+            self.fell_back = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+            log.warning("W&B could not start online (%s); the run is recorded offline in %s instead.",
+                        self.fell_back, self.wandb_dir)
+            self.mode = "offline"
+            import wandb
+
+            wandb.teardown()  # the refused online run holds its id in W&B's service: a fresh service takes it
+            self._init(config, init, "offline")
         self.run_dir = Path(run_dir)
         if getattr(self.run, "resumed", False):  # online: the server's run goes on after its last step
             self.logged_through = max(self.logged_through or -1, int(self.run.starting_step) - 1)
@@ -132,6 +142,37 @@ class WandbTracker(Tracker):
             self.run.define_metric(key, step_metric=EVAL_STEP, summary=f"{best_mode(key)},last")
         if resume_state.get("run_id"):
             log.info("W&B run %s continues (mode %s).", self.run_id, self.mode)
+
+    def _settings(self) -> Any:
+        """W&B's own console lines off (its banner names `wandb online` and WANDB_MODE, its hint syncs one
+        folder of a resumed run): the platform's closing line says where the run went and the one
+        command that uploads it (`where`). WANDB_SILENT=false in the environment brings them back."""
+        import wandb
+
+        silent = {} if "WANDB_SILENT" in os.environ else {"silent": True}
+        return wandb.Settings(console="off", init_timeout=float(self.init_timeout), **silent)
+
+    def _init(self, config: dict[str, Any], init: dict[str, Any], mode: str) -> None:
+        try:
+            self.acc.init_trackers(self.project, config=config, init_kwargs={"wandb": {**init, "mode": mode}})
+            self.run = self.acc.get_tracker("wandb", unwrap=True)
+        except BaseException:
+            self._detach()
+            raise
+
+    def where(self) -> Optional[str]:
+        """Where the run went, for the closing line: its page online, or its offline folder and the one
+        command that uploads every part of it."""
+        if self.wandb_dir is None:
+            return None
+        if self.mode == "online":
+            url = getattr(self.run, "url", None) or self.url
+            return f"W&B: {url}" if url else "W&B: online"
+        upload = sync_command(self.wandb_dir)
+        if self.fell_back:
+            return (f"W&B: tracker.mode=online failed ({self.fell_back}), so the run stayed offline in {self.wandb_dir}: "
+                    f"log in (wandb login), then upload it with: {upload}")
+        return f"W&B: offline in {self.wandb_dir}; upload it with: {upload}"
 
     def logged(self, step: int) -> bool:
         """Is `step` in the W&B run already (logged by an earlier part of a resumed run)?"""
@@ -194,13 +235,11 @@ class WandbTracker(Tracker):
             best = summary.get("best") or {}
             values.update(flatten({k: v for k, v in best.items() if k != "metrics"}, "best/"))
             self.run.summary.update(values)
+            self.url = getattr(self.run, "url", None) if self.mode == "online" else None
             self.run.finish(exit_code=0 if summary.get("status") in FINISHED_STATUSES else 1)
         finally:
             self._detach()
             self.run = None
-        if self.mode == "offline" and self.wandb_dir is not None:
-            log.info("W&B run %s is offline; upload it, every part of it as one run, with: %s",
-                     self.run_id, sync_command(self.wandb_dir))
 
     def abandon(self) -> None:
         """After a failure: off the Accelerator, so `end_training` never calls into a broken run, and
