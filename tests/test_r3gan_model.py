@@ -186,6 +186,25 @@ def test_other_image_sides_are_refused_in_one_sentence(shape, message):
         assert message in str(e.value) and str(e.value).count(". ") == 0
 
 
+def test_one_set_of_lists_serves_every_side_from_4_to_256():
+    """A network for side R uses the last log2(R/4) + 1 entries of the stage lists (the conf's default: seven)."""
+    lists = dict(widths=[4, 4, 8, 8, 8, 16, 16], blocks=[1, 1, 1, 1, 2, 1, 2], cardinality=[1, 2, 2, 4, 4, 8, 8])
+    torch.manual_seed(0)
+    for side, stages in ((4, 1), (8, 2), (32, 4), (64, 5), (256, 7)):
+        G = R3GANGenerator((3, side, side), z_dim=8, num_classes=3, **lists)
+        D = R3GANDiscriminator((3, side, side), num_classes=3, **lists)
+        assert len(G.stages) == len(D.stages) == stages
+        assert [s[-1].expand.in_channels for s in G.stages] == lists["widths"][::-1][:stages]  # 4 x 4 first
+        assert len(residual_blocks_of(D)) == sum(lists["blocks"][-stages:])
+        y = torch.tensor([0, 2])
+        x = G(torch.randn(2, 8), y)
+        assert x.shape == (2, 3, side, side) and D(x, y).shape == (2,)
+
+
+def residual_blocks_of(net: nn.Module) -> list[ResidualBlock]:
+    return [m for m in net.modules() if isinstance(m, ResidualBlock)]
+
+
 def test_spectral_norm_is_refused_and_the_smallest_network_is_one_stage():
     with pytest.raises(ConfigError, match="spectral normalisation would divide by its zero norm: set "
                                           r"model.discriminator.spectral_norm=false") as e:

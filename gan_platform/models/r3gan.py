@@ -96,8 +96,9 @@ def stage_plan(widths: Any, blocks: Any, cardinality: Any, expansion: Any, part:
         raise ConfigError(f"model.{part}.expansion must be a positive whole number, got {expansion!r}.")
     lengths = {k: len(items) for k, (items, listed) in parsed.items() if listed}
     if len(set(lengths.values())) > 1:
-        raise ConfigError(f"model.{part}.{', '.join(lengths)} list {', '.join(map(str, lengths.values()))} stages: "
-                          "give each one entry a stage, from the highest resolution down to 4 x 4 (or one number for every stage).")
+        counts = ", ".join(map(str, lengths.values()))
+        raise ConfigError(f"model.{part}.{', '.join(lengths)} list {counts} stages: give each one entry a stage, "
+                          "from the highest resolution down to 4 x 4 (or one number for every stage).")
     needed = stage_count(side) if side is not None else None
     count = next(iter(lengths.values()), needed or 1)
     if needed is not None and needed > count:
