@@ -10,9 +10,11 @@
 #    and SNGAN's 32 x 32 ResNets (+experiment=sngan32: 5 D steps a step, one pair);
 # 3. the same with trainer.compile=true (mode reduce-overhead), and with trainer.channels_last=true;
 # 4. images/s and peak GPU memory of the 64 x 64 DCGAN in precision no, bf16 and fp16;
-# 5. that a gradient penalty under trainer.compile is refused in one sentence.
+# 5. that a gradient penalty under trainer.compile is refused in one sentence;
+# 6. images/s and peak GPU memory of one R3GAN G+D iteration (R1 + R2) at the paper's CIFAR-10
+#    widths, batch 64, bf16 then fp32 (r3gan_step.py: time-boxed inside its bound, bf16 first).
 # Each step has its own time bound, so one slow step cannot eat the others' time; the bounds add up
-# to 470 s.
+# to 480 s.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-/tmp/gpu_check}
@@ -37,4 +39,5 @@ step throughput_channels_last 45 python benchmarks/throughput.py --workloads dcg
   --platform-override=trainer.channels_last=true
 step precisions 60 python benchmarks/precisions.py +experiment=dcgan64 --steps 100
 step compile_gp_refused 15 python -m gan_platform +experiment=wgan_gp trainer.compile=true trainer.steps=2
+step r3gan_cifar10 10 python benchmarks/r3gan_step.py --warmup 1 --seconds 1 --deadline 8
 echo "done in ${SECONDS}s; files in $out"

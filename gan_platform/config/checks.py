@@ -7,7 +7,7 @@ Three layers:
 2. `_target_` nodes (model, dataset, optimizer, tracker): every key must be a parameter of the target, and a
    parameter whose default is a number must get a number.
 3. Ranges and combinations (`check_ranges`): positive learning rate, steps, batch size, ...;
-   the rules of one task or tracker live in its own module as `check(cfg)` (`check_parts`).
+   the rules of one task, tracker or network live in its own module as `check(cfg)` (`check_parts`).
 `validate(cfg)` runs 2 and 3; `__main__` runs all three before Hydra creates a run dir.
 """
 
@@ -163,13 +163,15 @@ def check_compile(cfg: DictConfig) -> None:
 
 def check_parts(cfg: DictConfig) -> None:
     """The rules of each pluggable part, kept beside it: the module that a task's or a tracker's
-    `_target_` names may define `check(cfg)` (tasks/gan.py, tasks/cyclegan.py, tracking/wandb.py)."""
-    for group in ("task", "tracker"):
-        node = cfg.get(group)
-        if not isinstance(node, DictConfig) or "_target_" not in node:
-            continue
-        module = importlib.import_module(str(node._target_).rsplit(".", 1)[0])
-        check = getattr(module, "check", None)
+    `_target_` names may define `check(cfg)` (tasks/gan.py, tasks/cyclegan.py, tracking/wandb.py), and
+    so may the module of a network of `model` (models/r3gan.py), once however many networks it builds."""
+    nodes = [cfg.get(group) for group in ("task", "tracker")]
+    if isinstance(cfg.get("model"), DictConfig):
+        nodes += [cfg.model.get(part) for part in ("generator", "discriminator")]
+    modules = dict.fromkeys(str(node._target_).rsplit(".", 1)[0] for node in nodes
+                            if isinstance(node, DictConfig) and "_target_" in node)
+    for name in modules:
+        check = getattr(importlib.import_module(name), "check", None)
         if check is not None:
             check(cfg)
 

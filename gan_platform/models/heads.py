@@ -25,6 +25,12 @@ def check_conditioning(num_classes: int, conditioning: str, pack: int = 1) -> No
         raise ConfigError("Packing (pack > 1) is for unconditional GANs: set model.discriminator.pack=1 for a conditional run.")
 
 
+def check_dropout(dropout: float) -> None:
+    """Refuse a dropout rate outside [0, 1) with a clear sentence."""
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"model.discriminator.dropout must be in [0, 1), got {dropout}.")
+
+
 def spectral_normalise(module: nn.Module) -> nn.Module:
     """Spectral normalisation (Miyato et al. 2018) of every linear, convolution and embedding layer of
     `module`: W / sigma(W), sigma estimated by one power iteration per training forward. The
@@ -80,8 +86,7 @@ class ScoreHead(nn.Module):
     def __init__(self, features: int, num_classes: int = 0, conditioning: str = "concat",
                  dropout: float = 0.0, minibatch_std: bool = False):
         super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"model.discriminator.dropout must be in [0, 1), got {dropout}.")
+        check_dropout(dropout)
         self.use_minibatch_std = minibatch_std
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         width = features + (1 if minibatch_std else 0)
