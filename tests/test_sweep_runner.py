@@ -48,11 +48,20 @@ def in_tmp(tmp_path, monkeypatch):
 
 
 def test_grid_sweep_runs_every_trial_and_ranks_them(tmp_path):
-    spec = write_sweep(tmp_path / "grid.yaml", "grid", {"loss": {"values": ["minimax", "hinge", "least_squares"]}})
-    proc = run_cli([str(spec), "--parallel", "2", "--poll", "0.2"], cwd=tmp_path, module="gan_platform.sweep")
+    """The length comes from the command line (`gan-sweep FILE --parallel 2 trainer.steps=20`: added to
+    every trial); each trial is announced as `trial i of N` with its parameters, and its result."""
+    spec = write_sweep(tmp_path / "grid.yaml", "grid", {"loss": {"values": ["minimax", "hinge", "least_squares"]}},
+                       steps=None)
+    proc = run_cli([str(spec), "--parallel", "2", "trainer.steps=20", "--poll", "0.2"], cwd=tmp_path,
+                   module="gan_platform.sweep")
     assert proc.returncode == 0, proc.stderr + proc.stdout
     sweep_dir = tmp_path / "outputs" / "sweeps" / "grid"
     recorded = trials(sweep_dir)
+    assert all(t["command"][-1] == "trainer.steps=20" for t in recorded)
+    said = proc.stdout + proc.stderr
+    for i, t in enumerate(recorded, 1):
+        assert f"trial {i} of 3 ({t['id']}) started: loss={t['params']['loss']}" in said
+        assert f"trial {i} of 3 ({t['id']}) finished (exit 0): train/d_loss {t['metric']:.4g}" in said
     assert sorted(t["params"]["loss"] for t in recorded) == ["hinge", "least_squares", "minimax"]
     assert [t["state"] for t in recorded] == ["finished"] * 3
     board = json.loads((sweep_dir / "leaderboard.json").read_text())
@@ -71,9 +80,20 @@ def test_grid_sweep_runs_every_trial_and_ranks_them(tmp_path):
     from gan_platform.sweep.runner import SweepRunner
     from gan_platform.sweep.spec import load_sweep
 
+    from gan_platform.errors import UserError
+    from gan_platform.sweep.spec import add_overrides
+
+    config = add_overrides(load_sweep(spec, check_compose=False), ["trainer.steps=20"], spec)
     said: list[str] = []
-    assert SweepRunner(load_sweep(spec, check_compose=False), sweep_dir, str(spec), echo=said.append).run() == 0
+    assert SweepRunner(config, sweep_dir, str(spec), echo=said.append).run() == 0
     assert len(trials(sweep_dir)) == 3 and "3 finished" in said[-1] and not any("started" in s for s in said)
+    # other overrides make another sweep: refused, not mixed into this one
+    with pytest.raises(UserError, match="holds a sweep of a different config"):
+        SweepRunner(add_overrides(load_sweep(spec, check_compose=False), ["trainer.steps=30"], spec), sweep_dir,
+                    str(spec), echo=said.append).run()
+    for words, phrase in ((["loss=hinge"], "loss is a parameter of the sweep"), (["--x"], "'--x' is not an override")):
+        with pytest.raises(UserError, match=phrase):
+            add_overrides(load_sweep(spec, check_compose=False), words, spec)
 
 
 def test_bayes_sweep_proposes_from_earlier_results(in_tmp):

@@ -1,4 +1,6 @@
-"""`python -m gan_platform.sweep FILE --count N [--parallel K] [--dir DIR]`: run a sweep YAML with no server."""
+"""`python -m gan_platform.sweep FILE --count N [--parallel K] [--dir DIR] [key=value ...]`: run a sweep
+YAML with no server; the key=value words are added to every trial (`gan-sweep sweeps/losses.yaml
+--count 2 trainer.steps=300`: a shorter sweep without editing the file)."""
 
 from __future__ import annotations
 
@@ -27,7 +29,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--parallel", type=int, default=1, help="trials to run at once (default 1)")
     parser.add_argument("--dir", type=Path, default=None, help="the sweep dir (default outputs/sweeps/NAME)")
     parser.add_argument("--poll", type=float, default=0.5, help="seconds between looks at running trials")
-    return parser.parse_args(argv)
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="overrides added to every trial's command, e.g. trainer.steps=300")
+    return parser.parse_intermixed_args(argv)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -38,9 +42,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.parallel < 1:
             raise UserError(f"--parallel must be at least 1, got {args.parallel}.")
         from gan_platform.sweep.runner import SweepRunner
-        from gan_platform.sweep.spec import check_parameters_compose, load_sweep
+        from gan_platform.sweep.spec import add_overrides, check_parameters_compose, load_sweep
 
-        config = load_sweep(args.file, check_compose=False)
+        config = add_overrides(load_sweep(args.file, check_compose=False), args.overrides, args.file)
         runner = SweepRunner(config, args.dir or default_dir(config, args.file), str(args.file), count=args.count,
                              parallel=args.parallel, poll_s=args.poll)
         check_parameters_compose(args.file, config)  # last: the slowest check

@@ -170,7 +170,7 @@ class SweepRunner:
         trial.state, trial.pid, trial.exit_code, trial.started = "running", popen.pid, None, time.time()
         self.active[trial.id] = TrialProcess(trial, popen, log)
         self.state.save()
-        self.echo(f"{trial.id} {'resumed' if resume else 'started'}: {' '.join(render_args(trial.params))}")
+        self.echo(f"{self._which(trial)} {'resumed' if resume else 'started'}: {' '.join(render_args(trial.params))}")
 
     # -- watching --------------------------------------------------------------------------
     def _refresh_history(self, proc: TrialProcess) -> None:
@@ -246,13 +246,18 @@ class SweepRunner:
         if trial.state != "interrupted":
             self.bar.update(1)
             write_leaderboard(self.state)
-        shown = f"{self.metric}={trial.metric:.4g}" if trial.metric is not None else ""
-        self.echo(f"{trial.id} {trial.state} (exit {code}) {shown}" + (f": {trial.error}" if trial.error else ""))
+        self.echo(f"{self._which(trial)} {trial.state} (exit {code})" + _result(summary, self.metric, trial.metric)
+                  + (f": {trial.error}" if trial.error else ""))
         if trial.state == "finished" and self.metric and trial.metric is None and not self._warned_metric:
             self._warned_metric = True
             keys = ", ".join(sorted((summary.get("final") or {}).keys()))
             self.echo(f"warning: {trial.id} finished without the sweep metric '{self.metric}' in its summary "
                       f"(it has {keys}); check metric.name in {self.source}.")
+
+    def _which(self, trial: Trial) -> str:
+        """`trial 3 of 8 (trial-002)`: its place in the sweep, and the folder it runs in."""
+        number = next(i for i, t in enumerate(self.state.trials, 1) if t.id == trial.id)
+        return f"trial {number} of {max(self.target, len(self.state.trials))} ({trial.id})"
 
     def _report(self, paths: dict[str, Path]) -> None:
         counts: dict[str, int] = {}
@@ -262,6 +267,17 @@ class SweepRunner:
                   f"; leaderboard: {' and '.join(str(p) for p in paths.values())}")
         if self._stop_signals:
             self.echo("Run the same command again to continue the sweep.")
+
+
+def _result(summary: dict[str, Any], metric: Optional[str], value: Optional[float]) -> str:
+    """`: collapse/modes 8` for an ended trial: the sweep's metric, else its headline metric."""
+    from gan_platform.runs.metrics import headline_metrics
+
+    final = summary.get("final") or {}
+    if metric and value is not None:
+        return f": {metric} {value:.4g}"
+    lead = headline_metrics(final)[:1]
+    return f": {lead[0]} {final[lead[0]]:.4g}" if lead and isinstance(final[lead[0]], (int, float)) else ""
 
 
 def _alive(pid: int) -> bool:

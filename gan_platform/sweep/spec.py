@@ -124,6 +124,22 @@ def _check_command(path: Path, config: dict[str, Any]) -> None:
         raise UserError(f"The sweep file {path} never passes the trial's parameters: {fix}.")
 
 
+def add_overrides(config: dict[str, Any], overrides: list[str], path: Path) -> dict[str, Any]:
+    """The sweep with `overrides` (from the command line) added to every trial's command: the words go
+    after the trial's own parameters, as fixed overrides in the YAML's `command` would. The sweep
+    state records the command, so a sweep continued with other overrides is refused as another
+    sweep (state.py)."""
+    for word in overrides:
+        key = word.lstrip("+~").split("=", 1)[0]
+        if "=" not in word or word.startswith("-"):
+            raise UserError(f"'{word}' is not an override: after the sweep file write key=value words for every "
+                            "trial (e.g. trainer.steps=300), and options (--count) anywhere.")
+        if key in config["parameters"] or f"+{key}" in config["parameters"]:
+            raise UserError(f"{key} is a parameter of the sweep {path}: drop {word} from the command line, "
+                            "or change its values in the file.")
+    return {**config, "command": [*config["command"], *overrides]} if overrides else config
+
+
 def fixed_overrides(config: dict[str, Any]) -> list[str]:
     """The Hydra overrides the command gives every trial (the words after `-m gan_platform`)."""
     command = [str(c) for c in config["command"]]
