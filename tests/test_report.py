@@ -492,3 +492,18 @@ def test_a_comparison_defaults_to_a_quality_metric_every_run_has_and_a_tie_has_n
         RunDir(sweep / run).write_summary({**summary, "final": {**summary["final"], "eval/fid": 1.5}})
     page = write_comparison(sweep).read_text()
     assert "ranked by <b>eval/fid</b>" in page and '<tr class="best">' not in page and len(ranked(page)) == 3
+
+
+@pytest.mark.parametrize("keys", [["eval/precision"], ["eval/precision", "train/d_loss", "eval/recall"]])
+def test_chart_tick_labels_fit_inside_the_picture(keys):
+    """A one-panel chart of values such as 0.0655 showed '065': its left margin was a fraction of a
+    narrow figure. A label cut at the edge leaves dark pixels in the picture's outer columns."""
+    import numpy as np
+
+    from gan_platform.tracking.report.plots import small_multiples
+
+    series = {"eval/precision": ([0, 1, 2, 3], [0.061, 0.065, 0.069, 0.0655]),
+              "eval/recall": ([0, 1, 2, 3], [-0.00123, 0.0044, 0.0031, 0.00021]),
+              "train/d_loss": ([0, 1, 2, 3], [1234.5, 1300.25, 1250.75, 1299.5])}
+    grey = np.asarray(Image.open(io.BytesIO(small_multiples(series, keys))).convert("L"))
+    assert grey[:, :3].min() > 200 and grey[:, -3:].min() > 200

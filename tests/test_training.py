@@ -84,6 +84,27 @@ def test_image_samples_grid_and_raw(tmp_path):
     assert img.mode == "RGB" and min(img.size) >= 256
 
 
+def test_a_conditional_grid_names_its_class_rows(tmp_path):
+    """One row per class, each named in a white margin on its left: the picture is the image grid
+    with the margin added, and every row band of the margin holds dark (text) pixels."""
+    import numpy as np
+
+    from gan_platform.tracking.pictures import image_grid, upscale
+
+    train(tmp_path, TINY + ["+experiment=cgan", "trainer.steps=1", "trainer.sample_every=1", "trainer.grid_size=20",
+                            "eval.every=0", "model.generator.width=8", "model.discriminator.width=8"])
+    raw = torch.load(tmp_path / "samples" / "step_000001.pt", weights_only=True)
+    assert raw["labels"].tolist() == [c for c in range(10) for _ in range(2)]
+    picture = np.asarray(Image.open(tmp_path / "samples" / "step_000001.png"))
+    grid = upscale(image_grid(raw["samples"], rows=10))
+    margin = picture.shape[1] - grid.shape[1]
+    assert picture.shape[0] == grid.shape[0] and 10 < margin < 100
+    assert np.array_equal(picture[:, margin:], grid)  # the samples themselves, untouched
+    bands = np.array_split(picture[:, :margin].min(axis=2), 10)
+    assert all(band.min() < 100 for band in bands)  # a label in every row
+    assert picture[:, :margin].mean() > 200  # and otherwise white
+
+
 def _params(run_dir):
     state, _ = load_checkpoint(run_dir / "checkpoints" / "last")
     return state["modules"]

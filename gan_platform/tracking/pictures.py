@@ -35,6 +35,22 @@ def upscale(picture: np.ndarray, min_side: int = 256) -> np.ndarray:
     return picture.repeat(factor, 0).repeat(factor, 1) if factor > 1 else picture
 
 
+def label_rows(picture: np.ndarray, names: list[str], pad: int = 6) -> np.ndarray:
+    """`picture` (a grid of len(names) equal rows) with each row's name written in a white margin on its
+    left: a conditional grid says which class each row is."""
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=max(10, min(24, picture.shape[0] // max(1, len(names)) // 2)))
+    widths = [ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox((0, 0), n, font=font)[2] for n in names]
+    margin = max(widths, default=0) + 2 * pad
+    canvas = Image.new("RGB", (picture.shape[1] + margin, picture.shape[0]), "white")
+    canvas.paste(Image.fromarray(picture), (margin, 0))
+    draw, band = ImageDraw.Draw(canvas), picture.shape[0] / max(1, len(names))
+    for i, (name, width) in enumerate(zip(names, widths)):
+        draw.text((margin - pad - width, (i + 0.5) * band), name, fill="black", font=font, anchor="lm")
+    return np.asarray(canvas)
+
+
 def scatter_plot(points: Tensor, real: Optional[Tensor] = None, means: Optional[Tensor] = None,
                  title: str = "") -> np.ndarray:
     """2-D samples (orange) over real samples (blue) and the mixture's means (black crosses)."""

@@ -2,8 +2,8 @@
 
 The .pt holds the generated samples and the grid's fixed inputs except the noise (labels, or the
 real images a translation starts from), for checks outside the platform. The picture is an image
-grid (rows as the task lays them out, e.g. one per class) or, for 2-D points, a scatter plot over
-the real data with the mixture's means.
+grid (rows as the task lays them out: one per class, each named in a margin on its left) or, for
+2-D points, a scatter plot over the real data with the mixture's means.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from gan_platform.runs.rundir import RunDir
-from gan_platform.tracking.pictures import image_grid, save_png, scatter_plot, upscale
+from gan_platform.tracking.pictures import image_grid, label_rows, save_png, scatter_plot, upscale
 
 
 def write_sample_grid(run_dir: RunDir, step: int, samples: torch.Tensor, fixed: dict[str, torch.Tensor],
@@ -27,6 +27,10 @@ def write_sample_grid(run_dir: RunDir, step: int, samples: torch.Tensor, fixed: 
         real, _ = dataset.all(2500)
         picture = scatter_plot(samples, real, getattr(dataset, "means", None), title=f"step {step}")
     else:
-        picture = upscale(image_grid(samples, rows=task.grid_rows(fixed)))
+        rows = task.grid_rows(fixed)
+        picture = upscale(image_grid(samples, rows=rows))
+        names = getattr(dataset, "class_names", None)
+        if rows and "labels" in fixed and names:  # one row per class: each row says which
+            picture = label_rows(picture, [str(names[int(c)]) for c in fixed["labels"].reshape(rows, -1)[:, 0]])
     save_png(picture, run_dir.sample_path(step, ".png"))
     return picture

@@ -35,9 +35,15 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+LEFT_IN, RIGHT_IN = 0.62, 0.12  # inches of margin: room for a tick label such as 0.0655 or 1.2e+03 at 7 pt
+
+
 def _layout(fig, rows: int, bottom: float = 0.14) -> None:
-    """Fixed margins: matplotlib's tight_layout costs more than drawing these small figures."""
-    fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.08 / rows, bottom=bottom / rows, wspace=0.32, hspace=0.55)
+    """Fixed margins (matplotlib's tight_layout costs more than drawing these small figures), the side
+    ones in inches: as a fraction of the width, a one-panel figure cut its tick labels ('065' for 0.065)."""
+    width = fig.get_size_inches()[0]
+    fig.subplots_adjust(left=LEFT_IN / width, right=1 - RIGHT_IN / width, top=1 - 0.08 / rows, bottom=bottom / rows,
+                        wspace=0.38, hspace=0.55)
 
 
 def series_from_records(records: Sequence[dict[str, Any]]) -> Series:
@@ -195,5 +201,5 @@ def metric_over_steps(curves: dict[str, tuple[list[int], list[float]]], metric: 
     ax.grid(alpha=0.3)
     if len(curves) <= 12:
         ax.legend(fontsize=7, loc="best")
-    fig.subplots_adjust(left=0.1, right=0.98, top=0.95, bottom=0.15)
+    fig.subplots_adjust(left=LEFT_IN / fig.get_size_inches()[0], right=0.98, top=0.95, bottom=0.15)
     return _png(fig)
