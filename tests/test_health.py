@@ -79,7 +79,8 @@ def test_the_failures_recognised():
     assert health.warnings[0]["step"] == 10 and health.warnings[0]["last_step"] == 20 and health.warnings[0]["count"] == 2
 
 
-RING = TINY + ["+experiment=none", "dataset=ring8", "model.generator.hidden=16",  # the plain GAN: no R1 to calm D "model.discriminator.hidden=16", "trainer.sample_every=0",
+# the plain GAN (+experiment=none): no R1 to calm D
+RING = TINY + ["+experiment=none", "dataset=ring8", "model.generator.hidden=16", "model.discriminator.hidden=16", "trainer.sample_every=0",
                "eval.every=0", "eval.num_samples=200"]
 
 

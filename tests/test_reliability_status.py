@@ -12,7 +12,8 @@ from gan_platform.runs.checkpoint import load_checkpoint, read_meta
 from gan_platform.runs.rundir import read_metrics
 from live_run import LiveRun, logged_steps
 
-ARGS = TINY + ["+experiment=none", "dataset=ring8", "model=mlp",  # the plain groups: a constant lr 2e-4 "model.generator.hidden=32", "model.discriminator.hidden=32",
+# the plain groups (+experiment=none): a constant lr 2e-4
+ARGS = TINY + ["+experiment=none", "dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32",
                "trainer.log_every=5", "trainer.checkpoint_every=10", "trainer.sample_every=0", "seed=2"]
 
 
