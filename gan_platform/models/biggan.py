@@ -16,7 +16,8 @@ D(x, y):  residual down blocks (SNGAN's, models/resnet.Block), self-attention af
 Each chunk z_i reaches the output only through the two conditional BatchNorms of block i (z_0
 through the 4 x 4 input): the latent acts at every scale. With `hierarchical_z: false` all of z
 feeds the 4 x 4 input and the blocks see the class alone. Where z_dim does not divide into n + 1
-chunks the first z_dim mod (n + 1) chunks are one larger (the codes refuse such z_dims).
+chunks the first z_dim mod (n + 1) chunks are one larger (StudioGAN refuses such a z_dim,
+BigGAN-PyTorch drops the remainder), so one z_dim serves every resolution.
 
 Unconditional (num_classes 0, for unlabelled data): no class embedding; each block's BatchNorm gains
 and biases come from its chunk of z alone (StudioGAN's big_resnet without a class), so the
@@ -26,8 +27,8 @@ constant gains and biases). D then has a plain linear head.
 Widths are multiples of `width` (the paper's ch). Up to 32 x 32 every block of G has 4 ch channels
 and every block of D 2 ch, D halving the side down to 8 x 8 and then two blocks at 8 x 8; from 64 x 64
 on, the paper's tables (G from 16 ch down to ch, D from ch up to 16 ch, down to 4 x 4 and one block
-there). These are StudioGAN's big_resnet layouts, whose CIFAR-10 setting (z 80, shared 128, width 96
-in G and D, attention at 16) reproduces the paper's CIFAR-10 numbers.
+there). These are StudioGAN's big_resnet layouts; its CIFAR-10 setting is z 80, shared 128, width 96
+in G and D, attention at 16 in both.
 
 Spectral norm (`spectral_norm`, on by default in both) normalises every convolution and linear layer
 of G and D and D's class embedding; G's shared embedding is a lookup table feeding linear layers that
