@@ -47,7 +47,8 @@ def test_self_attention_is_the_identity_at_init_and_sits_at_the_chosen_side():
     sides = {}
     for name, net in (("G", G), ("D", D)):
         (attention,) = [m for m in net.modules() if isinstance(m, SelfAttention)]
-        attention.register_forward_hook(lambda m, args, out, name=name: sides.update({name: (args[0].shape[-1], torch.equal(out, args[0]))}))
+        attention.register_forward_hook(
+            lambda m, args, out, name=name: sides.update({name: (args[0].shape[-1], torch.equal(out, args[0]))}))
     D(G(torch.randn(4, 24), torch.arange(4)), torch.arange(4))
     assert sides == {"G": (16, True), "D": (8, True)}
 
@@ -176,11 +177,13 @@ def test_parameter_counts_at_studiogans_cifar10_setting():
 
 
 @pytest.mark.parametrize("build, message", [
-    (lambda: _generator(attention=64), "model.generator.attention=64 is not a side of BigGAN's generator at 32 x 32: choose one of 8, 16, 32, or 0 for none."),
+    (lambda: _generator(attention=64),
+     "model.generator.attention=64 is not a side of BigGAN's generator at 32 x 32: choose one of 8, 16, 32, or 0 for none."),
     (lambda: BigGANDiscriminator((1, 32, 32), width=4, attention=32),
      "model.discriminator.attention=32 is not a side of BigGAN's discriminator at 32 x 32: choose one of 8, 16, or 0 for none."),
     (lambda: BigGANDiscriminator((1, 32, 32), width=2, attention=16), "needs at least 8 channels there and the width gives 4"),
-    (lambda: _generator(out_shape=(1, 24, 24)), "model=biggan needs square images of side 8, 16, 32, 64, ...; got 24: set dataset.resolution."),
+    (lambda: _generator(out_shape=(1, 24, 24)),
+     "model=biggan needs square images of side 8, 16, 32, 64, ...; got 24: set dataset.resolution."),
     (lambda: BigGANDiscriminator((1, 4, 4)), "model=biggan needs square images of side 8, 16, 32, 64, ...; got 4"),
     (lambda: _generator(out_shape=(3, 1024, 1024)), "model=biggan has BigGAN's layouts for sides 8 to 512; got 1024"),
     (lambda: _generator(z_dim=3), "model.z_dim=3 cannot give each of BigGAN's 4 latent chunks at side 32 a dimension"),
@@ -250,6 +253,7 @@ def test_conditional_biggan_trains_on_two_cpu_processes_with_replicas_in_step(tm
     """Two real processes (test_multiprocess.py's launcher): G's conditional BatchNorm statistics,
     kept per rank under broadcast_buffers=False, are averaged before the checkpoint, so both ranks
     end bit-identical, the statistics included."""
+    from gan_platform.runs.rundir import read_metrics
     from test_multiprocess import finish, launch
 
     scratch = tmp_path / "tmp"
@@ -259,3 +263,5 @@ def test_conditional_biggan_trains_on_two_cpu_processes_with_replicas_in_step(tm
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["step"] == 2 and summary["num_processes"] == 2
     assert summary["replicas"]["in_sync"] is True and len(set(summary["replicas"]["sha256"])) == 1
+    assert len(summary["replicas"]["sha256"]) == 2
+    assert [r["step"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "train/d_loss" in r] == [1, 2]  # logged once
