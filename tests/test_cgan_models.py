@@ -143,8 +143,8 @@ def test_conditioning_works_with_every_loss(tmp_path, experiment, conditioning):
     for r in records:
         for key in ("train/d_loss", "train/g_loss", "train/d_wrong_label"):
             assert torch.isfinite(torch.tensor(r[key])), (key, r)
-    if experiment == "wgan_gp":
-        assert records[-1]["train/grad_penalty"] >= 0
+    if experiment == "wgan_gp":  # E[(||grad D(x_hat)|| - 1)^2]: near 1 for a fresh critic whose gradients are small
+        assert 0.05 < records[-1]["train/grad_penalty"] < 5
 
 
 def test_cgan_bundles_are_conditional_with_mismatched_pairs_on():

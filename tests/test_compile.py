@@ -26,8 +26,13 @@ def modules(run_dir):
 
 @pytest.mark.slow
 def test_a_compiled_run_trains_and_resumes_exactly(tmp_path):
+    from torch._dynamo.utils import counters
+
     torch._dynamo.reset()
+    counters.clear()
     straight = train(tmp_path / "straight", [*RING, *COMPILED, "trainer.steps=4"])
+    # compiled for real: dynamo captured the networks' graphs (at least G's and D's forwards)
+    assert counters["stats"]["unique_graphs"] >= 2 and counters["frames"]["ok"] >= 2, dict(counters["stats"])
     train(tmp_path / "stopped", [*RING, *COMPILED, "trainer.steps=2"])
     resumed = train(tmp_path / "stopped", [*RING, *COMPILED, "trainer.steps=4", "trainer.resume=auto"])
     assert straight["status"] == resumed["status"] == "finished"

@@ -85,6 +85,17 @@ def test_each_side_gets_its_own_settings_and_the_shared_ones_set_both(tmp_path):
     train(tmp_path / "ttur", ring + ["optimizer.discriminator.lr=4e-4", "optimizer.generator.lr=1e-4",
                                      "optimizer.generator.betas=[0.0,0.99]", "optimizer.discriminator.weight_decay=0.01"])
     assert _lrs(tmp_path / "ttur") == {"generator": (1e-4, (0.0, 0.99), 0.0), "discriminator": (4e-4, (0.5, 0.999), 0.01)}
+    # by network, not by the optimizers' names: every parameter of D is stepped at D's rate, every one of G at G's
+    from conftest import compose
+    from gan_platform.run import build_trainer
+
+    trainer = build_trainer(compose(ring + ["optimizer.discriminator.lr=4e-4", "optimizer.generator.lr=1e-4"]),
+                            tmp_path / "built")
+    rate = {id(p): group["lr"] for opt in trainer.task.optimizers.values() for group in opt.param_groups for p in group["params"]}
+    unwrap = trainer.acc.unwrap_model
+    assert {rate[id(p)] for p in unwrap(trainer.task.modules["discriminator"]).parameters()} == {4e-4}
+    assert {rate[id(p)] for p in unwrap(trainer.task.modules["generator"]).parameters()} == {1e-4}
+    trainer.run_dir.unlock()
     train(tmp_path / "shared", ring + ["optimizer.lr=3e-3"])
     assert _lrs(tmp_path / "shared") == {"generator": (3e-3, (0.5, 0.999), 0.0), "discriminator": (3e-3, (0.5, 0.999), 0.0)}
     train(tmp_path / "rms", ring + ["optimizer=rmsprop", "optimizer.discriminator.lr=2e-4"])

@@ -65,7 +65,11 @@ def test_bf16_trains_end_to_end(tmp_path):
     assert summary["status"] == "finished" and summary["step"] == 6
     records = [r for r in read_metrics(tmp_path / "bf16" / "metrics.jsonl") if "train/grad_penalty" in r]
     assert [r["step"] for r in records] == [2, 4, 6]
-    assert all(math.isfinite(r["train/d_loss"]) and r["train/grad_penalty"] >= 0 for r in records)
+    assert all(math.isfinite(r["train/d_loss"]) for r in records)
+    # the penalty in bfloat16 is the float32 run's to bf16's rounding (0.9722 against 0.9723 at step 2)
+    train(tmp_path / "fp32_gp", [a for a in args if a != "trainer.precision=bf16"])
+    reference = [r["train/grad_penalty"] for r in read_metrics(tmp_path / "fp32_gp" / "metrics.jsonl") if "train/grad_penalty" in r]
+    assert [r["train/grad_penalty"] for r in records] == pytest.approx(reference, rel=0.02) and min(reference) > 0.5
     acc = make_accelerator(compose(args))  # and the forward passes really ran in bfloat16
     with acc.autocast():
         assert nn.Linear(2, 2).to(acc.device)(torch.randn(3, 2, device=acc.device)).dtype == torch.bfloat16
