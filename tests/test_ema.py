@@ -164,3 +164,69 @@ def test_sample_and_translate_use_the_average_unless_told_raw(tmp_path):
         written = translate_folder(cycle, "a2b", images, tmp_path / f"out_{name}", raw=raw)
         out[name] = np.stack([np.asarray(Image.open(p), dtype=np.float64) for p in written])
     assert np.abs(out["avg"] - out["raw"]).mean() > 0.5  # the two generators translate differently
+
+
+RING_EMA = TINY + ["+experiment=none", "dataset=ring8", "model=mlp", "model.generator.hidden=16", "model.discriminator.hidden=16",
+                   "trainer.log_every=1", "trainer.sample_every=0", "eval.every=0", "eval.num_samples=200", "seed=7"]
+
+
+def _initial_generator(overrides: list[str], tmp_path) -> dict:
+    """G as a run of `overrides` starts: built as the command line builds it, before any step."""
+    from gan_platform.run import build_trainer
+
+    trainer = build_trainer(compose(overrides), tmp_path / "initial")
+    state = {k: v.clone() for k, v in trainer.acc.unwrap_model(trainer.task.modules["generator"]).state_dict().items()}
+    trainer.run_dir.unlock()
+    return state
+
+
+def _closed_form(weights: list[dict], betas: list[float]) -> dict:
+    """p_ema after len(betas) updates from p_0 = weights[0]: p_ema <- b_i p_ema + (1 - b_i) p_{i+1}."""
+    average = dict(weights[0])
+    for beta, after in zip(betas, weights[1:]):
+        average = {k: beta * average[k] + (1 - beta) * after[k] for k in average}
+    return average
+
+
+@pytest.mark.slow
+def test_inside_training_the_average_follows_the_rampup_betas_of_each_step(tmp_path):
+    """A real 3-step run with a half-life and stylegan2-ada's ramp-up: its average equals the closed
+    form with each step's own beta (0 at the start, then 0.25, then 0.5), from G after each step
+    (the same runs stopped after 1 and 2 steps: a constant learning rate, the same bits)."""
+    ema = ["trainer.ema.decay=0.0", "trainer.ema.half_life_images=64", "trainer.ema.rampup=0.5"]
+    weights = [_initial_generator(RING_EMA + ema + ["trainer.steps=3"], tmp_path)]
+    for k in (1, 2, 3):
+        train(tmp_path / f"k{k}", RING_EMA + ema + [f"trainer.steps={k}"])
+        weights.append(load_checkpoint(tmp_path / f"k{k}" / "checkpoints" / "last")[0]["modules"]["generator"])
+    betas = [ema_beta(0.0, 64, 0.5, 16, i * 16) for i in range(3)]
+    assert betas == pytest.approx([0.0, 0.25, 0.5])
+    average = load_checkpoint(tmp_path / "k3" / "checkpoints" / "last")[0]["modules"]["generator_ema"]
+    expected = _closed_form(weights, betas)
+    for key in expected:
+        torch.testing.assert_close(average[key], expected[key], rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(average["body.0.weight"], weights[3]["body.0.weight"])  # an average, not G
+
+
+@pytest.mark.slow
+def test_on_two_processes_the_average_counts_both_ranks_images(tmp_path):
+    """Two CPU processes, a half-life of 64 images, batch 16 each: beta = 0.5^(32/64) per step (one
+    process would use 0.5^(16/64)). Stopped after 1 step and resumed to 2, the average is the closed form."""
+    from test_multiprocess import finish, launch
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    ema = ["trainer.ema.decay=0.0", "trainer.ema.half_life_images=64", "name=ema2"]
+    weights = [_initial_generator(RING_EMA + ema + ["trainer.steps=2"], tmp_path)]
+    averages = []
+    for k, extra in ((1, []), (2, ["trainer.resume=auto"])):
+        code, out = finish(launch(RING_EMA + ema + [f"trainer.steps={k}", *extra], tmp_path, tmp))
+        assert code == 0, out[-3000:]
+        (run_dir,) = (tmp_path / "outputs" / "ema2").iterdir()
+        modules = load_checkpoint(run_dir / "checkpoints" / "last")[0]["modules"]
+        weights.append(modules["generator"])
+        averages.append(modules["generator_ema"])
+    beta = 0.5 ** (32 / 64)
+    for k, average in enumerate(averages, 1):
+        expected = _closed_form(weights[:k + 1], [beta] * k)
+        for key in expected:
+            torch.testing.assert_close(average[key], expected[key], rtol=1e-5, atol=1e-6)
