@@ -63,6 +63,29 @@ def test_lazy_r1_and_r2_every_kth_step_scaled_by_k():
     assert t.extra_state()["d_steps_done"] == 6
 
 
+class PackedLinearD(nn.Module):
+    """PacGAN's view: D judges packs of 2 samples as one input, D(x1, x2) = w . (x1, x2). Its input
+    gradient per pack is w, so R1 = R2 = ||w||^2 over packs, whatever the samples."""
+
+    pack = 2
+
+    def __init__(self, weights):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(weights))
+
+    def forward(self, x, c=None):
+        return (x.reshape(len(x) // 2, -1) * self.w).sum(-1)
+
+
+def test_r1_and_r2_on_packs_are_the_norm_of_each_packs_own_gradient():
+    acc = Accelerator(cpu=True)
+    G, D = ConstantG([1.0, -1.0]), PackedLinearD([1.0, 2.0, 3.0, 4.0])
+    frozen = lambda m: torch.optim.SGD(m.parameters(), lr=0.0)  # noqa: E731
+    t = GANTask(acc, G, D, frozen(G), frozen(D), loss="nonsaturating", z_dim=2, r1_gamma=1.0, r2_gamma=1.0)
+    logs = t.d_step(torch.randn(6, 2), None)  # three packs of two
+    assert logs["r1_penalty"].item() == pytest.approx(30.0) and logs["r2_penalty"].item() == pytest.approx(30.0)
+
+
 def test_conditional_r1_uses_the_true_label():
     t = task(num_classes=2, r1_gamma=1.0)
     logs = t.d_step(torch.zeros(4, 2), torch.tensor([0, 1, 1, 1]))

@@ -81,6 +81,18 @@ def test_a_gradient_penalty_on_a_critic_that_mixes_the_batch_is_refused(args, cu
     assert culprit in message and "\n" not in message
 
 
+@pytest.mark.parametrize("args,penalty", [
+    (["+experiment=r3gan", "model.discriminator.norm=batch"], "loss.r1_gamma"),
+    (["+experiment=r3gan", "loss.r1_gamma=0", "model.discriminator.norm=batch"], "loss.r2_gamma"),
+])
+def test_r1_or_r2_on_a_critic_with_batch_statistics_is_refused(args, penalty):
+    """R1/R2 are each input's own gradient norm: BatchNorm in D mixes other samples' terms in."""
+    with pytest.raises(ConfigError) as info:
+        validate(compose(args))
+    assert str(info.value).startswith(f"{penalty} needs a critic that judges each sample on its own")
+    assert "model.discriminator.norm=batch" in str(info.value) and "\n" not in str(info.value)
+
+
 def test_a_gradient_penalty_with_packing_or_a_per_sample_norm_is_accepted():
     validate(compose(["+experiment=toy2d_wgan_gp", "model.discriminator.pack=2"]))
     validate(compose(["+experiment=wgan_gp", "model.discriminator.norm=layer"]))
