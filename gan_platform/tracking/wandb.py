@@ -130,8 +130,12 @@ class WandbTracker(Tracker):
             self.mode = "offline"
             import wandb
 
-            wandb.teardown()  # the refused online run holds its id in W&B's service: a fresh service takes it
-            self._init(config, init, "offline")
+            # The refused online run can hold its id in W&B's service for a while ("run ID is in use"): a new
+            # run takes a new id; a resumed one keeps the checkpoint's, with a fresh service.
+            wandb.teardown()
+            if not resume_state.get("run_id"):
+                self.run_id = new_run_id()
+            self._init(config, {**init, "id": self.run_id}, "offline")
         self.run_dir = Path(run_dir)
         if getattr(self.run, "resumed", False):  # online: the server's run goes on after its last step
             self.logged_through = max(self.logged_through or -1, int(self.run.starting_step) - 1)
