@@ -59,6 +59,9 @@ def cli_env(extra: Optional[dict] = None) -> dict:
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("OMP_NUM_THREADS", "1")
     env.pop("GAN_RUN_DIR", None)
+    # an in-process test that started W&B leaves its service's address here: a run of the command line
+    # must start its own service, as a user's does, not attach to the test process's
+    env.pop("WANDB_SERVICE", None)
     env["WANDB_SILENT"] = "true"
     env.update(extra or {})
     return {k: v for k, v in env.items() if v is not None}
