@@ -1,4 +1,5 @@
-"""Feature extractors for FID, KID and precision/recall: `inception`, `digits`, `identity`.
+"""Feature extractors for FID, KID and precision/recall: `inception`, `digits`, `identity`, and
+`dinov2` and `clip` (foundation.py).
 
 Every extractor maps generator-form samples (images in [-1, 1], or 2-D points) to (N, d) features
 and says, in `protocol()`, what it is and the SHA-256 of its weights, so a number can be traced
@@ -12,11 +13,16 @@ to the network that produced it.
 - `digits`: the penultimate layer of the shipped digit classifier (evaluation/digit_classifier.py),
   one 64-d block per channel (stacked digits: 3 x 64).
 - `identity`: the points themselves (2-D mixtures), or an image's pixels.
+- `dinov2`, `clip`: DINOv2 ViT-L/14 and CLIP ViT-L/14 from weights files the user supplies
+  (foundation.py). Their Fréchet distance is `eval/fd_dinov2` / `eval/fd_clip` and their kernel
+  distance `eval/kd_dinov2` / `eval/kd_clip`, never `eval/fid`: an extractor names its own
+  (`fd_name`, `kid_name`), so a number is never reported under another feature space's name.
 
 Whether a FID on an extractor's features means anything for the data is decided here, once
 (`fid_applies`): Inception on images, the digit classifier on digit images, identity on points, and
 any extractor of `eval.extractors`. Elsewhere (photos measured with the digit classifier, or
 pixels) the evaluators report no FID under the standard names and say what is needed instead.
+DINOv2 and CLIP fit any images (not points).
 """
 
 from __future__ import annotations
@@ -43,7 +49,11 @@ BUILT_IN = {
     "inception": "gan_platform.evaluation.features.inception_features",
     "digits": "gan_platform.evaluation.features.digit_features",
     "identity": "gan_platform.evaluation.features.identity_features",
+    "dinov2": "gan_platform.evaluation.foundation.dinov2_features",
+    "clip": "gan_platform.evaluation.foundation.clip_features",
 }
+# The feature spaces with a distance of their own name (every other extractor's is eval/fid, eval/kid).
+FD_NAMES = {"dinov2": "fd_dinov2", "clip": "fd_clip"}
 EXTRACTORS = ("auto", *BUILT_IN)
 
 
@@ -59,6 +69,7 @@ class FeatureExtractor(nn.Module):
     name = "?"
     num_features = 0
     sha256: Optional[str] = None
+    fd_name, kid_name = "fid", "kid"   # eval/<fd_name>, eval/<kid_name>: FD_NAMES for DINOv2 and CLIP
 
     def features(self, x: Tensor) -> Tensor:
         raise NotImplementedError
@@ -255,11 +266,16 @@ def fid_applies(name: str, dataset: Any, eval_cfg: Any = None) -> bool:
     digit classifier on digit images, identity on points, and one's own (`eval.extractors`)."""
     if name in ((eval_cfg or {}).get("extractors") or {}):
         return True
-    if name == "inception":
+    if name == "inception" or name in FD_NAMES:
         return dataset.kind == "images"
     if name == "digits":
         return shows_digits(dataset)
     return name == "identity" and dataset.kind == "points"
+
+
+def fd_metric_name(name: str) -> str:
+    """The name of the Fréchet distance on extractor `name`'s features: fid, fd_dinov2 or fd_clip."""
+    return FD_NAMES.get(name, "fid")
 
 
 def fid_missing_reason(dataset: Any) -> str:
