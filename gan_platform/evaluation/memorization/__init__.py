@@ -54,9 +54,10 @@ class CopyCheck:
         chosen = first[:, 0].argsort()[: min(k, len(features))]
         by_features = nearest(features[chosen], self.train, m, backend=self.backend)
         pixels = lambda x: x.float().flatten(1) / 127.5 - 1  # noqa: E731 - [-1, 1], the generator's form
-        by_pixels = nearest(pixels(images_u8[chosen.to(images_u8.device)]), pixels(self.train_u8), m, backend=self.backend)
-        return {"samples": chosen.cpu(), "features": tuple(t.cpu() for t in by_features),
-                "pixels": tuple(t.cpu() for t in by_pixels)}
+        shown = images_u8[chosen.to(images_u8.device)].cpu()
+        by_pixels = nearest(pixels(shown), pixels(self.train_u8), m, backend=self.backend)
+        return {"samples": chosen.cpu(), "images": shown,
+                "features": tuple(t.cpu() for t in by_features), "pixels": tuple(t.cpu() for t in by_pixels)}
 
     def protocol(self) -> dict[str, Any]:
         out: dict[str, Any] = {"training_samples": len(self.train), "nn_search": self.backend,
