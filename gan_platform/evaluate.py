@@ -39,7 +39,8 @@ from typing import Any, Optional, Sequence
 import torch
 
 from gan_platform.errors import UserError, report_and_exit
-from gan_platform.evaluation.session import METRICS, Session, applicable_metrics, check_metrics, parse_metrics
+from gan_platform.evaluation.applicable import METRICS, applicable_metrics, check_metrics, parse_metrics
+from gan_platform.evaluation.session import Session
 
 NEIGHBOUR_ROWS = 8  # generated samples in nearest_neighbours.png
 

@@ -2,7 +2,7 @@
 any set of images), against what (the run's data, a dataset config's, or a reference statistics
 file), with which features, which metrics apply, and where the record goes.
 
-Every check a user's input can fail runs in `Session.open`, `check_metrics` and
+Every check a user's input can fail runs in `Session.open` and applicable.py's `check_metrics` and
 `applicable_metrics`, before any sample is drawn or any feature extracted: a `--name` already
 taken, `--fake` images of another size than the run's, a reference file of other features, a
 metric that cannot apply, no metric that applies at all, real statistics on raw pixels.
@@ -21,26 +21,16 @@ import torch
 from omegaconf import OmegaConf
 
 from gan_platform.errors import UserError, instantiate
+from gan_platform.evaluation.applicable import check_flags, refuse_pixel_reference
 from gan_platform.evaluation.build import check_eval_config, default_num_real
 from gan_platform.evaluation.features import build_extractor, fid_applies, fid_missing_reason, resolve_extractor_name
-from gan_platform.evaluation.gan_evaluator import GANEvaluator, stores_training_set
+from gan_platform.evaluation.gan_evaluator import GANEvaluator
 from gan_platform.evaluation.image_sets import ImageSet, check_shape, read_image_set, to_uint8
 from gan_platform.evaluation.options import BeyondFID
 from gan_platform.evaluation.records import check_name_free, write_record
 
-METRICS = ("fid", "fd_inf", "kid", "is", "prdc", "collapse", "class_accuracy", "memorization")
 FLAGS = ("features", "resize", "inception_weights", "num_real", "batch_size", "is_splits", "heldout")
 LATENTS = "z_i of set k from torch.Generator().manual_seed(seed_k), sample i of class i mod C"
-
-
-def parse_metrics(text: Optional[str]) -> Optional[set[str]]:
-    if not text:
-        return None
-    chosen = {m.strip() for m in text.split(",") if m.strip()}
-    unknown = sorted(chosen - set(METRICS))
-    if unknown or not chosen:
-        raise UserError(f"--metrics takes a comma-separated list of {', '.join(METRICS)}, got '{text}'.")
-    return chosen
 
 
 def eval_node(cfg: Any, args: Any, overrides: list[str]):
@@ -71,20 +61,6 @@ def _parsed(value: str) -> Any:
         return yaml.safe_load(value)
     except yaml.YAMLError:
         return value
-
-
-def check_flags(args: Any) -> None:
-    if (args.num_samples is not None and args.num_samples < 2) or args.seeds < 1:
-        raise UserError(f"--num-samples must be at least 2 and --seeds at least 1, got {args.num_samples} and {args.seeds}.")
-    if args.ref and args.save_ref:
-        raise UserError("--save-ref writes the real data's statistics, and --ref replaces the real data: pass one of them.")
-    if args.fake is not None:
-        given = [flag for flag, on in (("--seeds", args.seeds != 1), ("--truncation", args.truncation is not None),
-                                       ("--raw", args.raw), ("--checkpoint best", args.checkpoint != "last")) if on]
-        if given:
-            raise UserError(f"--fake scores images that are already made, so {given[0]} has nothing to act on: drop it.")
-    if args.neighbours < 0:
-        raise UserError(f"--neighbours must be 0 (no picture) or more, got {args.neighbours}.")
 
 
 @dataclass
@@ -139,6 +115,8 @@ class Session:
         if fake is not None and shape is not None:
             check_shape(fake, shape, f"'{path}'" if trained is not None else f"the data ('{dataset.name}')")
         name_ = resolve_extractor_name(str(ev.get("features", "auto")), dataset, ev.get("inception_weights"), ev)
+        if args.save_ref and not fid_applies(name_, dataset, ev):
+            refuse_pixel_reference(trained.sample_shape if trained is not None else fake.images.shape[1:])
         out_dir = Path(args.out_dir) if args.out_dir else (trained.run_dir or trained.checkpoint.parent) if trained else Path.cwd()
         if args.name:
             check_name_free(out_dir, args.name)
@@ -200,15 +178,10 @@ class Session:
         return self.evaluator
 
     def save_reference(self, path: str) -> None:
-        """The real statistics as a reference file; refused on raw pixels (large, and no FID means anything there)."""
+        """The real statistics as a reference file (features that fit the data only: Session.open checks)."""
         from gan_platform.evaluation.reference import ReferenceStats, save_reference
 
         feats = self.evaluator.real_features
-        if not self.fits:
-            size = feats.shape[1] ** 2 * 8 / 1e6
-            raise UserError(f"--save-ref would write the raw pixels' statistics ({feats.shape[1]} features, a "
-                            f"{size:.0f} MB covariance) on which no FID means anything: pass --features inception "
-                            "with --inception-weights PATH (or another extractor that fits the images).")
         if self.acc.is_main_process:
             protocol = {**self.evaluator.protocol(), "num_samples": self.evaluator.num_real, "dataset": self.dataset.name}
             for key in ("num_fake", "num_fake_used", "evaluations", "eval_seconds", "num_processes", "prdc_k", "prdc_counts",
@@ -285,44 +258,3 @@ class _LazySamples:
         z = self.trained.noise(self.n, self.seed, self.truncation)[rows]
         labels = rows % self.trained.num_classes if self.trained.num_classes else None
         return to_uint8(self.trained.sample(len(rows), labels, z=z, batch_size=self.batch_size))
-
-
-def check_metrics(metrics: Optional[set[str]], s: Session) -> None:
-    """One sentence for a metric asked for that cannot be measured here."""
-    if not metrics:
-        return
-    if "is" in metrics and s.dataset.kind == "points":
-        raise UserError("The Inception Score is a measure of images, and this run generates 2-D points: drop 'is' from --metrics.")
-    if "is" in metrics and s.extractor_name != "inception":
-        raise UserError(f"The Inception Score needs Inception features, and this evaluation uses '{s.extractor_name}': "
-                        "pass --features inception (with --inception-weights PATH) or drop 'is' from --metrics.")
-    if s.fits is False and metrics & {"fid", "fd_inf", "kid", "is"}:
-        raise UserError("These features do not fit the run's images, so no FID, KID or Inception Score means anything: "
-                        "pass --features inception with --inception-weights PATH, or drop them from --metrics.")
-    if s.reference is not None and metrics & {"kid", "prdc", "memorization"}:
-        raise UserError("KID, precision/recall and the memorisation checks need the real samples, which a reference "
-                        "statistics file does not hold: drop --ref or drop kid, prdc and memorization from --metrics.")
-    if "memorization" in metrics and not stores_training_set(s.dataset):
-        raise UserError(f"The memorisation checks compare samples with stored training images, and '{s.dataset.name}' draws "
-                        "its training samples afresh: drop memorization from --metrics.")
-
-
-def applicable_metrics(metrics: Optional[set[str]], s: Session) -> set[str]:
-    """The metric groups to measure: those asked for (or all) that apply here; one sentence when none does."""
-    name, no_ref = s.extractor_name, s.reference is None
-    applies = {"fid": s.fits, "fd_inf": s.fits, "kid": s.fits and no_ref, "is": s.fits and name == "inception",
-               "prdc": no_ref and (s.fits or name == "identity"),
-               "collapse": hasattr(s.dataset, "means") or (name == "digits" and s.fits),
-               "class_accuracy": name == "digits" and s.fits and s.num_classes > 0,
-               "memorization": no_ref and stores_training_set(s.dataset)}
-    chosen = {m for m, ok in applies.items() if ok and (metrics is None or m in metrics)}
-    if not chosen:
-        why = [] if s.fits else [f"the images are measured on '{name}' features, on which no FID, KID or Inception Score "
-                                 "means anything (for Inception features put its weights file in place: "
-                                 "--inception-weights PATH)"]
-        why += ["--ref holds statistics only, not the real samples that KID, precision/recall and the memorisation "
-                "checks need"] if not no_ref else []
-        asked = f"of {', '.join(sorted(metrics))} " if metrics else ""
-        raise UserError(f"No metric {asked}can be measured here, so nothing was written: "
-                        f"{', and '.join(why) or 'none applies to this data'}.")
-    return chosen
