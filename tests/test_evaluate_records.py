@@ -92,3 +92,27 @@ def test_the_protocol_says_what_kid_and_precision_mean_and_progress_is_shown(dig
     protocol = json.loads((digit_run / "eval_progress.json").read_text())["protocol"]
     assert "unscaled" in protocol["kid_scale"] and "x 1000" in protocol["kid_scale"]
     assert "num_fake_used" in protocol["prdc_counts"] and (protocol["num_fake_used"], protocol["num_real"]) == (150, 1797)
+
+
+def test_checkpoint_best_and_seed_pick_the_checkpoint_and_the_sets(digit_run, tmp_path):  # noqa: F811
+    """--checkpoint best measures checkpoints/best (here an older, different state); --seed S is the
+    set --seed 0 --seeds S+1 measures last."""
+    import shutil
+
+    from gan_platform.runs.checkpoint import load_checkpoint, save_checkpoint
+
+    run = tmp_path / "run"
+    shutil.copytree(digit_run, run)
+    state, _ = load_checkpoint(run / "checkpoints" / "last")
+    state["modules"]["generator"] = {k: v * 0.5 if v.is_floating_point() else v for k, v in state["modules"]["generator"].items()}
+    save_checkpoint(run / "checkpoints" / "best", state, 2)
+    for args in (["--name", "last"], ["--checkpoint", "best", "--name", "best"], ["--seeds", 2, "--name", "two"],
+                 ["--seed", 1, "--name", "seed1"]):
+        _evaluate([run, "--num-samples", 100, "--metrics", "fid,class_accuracy", *args])
+    last, best, two, seed1 = (json.loads((run / f"eval_{n}.json").read_text()) for n in ("last", "best", "two", "seed1"))
+    assert (best["protocol"]["step"], last["protocol"]["step"]) == (2, 3)
+    assert best["protocol"]["checkpoint"].endswith("best") and last["protocol"]["checkpoint"].endswith("last")
+    assert best["metrics"]["eval/fid"]["mean"] != pytest.approx(last["metrics"]["eval/fid"]["mean"], rel=1e-3)
+    assert two["protocol"]["seeds"] == [0, 1] and seed1["protocol"]["seeds"] == [1]
+    assert two["metrics"]["eval/fid"]["values"][0] == last["metrics"]["eval/fid"]["mean"]
+    assert seed1["metrics"]["eval/fid"]["values"] == [two["metrics"]["eval/fid"]["values"][1]]
