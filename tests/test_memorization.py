@@ -9,7 +9,7 @@ from conftest import compose
 from gan_platform.data.digits import load_digit_images
 from gan_platform.evaluation.image_sets import export_images
 from gan_platform.evaluation.memorization.copying import mann_whitney_z
-from gan_platform.evaluation.memorization.neighbours import FAISS_FROM, choose_backend, nearest
+from gan_platform.evaluation.memorization.neighbours import choose_backend, nearest
 
 FRACTION = 0.6  # dataset.fraction: the first 60% of each class train, the rest is held out
 
@@ -32,11 +32,12 @@ def test_nearest_neighbours_are_exact(backend):
     assert nearest(twin, twin, 1, exclude_self=True, backend=backend)[0][0, 0] == pytest.approx(0.0, abs=1e-3)
 
 
-def test_auto_takes_faiss_only_for_large_cpu_searches():
-    small = torch.zeros(10, 4)
-    assert choose_backend("auto", small, small) == "torch"
-    big = torch.zeros(1, 4).expand(int(FAISS_FROM ** 0.5 / 2) + 1, 4)
-    assert choose_backend("auto", big, big) == "faiss"
+def test_the_back_end_is_torch_unless_faiss_is_asked_for():
+    from gan_platform.errors import ConfigError
+
+    assert (choose_backend("auto"), choose_backend("torch"), choose_backend("faiss")) == ("torch", "torch", "faiss")
+    with pytest.raises(ConfigError, match="eval.nn_search must be one of auto, torch, faiss"):
+        choose_backend("annoy")
 
 
 def test_the_mann_whitney_z_is_scipys_with_ties_and_the_continuity_correction():
