@@ -83,6 +83,13 @@ def test_exported_samples_scored_through_fake_give_the_in_process_fid(digit_run,
     assert viazip["metrics"]["eval/fid"]["mean"] == pytest.approx(fid, rel=2e-4)
     assert vianpz["metrics"]["eval/fid"]["mean"] == viazip["metrics"]["eval/fid"]["mean"]  # the same images
     assert viazip["metrics"]["eval/class_accuracy"]["mean"] == pytest.approx(inproc["metrics"]["eval/class_accuracy"]["mean"], abs=0.01)
+    from gan_platform.evaluation.image_sets import to_uint8
+    from gan_platform.runs.generator import load_generator
+
+    trained = load_generator(digit_run)   # the images are those of evaluate's first set: latent i of seed 0, class i mod 10
+    first_set = to_uint8(trained.sample(300, torch.arange(300) % 10, z=trained.noise(300, 0)))
+    assert torch.equal(read_image_set(tmp_path / "s.zip").images, first_set)
+    assert torch.equal(read_image_set(tmp_path / "s.zip").labels, torch.arange(300) % 10)
     made = viazip["protocol"]["fake_protocol"]
     assert (made["seed"], made["num_samples"], made["step"], made["image_shape"]) == (0, 300, 3, [1, 16, 16])
     with pytest.raises(SystemExit) as e:  # an export never overwrites
