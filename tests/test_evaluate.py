@@ -163,14 +163,14 @@ def test_inception_path_gives_fid_and_is_with_its_splits_and_both_resizes(digit_
 @pytest.mark.slow
 def test_two_processes_split_the_sampling_and_give_the_one_process_numbers(digit_run, tmp_path):
     args = [str(digit_run), "--num-samples", "101", "--seeds", "2", "--metrics", "fid,kid,prdc,class_accuracy"]
-    _evaluate([*args, "--name", "one"])
+    _evaluate([*args, "--name", "one_process"])
     cmd = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-           "-m", "gan_platform.evaluate", *args, "--name", "two"]
+           "-m", "gan_platform.evaluate", *args, "--name", "two_processes"]
     proc = subprocess.run(cmd, env=cli_env({"ACCELERATE_USE_CPU": "1", "CUDA_VISIBLE_DEVICES": "", "TMPDIR": str(tmp_path)}),
                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    one, two = (json.loads((digit_run / f"eval_{n}.json").read_text()) for n in ("one", "two"))
+    one, two = (json.loads((digit_run / f"eval_{n}.json").read_text()) for n in ("one_process", "two_processes"))
     assert two["protocol"]["num_processes"] == 2 and one["protocol"]["num_processes"] == 1
     assert two["protocol"]["num_fake_used"] == 101
     assert set(one["metrics"]) == set(two["metrics"])

@@ -144,3 +144,15 @@ def test_training_reports_fd_dinov2_and_keeps_its_best_by_it(tmp_path):
     assert summary["protocol"]["extractor"] == "dinov2" and np.isfinite(summary["final"]["eval/fd_dinov2"])
     best = json.loads((tmp_path / "run" / "summary.json").read_text())["best"]
     assert best["eval/fd_dinov2"] == summary["final"]["eval/fd_dinov2"] and "eval/fid" not in best
+
+
+def test_a_cyclegan_refuses_features_whose_distance_it_would_misname():
+    from accelerate import Accelerator
+    from hydra.utils import instantiate
+
+    from conftest import compose
+    from gan_platform.evaluation.cyclegan_metrics import CycleGANEvaluator
+
+    cfg = compose(["+experiment=cyclegan", "eval.features=dinov2"])
+    with pytest.raises(ConfigError, match="eval.features=dinov2 measures GAN runs"):
+        CycleGANEvaluator.from_config(cfg, instantiate(cfg.dataset), Accelerator(cpu=True))

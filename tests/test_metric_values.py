@@ -141,3 +141,40 @@ def test_truncated_noise_is_the_truncated_normal_not_a_uniform():
     assert law.std() == pytest.approx(0.28388, abs=1e-5) and z.std() == pytest.approx(law.std(), abs=0.001)
     assert stats.kstest(z, law.cdf).pvalue > 0.01
     assert stats.kstest(z, stats.uniform(-0.5, 1.0).cdf).pvalue < 1e-9   # a uniform draw passed the old check
+
+
+def test_the_stacked_digit_floor_beside_the_numbers_is_what_real_triples_score():
+    """The protocol's real_data_scores: fresh real triples at the evaluation's own count, what a perfect
+    generator scores (its KL is not 0 at a finite count, and falls as the count grows)."""
+    from accelerate import Accelerator
+    from hydra.utils import instantiate
+
+    from test_evaluator import PerfectSampler
+    from gan_platform.evaluation.build import build_gan_evaluator
+
+    floors = {}
+    for n in (3000, 6000):
+        cfg = compose(["dataset=stacked_digits", "model=dcgan", f"eval.num_samples={n}", "eval.num_real=2000"])
+        data = instantiate(cfg.dataset)
+        ev = build_gan_evaluator(cfg, data, PerfectSampler(data), Accelerator(cpu=True))
+        floors[n] = ev.protocol()["real_data_scores"]
+        perfect = ev.evaluate(PerfectSampler(data, n), step=1)
+        assert floors[n]["num_samples"] == n
+        for key in ("collapse/reverse_kl", "collapse/argmax_reverse_kl", "collapse/high_quality"):
+            assert perfect[key] == pytest.approx(floors[n][key], rel=0.15), key
+    assert floors[3000]["collapse/argmax_reverse_kl"] > 1.5 * floors[6000]["collapse/argmax_reverse_kl"] > 0.05
+
+
+def test_fd_at_infinity_reaches_training_through_the_builder():
+    from accelerate import Accelerator
+    from hydra.utils import instantiate
+
+    from test_evaluator import PerfectSampler
+    from gan_platform.evaluation.build import build_gan_evaluator
+
+    cfg = compose(["dataset=ring8", "model=mlp", "eval.num_samples=1000", "eval.fd_inf=true", "eval.fd_inf_points=5"])
+    data = instantiate(cfg.dataset)
+    ev = build_gan_evaluator(cfg, data, PerfectSampler(data), Accelerator(cpu=True))
+    out = ev.evaluate(PerfectSampler(data, 1), step=1)
+    assert ev.protocol()["fd_inf_counts"] == [100, 325, 550, 775, 1000] and len(ev.fd_inf_values) == 5
+    assert abs(out["eval/fd_inf"]) < out["eval/fid"] < ev.fd_inf_values[0]   # a perfect sampler: the bias is all of FID

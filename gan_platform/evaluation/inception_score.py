@@ -23,10 +23,12 @@ SHUFFLE_SEED = 2020  # torch-fidelity's rng_seed: the same splits as its own Inc
 
 
 def inception_score(logits: Tensor, splits: int = 10, shuffle: bool = True) -> tuple[float, float]:
-    """(mean, population std) of the Inception Score of (N, classes) logits over `splits` splits."""
+    """(mean, population std) of the Inception Score of (N, classes) logits over `splits` splits (at
+    most one a sample: fewer samples than splits make one-sample splits, as torchmetrics' do)."""
     n = len(logits)
-    if not 1 <= splits <= n:
-        raise ValueError(f"the Inception Score needs 1 <= splits <= samples, got {splits} splits of {n}")
+    if splits < 1 or n < 1:
+        raise ValueError(f"the Inception Score needs a split and a sample, got {splits} splits of {n}")
+    splits = min(int(splits), n)
     x = logits.detach().cpu()
     if shuffle:
         x = x[torch.from_numpy(np.random.RandomState(SHUFFLE_SEED).permutation(n))]

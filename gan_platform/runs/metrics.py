@@ -13,12 +13,12 @@ better lower otherwise (`eval/fid`, `eval/fid_class_3`, `eval/kid`, `collapse/re
 from __future__ import annotations
 
 HIGHER_IS_BETTER = ("modes", "high_quality", "precision", "recall", "density", "coverage", "accuracy",
-                    "classes", "class_entropy", "preservation")
+                    "classes", "class_entropy", "preservation", "authpct")
 HIGHER_IS_BETTER_EXACT = ("is",)  # the Inception Score (`eval/is`); a suffix rule would catch too much
 
 # The headline metrics, in order of preference: a page or a summary leads with the first a run has, and the
 # run page shows the first four as cards (sample quality, modes covered, class accuracy, label preservation first).
-HEADLINE = ("eval/fid", "collapse/modes", "eval/fid_a2b", "eval/class_accuracy", "eval/label_preservation", "eval/kid",
+HEADLINE = ("eval/fid", "eval/fd_dinov2", "eval/fd_clip", "collapse/modes", "eval/fid_a2b", "eval/class_accuracy", "eval/label_preservation", "eval/kid",
             "collapse/high_quality", "eval/precision", "eval/recall", "eval/density", "eval/coverage", "collapse/reverse_kl",
             "eval/fid_b2a", "eval/cycle_error", "eval/translation_error", "collapse/classes", "collapse/class_entropy",
             "train/g_loss")
