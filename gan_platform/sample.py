@@ -127,14 +127,16 @@ def write_interpolation(frames: list[Tensor], rows: int, out: Path, fps: int = 1
 EXPORT_LATENTS = "z_i from torch.Generator().manual_seed(seed), sample i of class i mod C (gan_platform.evaluate's first set)"
 
 
-def export_samples(trained: TrainedGenerator, n: int, out: str, seed: int = 0, truncation: Optional[float] = None,
-                   batch_size: int = 500) -> Path:
+def export_samples(trained: TrainedGenerator, n: int, out: Optional[str], seed: int = 0,
+                   truncation: Optional[float] = None, batch_size: int = 500) -> Path:
     """`n` samples as uint8 images at `out` (DIR, .zip or .npz) with their protocol; the target is
     checked before any sample is drawn."""
     import hashlib
 
     from gan_platform.evaluation.image_sets import check_target, export_images, to_uint8
 
+    if not out:
+        raise UserError("--export needs --out: a new folder, FILE.zip or FILE.npz to write the images to.")
     if len(trained.sample_shape) != 3:
         raise UserError("--export writes images, and this run generates 2-D points: save them with --raw FILE.pt instead.")
     if n < 1:
@@ -171,8 +173,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.n < 1:
             raise UserError(f"--n must be at least 1, got {args.n}.")
-        if args.export is not None and not args.out:
-            raise UserError("--export needs --out: a new folder, FILE.zip or FILE.npz to write the images to.")
         trained = load_generator(args.path, args.checkpoint, raw=args.raw_generator)
         if args.export is not None:
             out = export_samples(trained, args.export, args.out, args.seed, args.truncation)

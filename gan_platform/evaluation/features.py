@@ -8,7 +8,7 @@ to the network that produced it.
 - `inception`: torchmetrics' own FID Inception (torch-fidelity's
   `weights-inception-2015-12-05-6726825d.pth`), fed uint8 RGB as torch-fidelity feeds it
   (grey images repeated to three channels, TF-1 style bilinear resize to 299). The file is looked
-  for at `eval.inception_weights`, then in the torch hub cache; if missing it is downloaded from
+  for at `eval.inception_weights`, then in the torch hub cache (inception_weights.py); if missing it is downloaded from
   torch-fidelity's release; a file that does not load as that network is refused.
 - `digits`: the penultimate layer of the shipped digit classifier (evaluation/digit_classifier.py),
   one 64-d block per channel (stacked digits: 3 x 64).
@@ -35,12 +35,13 @@ import torch
 from torch import Tensor, nn
 
 from gan_platform.runs.checkpoint import file_sha256
-from gan_platform.errors import ConfigError, UserError
+from gan_platform.errors import ConfigError
+from gan_platform.evaluation.inception_weights import (INCEPTION_FILE, find_inception_weights,  # noqa: F401 - public here
+                                                       inception_cache_path, load_inception)
 from gan_platform.evaluation.resize import check_resize, resize_clean
 
 log = logging.getLogger(__name__)
 
-INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 DIGIT_DATASETS = ("digits", "stacked_digits", "mnist")
 # The built-in extractors by their `eval.features` name, each built from a `_target_` called with
 # (sample_shape, eval_cfg); `eval.extractors` in the config adds more the same way
@@ -189,52 +190,6 @@ class InceptionFeatures(FeatureExtractor):
                "clean": "PIL bicubic with antialiasing to 299, rounded to uint8 (clean-fid's resize)"}[self.resize]
         return {**super().protocol(), "weights_file": str(self.weights), "resize": how, "resize_mode": self.resize,
                 "release_hash_prefix_matches": self.sha256.startswith(INCEPTION_FILE.rsplit("-", 1)[-1][:8])}
-
-
-def inception_cache_path() -> Path:
-    """Where torch hub keeps downloaded weights: $TORCH_HOME/hub/checkpoints/<file>."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
-
-
-def find_inception_weights(path: Optional[str] = None, url: Optional[str] = None, download: bool = True) -> Path:
-    """The Inception weights file: `path` if given, else the torch hub cache; downloaded there from
-    `url` (torch-fidelity's release by default) when missing; one-sentence UserError when impossible."""
-    target = Path(path).expanduser() if path else inception_cache_path()
-    if target.is_file():
-        return target
-    if download:
-        if url is None:
-            from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3 as url
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(url, str(target), progress=False)
-            return target
-        except Exception as e:  # noqa: BLE001 - offline, 404, permissions: all mean the same to the user
-            log.debug("Inception download from %s failed: %s", url, e)
-    raise UserError(f"The FID Inception weights are missing and cannot be downloaded: put torch-fidelity's "
-                    f"{INCEPTION_FILE} at {target} (or set eval.inception_weights=PATH, or eval.features=digits).")
-
-
-def load_inception(path: Path) -> nn.Module:
-    """torchmetrics' Inception from `path`; a file that does not load as that network (same keys,
-    same shapes) is refused with one sentence."""
-    from torchmetrics.image.fid import NoTrainInceptionV3
-
-    why = ""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)  # refuses pickled code
-        if not isinstance(state, dict) or not state:
-            why = "it holds no state dict"
-        else:
-            # antialias=False: torch-fidelity's own TF-1 compatible resize, as reference FID numbers use
-            return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                      feature_extractor_weights_path=str(path), antialias=False)
-    except RuntimeError as e:  # load_state_dict: missing/unexpected keys or size mismatch
-        why = "its keys or shapes differ" if "state_dict" in str(e) else "it cannot be read"
-    except Exception:  # noqa: BLE001 - unpickling errors, truncated files
-        why = "it cannot be read as torch weights"
-    raise UserError(f"{path} is not torch-fidelity's Inception network ({why}): replace it with the original "
-                    f"{INCEPTION_FILE}, or set eval.features=digits.")
 
 
 def shows_digits(dataset: Any) -> bool:

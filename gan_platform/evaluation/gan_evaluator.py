@@ -119,6 +119,12 @@ class GANEvaluator(Evaluator):
             self.num_real, self.num_stored, self.real_sha256 = reference.num_samples, None, reference.protocol.get("real_sha256")
             self.seconds = time.perf_counter() - setup_start
             return
+        self._real_statistics(dataset, num_real, cache_real, per_class_fid)
+        self.seconds = time.perf_counter() - setup_start  # real statistics count as evaluation time
+
+    def _real_statistics(self, dataset: Any, num_real: Optional[int], cache_real: bool, per_class_fid: bool) -> None:
+        """The real features (from the cache where a run on the same data made them), their statistics,
+        k-NN radii and per-class statistics, and the memorisation checks' training set."""
         real, real_labels = dataset.all(num_real)  # every sample, or a fixed seeded subset of num_real
         self.num_real, self.num_stored = len(real), len(dataset)
         self.real_sha256 = hashlib.sha256(real.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
@@ -130,7 +136,7 @@ class GANEvaluator(Evaluator):
         else:
             self.real_features = compute()
         self.real_stats = ReferenceStats.of(self.real_features)
-        self.kid_subset_size = max(2, min(int(kid_subset_size), self.num_real, self.num_samples))
+        self.kid_subset_size = max(2, min(self.kid_subset_size, self.num_real, self.num_samples))
         # A tiny dataset (or sample count) has fewer than k+1 points: use the largest k it supports
         # (recorded in the protocol), and no precision/recall at all below 2 points.
         k_max = min(self.num_real, self.num_samples) - 1
@@ -145,7 +151,6 @@ class GANEvaluator(Evaluator):
                 mask = real_labels.to(self.device) == c
                 if mask.sum() >= 2 and self.num_samples // self.num_classes >= 2:
                     self.class_stats[c] = ReferenceStats.of(self.real_features[mask])
-        self.seconds = time.perf_counter() - setup_start  # real statistics count as evaluation time
 
     def _copy_check(self, dataset: Any, real: Tensor) -> tuple[Optional[CopyCheck], Optional[str]]:
         """The memorisation checks against the real statistics' samples (the training set, or its
