@@ -104,3 +104,20 @@ def test_images_of_another_size_than_the_runs_are_one_sentence(digit_run, tmp_pa
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert e.value.code == 2 and "are 32 x 32 with 3 channel(s)" in err and "16 x 16 with 1" in err
     assert _one_sentence(err.removeprefix("gan_platform: error: "))
+
+
+def test_a_set_is_scored_against_a_dataset_config_or_a_reference_file_alone(digit_run, tmp_path, monkeypatch):  # noqa: F811
+    """No run at all: `--fake SET dataset=digits` composes the data and its features with Hydra, and
+    `--fake SET --ref FILE` needs neither; both give the FID the run's data gives."""
+    monkeypatch.chdir(tmp_path)
+    assert sample_main([str(digit_run), "--export", "200", "--out", str(tmp_path / "s.npz")]) == 0
+    _evaluate([digit_run, "--fake", tmp_path / "s.npz", "--name", "run", "--metrics", "fid", "--save-ref", tmp_path / "ref.npz"])
+    _evaluate(["--fake", tmp_path / "s.npz", "dataset=digits", "--name", "config", "--metrics", "fid"])
+    _evaluate(["--fake", tmp_path / "s.npz", "--ref", tmp_path / "ref.npz", "--name", "ref", "--metrics", "fid"])
+    run = json.loads((digit_run / "eval_run.json").read_text())["metrics"]["eval/fid"]["mean"]
+    config, ref = (json.loads((tmp_path / f"eval_{n}.json").read_text()) for n in ("config", "ref"))
+    assert config["metrics"]["eval/fid"]["mean"] == pytest.approx(run, rel=1e-9) and config["protocol"]["extractor"] == "digits"
+    assert ref["metrics"]["eval/fid"]["mean"] == pytest.approx(run, rel=1e-6) and ref["protocol"]["reference"].endswith("ref.npz")
+    with pytest.raises(SystemExit) as e:   # a run's data is the run's: only eval.* settings beside a run dir
+        evaluate_main([str(digit_run), "--fake", str(tmp_path / "s.npz"), "dataset=mnist"])
+    assert e.value.code == 2
