@@ -10,12 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY, train
-from test_evaluate import _evaluate, digit_run  # noqa: F401 - fixture
-from gan_platform.errors import ConfigError, UserError
+pytest.importorskip("timm", reason="the features extra (pip install -e '.[features]'; scripts/test installs it)")
+pytest.importorskip("open_clip", reason="the features extra (pip install -e '.[features]'; scripts/test installs it)")
+
+from conftest import TINY, train  # noqa: E402
+from test_evaluate import _evaluate, digit_run  # noqa: F401,E402 - fixture
+from gan_platform.errors import ConfigError, UserError  # noqa: E402
 from gan_platform.evaluation.foundation import (clip_features, clip_network, dinov2_features, dinov2_network,
-                                                resample_dinov2_positions)
-from gan_platform.evaluation.image_sets import export_images
+                                                resample_dinov2_positions)  # noqa: E402
+from gan_platform.evaluation.image_sets import export_images  # noqa: E402
 
 SMALL_DINO = {"depth": 1, "embed_dim": 32, "num_heads": 2}
 SMALL_CLIP = {"layers": 1, "width": 64, "head_width": 32}

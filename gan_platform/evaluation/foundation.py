@@ -137,16 +137,27 @@ def resample_dinov2_positions(state: dict[str, Tensor], grid: int) -> dict[str, 
     return {**state, "pos_embed": torch.cat([pos[:, :1].float(), patches], dim=1).to(pos.dtype)}
 
 
+def _require(module: str, package: str, feature: str) -> Any:
+    """`module` imported, or one sentence naming the extra that installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UserError(f"eval.features={feature} needs {package}, which is not installed: "
+                        "pip install 'gan_platform[features]' (or pip install " + package + ").") from None
+
+
 def dinov2_network(model: str = DINOV2_MODEL, args: Optional[dict[str, Any]] = None) -> nn.Module:
     """timm's DINOv2 ViT at 224 pixels, returning the final-norm CLS token (no head)."""
-    import timm
+    timm = _require("timm", "timm", "dinov2")
 
     return timm.create_model(model, pretrained=False, **{"num_classes": 0, "img_size": SIDE, **dict(args or {})})
 
 
 def clip_network(model: str = CLIP_MODEL, args: Optional[dict[str, Any]] = None) -> nn.Module:
     """open_clip's image tower of `model`, its vision config changed by `args`."""
-    import open_clip
+    open_clip = _require("open_clip", "open_clip_torch", "clip")
     from open_clip.model import _build_vision_tower
 
     cfg = open_clip.get_model_config(model)
