@@ -1,79 +1,54 @@
-"""Evaluate a trained generator after the fact, with a protocol others can reproduce.
+"""Evaluate a trained generator, or any set of images, after the fact, with a protocol others can reproduce.
 
     python -m gan_platform.evaluate RUN_DIR_OR_CHECKPOINT --num-samples 50000 --seeds 3
     python -m gan_platform.evaluate RUN_DIR --metrics fid,is --ref cifar10_train.npz --truncation 0.7
     python -m gan_platform.evaluate RUN_DIR --save-ref real.npz          # the real statistics, for others
+    python -m gan_platform.evaluate RUN_DIR --fake samples.zip           # any model's images against the run's data
+    python -m gan_platform.evaluate --fake DIR dataset=digits            # ... against a dataset config (Hydra)
+    python -m gan_platform.evaluate --fake FILE.npz --ref ref.npz        # ... against reference statistics
+    python -m gan_platform.evaluate RUN_DIR eval.features=dinov2 eval.dinov2_weights=PATH   # FD-DINOv2
     accelerate launch --multi_gpu --num_processes 4 -m gan_platform.evaluate RUN_DIR ...
 
 G is rebuilt from the checkpoint alone (runs/loading.py), its EMA when the run has one (`--raw`: the
-raw generator). `--seeds K` draws K independent sample sets (noise seeds 0..K-1 after `--seed`);
+raw generator). `--seeds K` draws K independent sample sets (noise seeds `--seed` .. `--seed`+K-1);
 every number is reported as the mean and standard deviation over the K sets. Sample i of a set has
 a latent fixed by the set's seed and i (class i mod C for conditional runs), so several processes
-split the sampling and the feature extraction and get the numbers of one process. The real data and
-the features are the run's (`eval.*` of its config, or `--features`, `--resize`, ...); `--ref` puts
-a reference statistics file (evaluation/reference.py) in the real data's place for the FID.
+split the sampling and the feature extraction and get the numbers of one process; `gan_platform.sample
+--export` writes the same set as images. `--fake` scores images instead (a folder, zip or npz:
+evaluation/image_sets.py). The real data and the features are the run's (`eval.*` of its config,
+`eval.KEY=VALUE` arguments and the flags on top), or a Hydra config's (`dataset=NAME ...`); `--ref`
+puts a reference statistics file (evaluation/reference.py) in the real data's place for the FID.
 
-Writes `eval_<name>.json` (numbers and the full protocol) into the run dir and prints a table.
-Metrics (`--metrics`, default all that apply): fid, kid, is, prdc, collapse, class_accuracy.
+Metrics (`--metrics`, default all that apply): fid (the Fréchet distance on the chosen features),
+fd_inf, kid, is, prdc, collapse, class_accuracy, memorization. When none applies, one sentence and
+exit code 2. Writes `eval_<name>.json` and, for the memorisation checks,
+`eval_<name>_nearest_neighbours.png` (evaluation/records.py: an evaluation never replaces another),
+refreshes the run's report.html, and prints a table; progress goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
+import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Optional, Sequence
 
 import torch
-from omegaconf import OmegaConf
 
-from gan_platform.errors import UserError, instantiate, report_and_exit
+from gan_platform.errors import UserError, report_and_exit
+from gan_platform.evaluation.applicable import METRICS, applicable_metrics, check_metrics, parse_metrics
+from gan_platform.evaluation.session import Session
 
-METRICS = ("fid", "kid", "is", "prdc", "collapse", "class_accuracy")
-
-
-def parse_metrics(text: Optional[str]) -> Optional[set[str]]:
-    if not text:
-        return None
-    chosen = {m.strip() for m in text.split(",") if m.strip()}
-    unknown = sorted(chosen - set(METRICS))
-    if unknown or not chosen:
-        raise UserError(f"--metrics takes a comma-separated list of {', '.join(METRICS)}, got '{text}'.")
-    return chosen
+NEIGHBOUR_ROWS = 8  # generated samples in nearest_neighbours.png
 
 
-def eval_config(cfg: Any, args: argparse.Namespace):
-    """The run's `eval` node (or the defaults, for a checkpoint outside a run dir) with the flags on top."""
-    if cfg is not None and cfg.get("eval") is not None:
-        ev = OmegaConf.create(OmegaConf.to_container(cfg.eval, resolve=True))
-    else:
-        from importlib.resources import files
-
-        ev = OmegaConf.create((files("gan_platform.conf") / "eval" / "default.yaml").read_text(encoding="utf-8"))
-    for key in ("features", "resize", "inception_weights", "num_real", "batch_size", "is_splits"):
-        value = getattr(args, key)
-        if value is not None:
-            ev[key] = value
-    return ev
-
-
-def check_metrics(metrics: Optional[set[str]], kind: str, extractor_name: str, fits: bool, reference: Any) -> None:
-    """One sentence for a metric that cannot be measured here."""
-    if not metrics:
-        return
-    if "is" in metrics and kind == "points":
-        raise UserError("The Inception Score is a measure of images, and this run generates 2-D points: drop 'is' from --metrics.")
-    if "is" in metrics and extractor_name != "inception":
-        raise UserError(f"The Inception Score needs Inception features, and this evaluation uses '{extractor_name}': "
-                        "pass --features inception (with --inception-weights PATH) or drop 'is' from --metrics.")
-    if fits is False and metrics & {"fid", "kid", "is"}:
-        raise UserError("These features do not fit the run's images, so no FID, KID or Inception Score means anything: "
-                        "pass --features inception with --inception-weights PATH, or drop them from --metrics.")
-    if reference is not None and metrics & {"kid", "prdc"}:
-        raise UserError("KID and precision/recall need the real features, which a reference statistics file does not hold: "
-                        "drop --ref or drop kid and prdc from --metrics.")
+def progress(acc: Any, message: str) -> None:
+    """One line of progress on stderr (the main process only)."""
+    if acc.is_main_process:
+        print(f"evaluate: {message}", file=sys.stderr, flush=True)
 
 
 def _gather(acc: Any, part: torch.Tensor, share: int, total: int) -> torch.Tensor:
@@ -87,24 +62,28 @@ def _gather(acc: Any, part: torch.Tensor, share: int, total: int) -> torch.Tenso
     return acc.gather(part.contiguous())[:total]
 
 
-def sample_set(trained: Any, evaluator: Any, acc: Any, n: int, seed: int, truncation: Optional[float],
-               batch_size: int) -> tuple[dict[str, torch.Tensor], Optional[torch.Tensor]]:
-    """One sample set of `n`, split across the processes: latents from `seed` (the same for any
-    number of processes), each process generating and extracting its slice, the parts gathered."""
-    z = trained.noise(n, seed, truncation)
-    labels = torch.arange(n) % trained.num_classes if trained.num_classes else None
+def extract_split(evaluator: Any, acc: Any, n: int, make: Any) -> dict[str, torch.Tensor]:
+    """`make(lo, hi)` gives samples lo..hi-1; each process extracts its slice, the parts are gathered."""
     share = math.ceil(n / acc.num_processes)
     lo, hi = min(n, acc.process_index * share), min(n, (acc.process_index + 1) * share)
-    y = labels[lo:hi] if labels is not None else None
-    fake = trained.sample(hi - lo, y, z=z[lo:hi], batch_size=batch_size, truncation=truncation).to(acc.device)
+    fake = make(lo, hi) if hi > lo else make(0, 1)  # no samples for this rank: the parts' shapes from one, then emptied
     if not torch.isfinite(fake).all():
-        raise UserError(f"The generator produced non-finite samples (seed {seed}): evaluate an earlier checkpoint.")
-    parts = evaluator.extract(fake) if hi > lo else None
-    if parts is None:  # no samples for this rank: the parts' shapes from one sample, then emptied
-        parts = {k: v[:0] for k, v in evaluator.extract(trained.sample(1, labels[:1] if labels is not None else None,
-                                                                        z=z[:1], truncation=truncation).to(acc.device)).items()}
-    parts = {k: _gather(acc, v, share, n) for k, v in parts.items()}
-    return parts, labels.to(acc.device) if labels is not None else None
+        raise UserError("The samples hold non-finite values: evaluate an earlier checkpoint.")
+    parts = evaluator.extract(fake.to(acc.device))
+    if hi <= lo:
+        parts = {k: v[:0] for k, v in parts.items()}
+    return {k: _gather(acc, v, share, n) for k, v in parts.items()}
+
+
+def sample_set(trained: Any, evaluator: Any, acc: Any, n: int, seed: int, truncation: Optional[float],
+               batch_size: int) -> tuple[dict[str, torch.Tensor], Optional[torch.Tensor]]:
+    """One sample set of `n`: latents from `seed` (the same for any number of processes), each
+    process generating and extracting its slice, the parts gathered."""
+    z = trained.noise(n, seed, truncation)
+    labels = torch.arange(n) % trained.num_classes if trained.num_classes else None
+    make = lambda lo, hi: trained.sample(hi - lo, labels[lo:hi] if labels is not None else None,  # noqa: E731
+                                         z=z[lo:hi], batch_size=batch_size, truncation=truncation)
+    return extract_split(evaluator, acc, n, make), labels.to(acc.device) if labels is not None else None
 
 
 def summarise(values: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
@@ -125,117 +104,123 @@ def table(summary: dict[str, dict[str, Any]], sets: int) -> str:
     return "\n".join(lines)
 
 
+def measure_sets(session: Session, args: argparse.Namespace, chosen: set[str]) -> tuple[list[dict], Optional[dict]]:
+    """Every sample set's metrics (or the image set's), and the nearest neighbours of the first."""
+    ev, acc, results, neighbours = session.evaluator, session.acc, [], None
+    sets = 1 if session.fake is not None else args.seeds
+    for k in range(sets):
+        start = time.perf_counter()
+        if session.fake is not None:
+            images = session.fake.decoded()
+            parts, labels = extract_split(ev, acc, len(images), lambda lo, hi: images[lo:hi]), session.fake_labels()
+        else:
+            parts, labels = sample_set(session.trained, ev, acc, args.num_samples, args.seed + k, args.truncation, session.batch_size)
+        results.append(ev.measure(parts, labels, chosen))
+        if k == 0 and ev.copy_check is not None and args.neighbours > 0:
+            neighbours = session.neighbours(parts["features"], args.neighbours, args.seed, args.truncation, args.num_samples)
+        progress(acc, f"set {k + 1} of {sets}: {ev.num_fake_used} samples measured in {time.perf_counter() - start:.1f} s")
+        if ev.fd_inf_values:
+            session.fd_inf_values.append(ev.fd_inf_values)
+    return results, neighbours
+
+
+def split_inputs(inputs: list[str]) -> tuple[Optional[str], list[str]]:
+    """(the run dir or checkpoint, the KEY=VALUE overrides) of the positional arguments."""
+    paths = [i for i in inputs if "=" not in i or Path(i).exists()]
+    if len(paths) > 1:
+        raise UserError(f"Evaluate one run at a time, got {len(paths)}: {', '.join(paths)}.")
+    return (paths[0] if paths else None), [i for i in inputs if i not in paths]
+
+
+def compose(overrides: list[str]) -> Any:
+    """The config `python -m gan_platform OVERRIDES` would compose: its data and its `eval` node are used."""
+    from hydra import compose as hydra_compose, initialize_config_module
+    from hydra.errors import HydraException
+
+    try:
+        with initialize_config_module(config_module="gan_platform.conf", version_base="1.3"):
+            cfg = hydra_compose("config", overrides=overrides)
+    except HydraException as e:
+        raise UserError(f"The overrides {' '.join(overrides)} do not compose ({str(e).splitlines()[0].rstrip('.')}): "
+                        "name a dataset as dataset=NAME (conf/dataset/) and settings as eval.KEY=VALUE.") from None
+    return cfg
+
+
+def refresh_report(session: Session) -> None:
+    """The run's report.html again, now listing this evaluation (a run dir with a dashboard only)."""
+    run_dir = session.trained.run_dir if session.trained is not None else None
+    if run_dir is not None and (run_dir / "report.html").is_file() and session.out_dir.resolve() == run_dir.resolve():
+        from gan_platform.tracking.report.run_page import write_run_report
+
+        write_run_report(run_dir)
+
+
 def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], Optional[Path]]:
     """The evaluation the flags describe; (the JSON written, its path on the main process)."""
-    from accelerate import Accelerator
-
-    from gan_platform.evaluation.build import check_eval_config, default_num_real
-    from gan_platform.evaluation.features import build_extractor, fid_applies, fid_missing_reason, resolve_extractor_name
-    from gan_platform.evaluation.gan_evaluator import GANEvaluator
-    from gan_platform.evaluation.reference import ReferenceStats, check_compatible, load_reference, save_reference
-    from gan_platform.runs.generator import load_generator
-
     metrics = parse_metrics(args.metrics)
-    if args.num_samples < 2 or args.seeds < 1:
-        raise UserError(f"--num-samples must be at least 2 and --seeds at least 1, got {args.num_samples} and {args.seeds}.")
-    if args.ref and args.save_ref:
-        raise UserError("--save-ref writes the real data's statistics, and --ref replaces the real data: pass one of them.")
-    acc = Accelerator()
-    trained = load_generator(args.path, args.checkpoint, raw=args.raw)
-    trained.generator.to(acc.device)
-    ev = eval_config(trained.cfg, args)
-    check_eval_config(OmegaConf.create({"eval": ev}))
-    reference = load_reference(args.ref) if args.ref else None
-    if trained.cfg is not None:
-        dataset = instantiate(trained.cfg.dataset)
-    elif reference is not None:  # a checkpoint alone: the reference says what data and features it was made of
-        dataset = SimpleNamespace(name=str(reference.protocol.get("dataset", "(unknown)")),
-                                  kind="points" if len(trained.sample_shape) == 1 else "images")
-        if args.features is None and reference.protocol.get("extractor"):
-            ev.features = str(reference.protocol["extractor"])
-    else:
-        raise UserError(f"'{trained.checkpoint}' has no run dir around it, so there is no real data to compare with: "
-                        "pass --ref FILE.npz (reference statistics) or the run dir.")
-    name = resolve_extractor_name(str(ev.get("features", "auto")), dataset, ev.get("inception_weights"), ev)
-    fits = fid_applies(name, dataset, ev)
-    check_metrics(metrics, dataset.kind, name, fits, reference)
-    extractor = build_extractor(name, trained.sample_shape, ev)
-    if reference is not None:
-        check_compatible(reference, extractor.protocol(), args.ref)
-    num_real = ev.get("num_real", "auto")
-    batch_size = int(ev.get("batch_size") or 500)
-    evaluator = GANEvaluator(
-        accelerator=acc, dataset=dataset, extractor=extractor, num_classes=trained.num_classes,
-        num_samples=args.num_samples, num_real=default_num_real(dataset, name, ev.get("num_real_cap", 10000))
-        if num_real in ("auto", None) else int(num_real),
-        num_real_auto=num_real in ("auto", None), kid_subsets=int(ev.get("kid_subsets", 20)),
-        kid_subset_size=int(ev.get("kid_subset_size", 1000)), prdc_k=int(ev.get("prdc_k", 5)),
-        mode_threshold=float(ev.get("mode_threshold", 0.2)), batch_size=batch_size,
-        per_class_fid=bool(ev.get("per_class_fid", True)), fid_applies=fits,
-        fid_note=None if fits else fid_missing_reason(dataset), is_splits=int(ev.get("is_splits") or 10),
-        reference=reference, cache_real=bool(ev.get("cache_real", True)))
-    out_dir = trained.run_dir or trained.checkpoint.parent
-    if args.save_ref and acc.is_main_process:
-        protocol = {**evaluator.protocol(), "num_samples": evaluator.num_real, "dataset": dataset.name}
-        for key in ("num_fake", "num_fake_used", "evaluations", "eval_seconds", "num_processes", "prdc_k",
-                    "kid_subsets", "kid_subset_size", "is_splits", "real_statistics"):
-            protocol.pop(key, None)
-        save_reference(args.save_ref, ReferenceStats.of(evaluator.real_features, protocol))
-    results = []
-    for k in range(args.seeds):
-        parts, labels = sample_set(trained, evaluator, acc, args.num_samples, args.seed + k, args.truncation, batch_size)
-        results.append(evaluator.measure(parts, labels, metrics))
+    path, overrides = split_inputs(args.inputs)
+    composed = compose(overrides) if path is None and overrides else None
+    session = Session.open(args, path, overrides, composed)  # generator or image set, config, name: all checked
+    progress(session.acc, f"{session.describe()}; real statistics of '{session.dataset.name}'")
+    check_metrics(metrics, session)
+    chosen = applicable_metrics(metrics, session)   # one sentence when none applies
+    start = time.perf_counter()
+    session.build_evaluator(dataclasses.replace(session.options, fd_inf="fd_inf" in chosen,
+                                                memorization="memorization" in chosen))
+    progress(session.acc, f"{session.evaluator.num_real or 'reference'} real samples ready in {time.perf_counter() - start:.1f} s")
+    if args.save_ref:
+        session.save_reference(args.save_ref)
+    results, neighbours = measure_sets(session, args, chosen)
     summary = summarise(results)
-    protocol = {**evaluator.protocol(), "generator": trained.network, "checkpoint": str(trained.checkpoint),
-                "step": trained.step, "truncation": args.truncation,
-                "truncation_space": trained.truncation_space if args.truncation is not None else None,
-                "num_samples": args.num_samples,
-                "sample_sets": args.seeds, "seeds": [args.seed + k for k in range(args.seeds)],
-                "latents": "z_i of set k from torch.Generator().manual_seed(seed_k), sample i of class i mod C",
-                "reference": str(args.ref) if args.ref else None,
-                "reference_protocol": reference.protocol if reference is not None else None,
-                "metrics": sorted(metrics) if metrics else "all that apply", "std": "sample standard deviation over the sets"}
-    for key in ("num_fake", "evaluations", "eval_seconds"):
-        protocol.pop(key, None)
-    report = {"metrics": summary, "protocol": protocol}
-    path = None
-    if acc.is_main_process:
-        from gan_platform.runs.rundir import atomic_write_json
+    if not summary:
+        raise UserError(f"None of the metrics {', '.join(sorted(chosen))} could be measured on these samples: "
+                        "check --metrics against the protocol in docs/evaluation.md.")
+    report = {"metrics": summary, "protocol": session.protocol(args, metrics)}
+    if session.fd_inf_values:
+        report["fd_inf"] = {"counts": session.evaluator.fd_inf_counts, "values": session.fd_inf_values}
+    written = session.write(report, neighbours)
+    if written is not None:
+        refresh_report(session)
+    session.acc.wait_for_everyone()
+    return report, written
 
-        label = args.name or f"{args.checkpoint}_{trained.network}_{args.num_samples}"
-        path = out_dir / f"eval_{label}.json"
-        atomic_write_json(path, report)
-    acc.wait_for_everyone()
-    return report, path
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m gan_platform.evaluate", description=__doc__.splitlines()[0])
+    p.add_argument("inputs", nargs="*", metavar="RUN_DIR | KEY=VALUE",
+                   help="a run dir or checkpoint folder, and/or Hydra overrides (dataset=NAME, eval.KEY=VALUE)")
+    p.add_argument("--fake", default=None, help="score these images instead of sampling G: a folder, .zip or .npz")
+    p.add_argument("--num-samples", type=int, default=None, help="generated samples per set (default 10000; papers: 50000)")
+    p.add_argument("--seeds", type=int, default=1, help="independent sample sets, reported as mean and std")
+    p.add_argument("--seed", type=int, default=0, help="the first set's noise seed")
+    p.add_argument("--metrics", default=None, help=f"comma-separated: {', '.join(METRICS)} (default: all that apply)")
+    p.add_argument("--ref", default=None, help="reference statistics .npz (ours, pytorch-fid's or clean-fid's) for the FID")
+    p.add_argument("--save-ref", default=None, help="also write the real data's statistics to this .npz")
+    p.add_argument("--heldout", default=None, help="real images never trained on (folder, .zip, .npz): the C_T test")
+    p.add_argument("--neighbours", type=int, default=NEIGHBOUR_ROWS, help="rows of nearest_neighbours.png (0: none)")
+    p.add_argument("--checkpoint", default="last", choices=("last", "best"), help="which checkpoint of a run dir")
+    p.add_argument("--raw", action="store_true", help="the raw generator even where the run has an EMA one")
+    p.add_argument("--truncation", type=float, default=None, metavar="PSI",
+                   help="truncation trick: psi toward w_avg for a generator with W (StyleGAN2), else z's threshold")
+    p.add_argument("--features", default=None, help="feature extractor (default: the run's eval.features)")
+    p.add_argument("--resize", default=None, help="torchmetrics or clean (default: the run's eval.resize)")
+    p.add_argument("--inception-weights", dest="inception_weights", default=None, help="path of the Inception file")
+    p.add_argument("--num-real", dest="num_real", type=int, default=None, help="real samples for the statistics")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=None)
+    p.add_argument("--is-splits", dest="is_splits", type=int, default=None, help="Inception Score splits (10)")
+    p.add_argument("--name", default=None, help="the file is eval_<name>.json (default: CHECKPOINT_NETWORK_N, numbered if taken)")
+    p.add_argument("--out-dir", dest="out_dir", default=None, help="where eval_<name>.json goes (default: the run dir)")
+    return p
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gan_platform.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("path", help="a run dir (outputs/NAME/TIME) or a checkpoint folder")
-    parser.add_argument("--num-samples", type=int, default=10000, help="generated samples per set (papers: 50000)")
-    parser.add_argument("--seeds", type=int, default=1, help="independent sample sets, reported as mean and std")
-    parser.add_argument("--seed", type=int, default=0, help="the first set's noise seed")
-    parser.add_argument("--metrics", default=None, help=f"comma-separated: {', '.join(METRICS)} (default: all that apply)")
-    parser.add_argument("--ref", default=None, help="reference statistics .npz (ours, pytorch-fid's or clean-fid's) for the FID")
-    parser.add_argument("--save-ref", default=None, help="also write the real data's statistics to this .npz")
-    parser.add_argument("--checkpoint", default="last", choices=("last", "best"), help="which checkpoint of a run dir")
-    parser.add_argument("--raw", action="store_true", help="the raw generator even where the run has an EMA one")
-    parser.add_argument("--truncation", type=float, default=None, metavar="PSI",
-                        help="truncation trick: psi toward w_avg for a generator with W (StyleGAN2), else z's threshold")
-    parser.add_argument("--features", default=None, help="feature extractor (default: the run's eval.features)")
-    parser.add_argument("--resize", default=None, help="torchmetrics or clean (default: the run's eval.resize)")
-    parser.add_argument("--inception-weights", dest="inception_weights", default=None, help="path of the Inception file")
-    parser.add_argument("--num-real", dest="num_real", type=int, default=None, help="real samples for the statistics")
-    parser.add_argument("--batch-size", dest="batch_size", type=int, default=None)
-    parser.add_argument("--is-splits", dest="is_splits", type=int, default=None, help="Inception Score splits (10)")
-    parser.add_argument("--name", default=None, help="the file is eval_<name>.json (default: CHECKPOINT_NETWORK_N)")
-    args = parser.parse_args(argv)
+    args = parser().parse_intermixed_args(argv)
     try:
         report, path = evaluate(args)
     except UserError as e:
         report_and_exit(e)
     if path is not None:
-        print(table(report["metrics"], args.seeds))
+        print(table(report["metrics"], len(next(iter(report["metrics"].values()))["values"])))
         print(f"wrote {path}")
     return 0
 

@@ -4,6 +4,7 @@
     python -m gan_platform.sample RUN_DIR --truncation 0.7          # the truncation trick (in W for StyleGAN2)
     python -m gan_platform.sample RUN_DIR --style-mix 4             # StyleGAN2: layers 4.. styled by the latents of --seed + 1
     python -m gan_platform.sample RUN_DIR --interpolate 24          # a GIF (and its frames) between latents
+    python -m gan_platform.sample RUN_DIR --export 50000 --out samples.zip   # uint8 images for outside FID tools (DIR, .zip, .npz)
 
 G is rebuilt from the checkpoint alone (its constructor arguments are saved beside the weights;
 runs/loading.py, the loader `gan_platform.translate` shares), loaded safely; the EMA generator is
@@ -16,8 +17,12 @@ fine from the other.
 `--interpolate N` writes N frames walking by slerp from one set of random latents to another and
 back, `--n` walks side by side, one row per class for conditional runs (the same latents in every row).
 Images are written as a grid with one row per requested class (`--n` samples a row); 2-D points as
-a scatter plot coloured by class. Mistakes (not a run dir, a class out of range) are one sentence
-and exit code 2.
+a scatter plot coloured by class. `--export N --out TARGET` writes N samples as uint8 images (PNGs in
+a folder or a zip, or an npz array; evaluation/image_sets.py) with the protocol beside them: sample
+i has latent i of seed `--seed` and class i mod C, the set `gan_platform.evaluate --seed S` measures
+as its first, so `gan_platform.evaluate RUN --fake TARGET` (or clean-fid, torch-fidelity, a paper's
+own script) scores the same images. Mistakes (not a run dir, a class out of range, an export target
+that exists) are one sentence and exit code 2.
 """
 
 from __future__ import annotations
@@ -32,7 +37,6 @@ from torch import Tensor
 
 from gan_platform.errors import UserError, report_and_exit
 from gan_platform.runs.generator import TrainedGenerator, load_generator, slerp  # noqa: F401 - load_generator is public here
-
 
 
 def parse_classes(text: Optional[str], trained: TrainedGenerator) -> list[int]:
@@ -125,6 +129,35 @@ def write_interpolation(frames: list[Tensor], rows: int, out: Path, fps: int = 1
     return out
 
 
+EXPORT_LATENTS = "z_i from torch.Generator().manual_seed(seed), sample i of class i mod C (gan_platform.evaluate's first set)"
+
+
+def export_samples(trained: TrainedGenerator, n: int, out: Optional[str], seed: int = 0,
+                   truncation: Optional[float] = None, batch_size: int = 500) -> Path:
+    """`n` samples as uint8 images at `out` (DIR, .zip or .npz) with their protocol; the target is
+    checked before any sample is drawn."""
+    import hashlib
+
+    from gan_platform.evaluation.image_sets import check_target, export_images, to_uint8
+
+    if not out:
+        raise UserError("--export needs --out: a new folder, FILE.zip or FILE.npz to write the images to.")
+    if len(trained.sample_shape) != 3:
+        raise UserError("--export writes images, and this run generates 2-D points: save them with --raw FILE.pt instead.")
+    if n < 1:
+        raise UserError(f"--export must be at least 1 sample, got {n}.")
+    check_target(out)
+    labels = torch.arange(n) % trained.num_classes if trained.num_classes else None
+    images = to_uint8(trained.sample(n, labels, z=trained.noise(n, seed, truncation), batch_size=batch_size,
+                                     truncation=truncation))
+    protocol = {"generator": trained.network, "run_dir": str(trained.run_dir) if trained.run_dir else None,
+                "checkpoint": str(trained.checkpoint), "step": trained.step, "seed": seed, "truncation": truncation,
+                "num_samples": n, "latents": EXPORT_LATENTS, "image_shape": list(images.shape[1:]),
+                "uint8": "round((x + 1) * 127.5) of x clamped to [-1, 1]",
+                "images_sha256": hashlib.sha256(images.contiguous().numpy().tobytes()).hexdigest()}
+    return export_images(images, labels, protocol, out)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gan_platform.sample", description=__doc__.splitlines()[0])
     parser.add_argument("path", help="a run dir (outputs/NAME/TIME) or a checkpoint folder in one")
@@ -143,6 +176,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="StyleGAN2: layers K.. take their styles from the latents --seed + 1 would draw")
     parser.add_argument("--interpolate", type=int, default=None, metavar="N",
                         help="write a GIF of N frames (and the frames) walking between random latents")
+    parser.add_argument("--export", type=int, default=None, metavar="N",
+                        help="write N samples as uint8 images to --out (a folder, FILE.zip or FILE.npz) with their protocol")
     args = parser.parse_args(argv)
     try:
         if args.n < 1:
@@ -150,6 +185,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.style_mix is not None and args.interpolate is not None:
             raise UserError("--style-mix and --interpolate draw different pictures: pass one of them.")
         trained = load_generator(args.path, args.checkpoint, raw=args.raw_generator)
+        if args.export is not None:
+            out = export_samples(trained, args.export, args.out, args.seed, args.truncation)
+            print(f"wrote {args.export} samples to {out} (step {trained.step} of {trained.run_dir or trained.checkpoint})")
+            return 0
         classes = parse_classes(args.classes, trained)
         if args.interpolate is not None:
             frames = interpolation_frames(trained, args.interpolate, args.n, classes, args.seed, args.truncation)

@@ -56,7 +56,7 @@ def test_a_feature_extractor_of_ones_own_is_chosen_by_config(tmp_path):
     protocol = summary["protocol"]
     assert protocol["extractor"] == "first_coordinate" and protocol["num_features"] == 1
     assert summary["final"]["eval/fid"] >= 0.0
-    with pytest.raises(ConfigError, match="eval.features must be one of auto, inception, digits, identity, mine, got 'yours'"):
+    with pytest.raises(ConfigError, match="eval.features must be one of auto, inception, digits, identity, dinov2, clip, mine, got 'yours'"):
         train(tmp_path / "bad", [*RING, "eval.features=yours", "+eval.extractors.mine._target_=test_config_targets.first_coordinate"])
 
 

@@ -76,3 +76,21 @@ def test_the_ema_generator_is_used_where_the_checkpoint_holds_one(ring_run, tmp_
     _evaluate([run, "--num-samples", 100, "--metrics", "fid", "--name", "raw", "--raw"])
     protocols = [json.loads((run / f"eval_{n}.json").read_text())["protocol"]["generator"] for n in ("ema", "raw")]
     assert protocols == ["generator_ema", "generator"]
+
+
+def test_interpolation_frames_are_g_of_slerp_and_walk_back(digit_run):  # noqa: F811
+    """Frame i is G(slerp(z_a, z_b, t_i), c) with t = 0, 2/F, ..., 1, ..., 2/F: the walk there and back."""
+    from gan_platform.sample import interpolation_frames
+
+    trained = load_generator(digit_run)
+    frames = interpolation_frames(trained, 8, walks=3, classes=[2, 5], seed=4)
+    a, b = trained.noise(3, 4), trained.noise(3, 5)
+    labels = torch.tensor([2, 2, 2, 5, 5, 5])
+    for i, frame in enumerate(frames):
+        t = torch.tensor([1 - abs(1 - 2 * i / 8)], dtype=torch.float64)
+        z = slerp(a.double(), b.double(), t)[0].float()
+        assert torch.allclose(frame, trained.sample(6, labels, z=z.repeat(2, 1)), atol=1e-6), i
+    assert torch.allclose(frames[0], trained.sample(6, labels, z=a.repeat(2, 1)), atol=1e-6)   # starts at z_a
+    assert torch.allclose(frames[4], trained.sample(6, labels, z=b.repeat(2, 1)), atol=1e-6)   # turns at z_b
+    assert all(torch.equal(frames[i], frames[8 - i]) for i in range(1, 8))                    # a palindrome: it loops
+    assert not torch.equal(frames[1], frames[2])

@@ -6,9 +6,10 @@
     num_real      the whole dataset, except Inception features on images: at most `eval.num_real_cap`
                   (10,000, the number FID papers commonly use), a fixed seeded subset (data/base.py):
                   Inception on 60,000 MNIST or CIFAR-10 images costs minutes before every run
-    best_metric   collapse/modes (mixtures, stacked digits), eval/fid (other images), and where no FID
-                  is reported because the features do not fit the images (features.fid_applies), the
-                  pixel-space coverage (eval/pixel_coverage) the evaluator reports instead
+    best_metric   collapse/modes (mixtures, stacked digits), eval/fid (other images; eval/fd_dinov2 or
+                  eval/fd_clip on those features), and where no FID is reported because the features do
+                  not fit the images (features.fid_applies), the pixel-space coverage
+                  (eval/pixel_coverage) the evaluator reports instead
     best_mode     from the metric: max for modes, precision, recall, coverage, accuracy; min otherwise
 """
 
@@ -21,8 +22,9 @@ from omegaconf import DictConfig, open_dict
 from gan_platform.errors import ConfigError
 from gan_platform.runs.metrics import PIXEL_QUALITY, best_mode
 from gan_platform.evaluation.resize import check_resize
-from gan_platform.evaluation.features import (build_extractor, extractor_choices, fid_applies,
+from gan_platform.evaluation.features import (build_extractor, extractor_choices, fd_metric_name, fid_applies,
                                               fid_missing_reason, resolve_extractor_name)
+from gan_platform.evaluation.options import BeyondFID
 
 
 
@@ -32,10 +34,10 @@ def default_num_samples(dataset: Any) -> int:
     return 10000 if dataset.name == "stacked_digits" else 2000
 
 
-def default_best_metric(dataset: Any) -> str:
+def default_best_metric(dataset: Any, extractor_name: str = "") -> str:
     if hasattr(dataset, "means") or dataset.name == "stacked_digits":
         return "collapse/modes"
-    return "eval/fid"
+    return f"eval/{fd_metric_name(extractor_name)}"
 
 
 def pixel_best_metric(dataset: Any, extractor_name: str) -> Optional[str]:
@@ -82,6 +84,7 @@ def check_eval_config(cfg: DictConfig) -> None:
     check_resize(ev.get("resize", "torchmetrics"))
     if ev.get("is_splits") is not None:
         _whole(cfg, "is_splits", ev.is_splits, 1, other="10")
+    BeyondFID.from_config(ev)
     if not 0 <= float(ev.get("mode_threshold", 0.2)) <= 1:
         raise ConfigError(f"eval.mode_threshold is a fraction of a mode's fair share in [0, 1], got {ev.mode_threshold}.")
 
@@ -104,7 +107,10 @@ def build_gan_evaluator(cfg: DictConfig, dataset: Any, task: Any, accelerator: A
     check_eval_config(cfg)
     extractor_name = resolve_extractor_name(str(ev.get("features", "auto")), dataset, ev.get("inception_weights"), ev)
     fits = fid_applies(extractor_name, dataset, ev)
-    resolve_best_metric(ev, default_best_metric(dataset) if fits else pixel_best_metric(dataset, extractor_name))
+    best_metric   collapse/modes (mixtures, stacked digits), eval/fid (other images; eval/fd_dinov2 or
+                  eval/fd_clip on those features), and where no FID is reported because the features do
+                  not fit the images (features.fid_applies), the pixel-space coverage
+                  (eval/pixel_coverage) the evaluator reports instead
     extractor = build_extractor(extractor_name, dataset.sample_shape, ev)
     num_samples = ev.get("num_samples", "auto")
     num_real = ev.get("num_real", "auto")
@@ -117,5 +123,5 @@ def build_gan_evaluator(cfg: DictConfig, dataset: Any, task: Any, accelerator: A
         prdc_k=int(ev.get("prdc_k", 5)), mode_threshold=float(ev.get("mode_threshold", 0.2)),
         batch_size=int(ev.get("batch_size", 500)), per_class_fid=bool(ev.get("per_class_fid", True)),
         fid_applies=fits, fid_note=None if fits else fid_missing_reason(dataset), is_splits=int(ev.get("is_splits") or 10),
-        cache_real=bool(ev.get("cache_real", True)),
+        cache_real=bool(ev.get("cache_real", True)), options=BeyondFID.from_config(ev),
     )

@@ -34,8 +34,9 @@ from typing import Any, Callable, Optional
 import torch
 from torch import Tensor
 
+from gan_platform.errors import ConfigError
 from gan_platform.evaluation.evaluator import Evaluator
-from gan_platform.evaluation.features import (DigitFeatures, FeatureExtractor, build_extractor, fid_applies,
+from gan_platform.evaluation.features import (FD_NAMES, DigitFeatures, FeatureExtractor, build_extractor, fid_applies,
                                               fid_missing_reason, resolve_extractor_name)
 from gan_platform.evaluation.reference import ReferenceStats, frechet_distance
 
@@ -73,6 +74,9 @@ class CycleGANEvaluator(Evaluator):
         """Resolve and build the extractor with features.py (errors stop the run here, before training)."""
         ev = cfg.eval
         name = resolve_extractor_name(str(ev.get("features", "auto")), dataset, ev.get("inception_weights"), ev)
+        if name in FD_NAMES:  # their distances have names of their own; eval/fid_a2b would misname them
+            raise ConfigError(f"eval.features={name} measures GAN runs; a CycleGAN reports eval/fid_a2b and eval/fid_b2a on "
+                              "Inception or digit features: set eval.features=inception or digits.")
         grey = (1, dataset.resolution, dataset.resolution)  # what a style view shows the digit classifier
         views = getattr(dataset, "digit_view", None)
         extractor = build_extractor(name, grey if name == "digits" and views is not None else dataset.sample_shape, ev)

@@ -1,4 +1,5 @@
-"""Feature extractors for FID, KID and precision/recall: `inception`, `digits`, `identity`.
+"""Feature extractors for FID, KID and precision/recall: `inception`, `digits`, `identity`, and
+`dinov2` and `clip` (foundation.py).
 
 Every extractor maps generator-form samples (images in [-1, 1], or 2-D points) to (N, d) features
 and says, in `protocol()`, what it is and the SHA-256 of its weights, so a number can be traced
@@ -7,16 +8,21 @@ to the network that produced it.
 - `inception`: torchmetrics' own FID Inception (torch-fidelity's
   `weights-inception-2015-12-05-6726825d.pth`), fed uint8 RGB as torch-fidelity feeds it
   (grey images repeated to three channels, TF-1 style bilinear resize to 299). The file is looked
-  for at `eval.inception_weights`, then in the torch hub cache; if missing it is downloaded from
+  for at `eval.inception_weights`, then in the torch hub cache (inception_weights.py); if missing it is downloaded from
   torch-fidelity's release; a file that does not load as that network is refused.
 - `digits`: the penultimate layer of the shipped digit classifier (evaluation/digit_classifier.py),
   one 64-d block per channel (stacked digits: 3 x 64).
 - `identity`: the points themselves (2-D mixtures), or an image's pixels.
+- `dinov2`, `clip`: DINOv2 ViT-L/14 and CLIP ViT-L/14 from weights files the user supplies
+  (foundation.py). Their Fréchet distance is `eval/fd_dinov2` / `eval/fd_clip` and their kernel
+  distance `eval/kd_dinov2` / `eval/kd_clip`, never `eval/fid`: an extractor names its own
+  (`fd_name`, `kid_name`), so a number is never reported under another feature space's name.
 
 Whether a FID on an extractor's features means anything for the data is decided here, once
 (`fid_applies`): Inception on images, the digit classifier on digit images, identity on points, and
 any extractor of `eval.extractors`. Elsewhere (photos measured with the digit classifier, or
 pixels) the evaluators report no FID under the standard names and say what is needed instead.
+DINOv2 and CLIP fit any images (not points).
 """
 
 from __future__ import annotations
@@ -29,12 +35,13 @@ import torch
 from torch import Tensor, nn
 
 from gan_platform.runs.checkpoint import file_sha256
-from gan_platform.errors import ConfigError, UserError
+from gan_platform.errors import ConfigError
+from gan_platform.evaluation.inception_weights import (INCEPTION_FILE, find_inception_weights,  # noqa: F401 - public here
+                                                       inception_cache_path, load_inception)
 from gan_platform.evaluation.resize import check_resize, resize_clean
 
 log = logging.getLogger(__name__)
 
-INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 DIGIT_DATASETS = ("digits", "stacked_digits", "mnist")
 # The built-in extractors by their `eval.features` name, each built from a `_target_` called with
 # (sample_shape, eval_cfg); `eval.extractors` in the config adds more the same way
@@ -43,7 +50,11 @@ BUILT_IN = {
     "inception": "gan_platform.evaluation.features.inception_features",
     "digits": "gan_platform.evaluation.features.digit_features",
     "identity": "gan_platform.evaluation.features.identity_features",
+    "dinov2": "gan_platform.evaluation.foundation.dinov2_features",
+    "clip": "gan_platform.evaluation.foundation.clip_features",
 }
+# The feature spaces with a distance of their own name (every other extractor's is eval/fid, eval/kid).
+FD_NAMES = {"dinov2": "fd_dinov2", "clip": "fd_clip"}
 EXTRACTORS = ("auto", *BUILT_IN)
 
 
@@ -59,6 +70,7 @@ class FeatureExtractor(nn.Module):
     name = "?"
     num_features = 0
     sha256: Optional[str] = None
+    fd_name, kid_name = "fid", "kid"   # eval/<fd_name>, eval/<kid_name>: FD_NAMES for DINOv2 and CLIP
 
     def features(self, x: Tensor) -> Tensor:
         raise NotImplementedError
@@ -180,52 +192,6 @@ class InceptionFeatures(FeatureExtractor):
                 "release_hash_prefix_matches": self.sha256.startswith(INCEPTION_FILE.rsplit("-", 1)[-1][:8])}
 
 
-def inception_cache_path() -> Path:
-    """Where torch hub keeps downloaded weights: $TORCH_HOME/hub/checkpoints/<file>."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
-
-
-def find_inception_weights(path: Optional[str] = None, url: Optional[str] = None, download: bool = True) -> Path:
-    """The Inception weights file: `path` if given, else the torch hub cache; downloaded there from
-    `url` (torch-fidelity's release by default) when missing; one-sentence UserError when impossible."""
-    target = Path(path).expanduser() if path else inception_cache_path()
-    if target.is_file():
-        return target
-    if download:
-        if url is None:
-            from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3 as url
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(url, str(target), progress=False)
-            return target
-        except Exception as e:  # noqa: BLE001 - offline, 404, permissions: all mean the same to the user
-            log.debug("Inception download from %s failed: %s", url, e)
-    raise UserError(f"The FID Inception weights are missing and cannot be downloaded: put torch-fidelity's "
-                    f"{INCEPTION_FILE} at {target} (or set eval.inception_weights=PATH, or eval.features=digits).")
-
-
-def load_inception(path: Path) -> nn.Module:
-    """torchmetrics' Inception from `path`; a file that does not load as that network (same keys,
-    same shapes) is refused with one sentence."""
-    from torchmetrics.image.fid import NoTrainInceptionV3
-
-    why = ""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)  # refuses pickled code
-        if not isinstance(state, dict) or not state:
-            why = "it holds no state dict"
-        else:
-            # antialias=False: torch-fidelity's own TF-1 compatible resize, as reference FID numbers use
-            return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                      feature_extractor_weights_path=str(path), antialias=False)
-    except RuntimeError as e:  # load_state_dict: missing/unexpected keys or size mismatch
-        why = "its keys or shapes differ" if "state_dict" in str(e) else "it cannot be read"
-    except Exception:  # noqa: BLE001 - unpickling errors, truncated files
-        why = "it cannot be read as torch weights"
-    raise UserError(f"{path} is not torch-fidelity's Inception network ({why}): replace it with the original "
-                    f"{INCEPTION_FILE}, or set eval.features=digits.")
-
-
 def shows_digits(dataset: Any) -> bool:
     """Digit images: the digit datasets, or a dataset with a `digit_view` per style (digit_styles)."""
     return dataset.name in DIGIT_DATASETS or getattr(dataset, "digit_view", None) is not None
@@ -255,11 +221,16 @@ def fid_applies(name: str, dataset: Any, eval_cfg: Any = None) -> bool:
     digit classifier on digit images, identity on points, and one's own (`eval.extractors`)."""
     if name in ((eval_cfg or {}).get("extractors") or {}):
         return True
-    if name == "inception":
+    if name == "inception" or name in FD_NAMES:
         return dataset.kind == "images"
     if name == "digits":
         return shows_digits(dataset)
     return name == "identity" and dataset.kind == "points"
+
+
+def fd_metric_name(name: str) -> str:
+    """The name of the Fréchet distance on extractor `name`'s features: fid, fd_dinov2 or fd_clip."""
+    return FD_NAMES.get(name, "fid")
 
 
 def fid_missing_reason(dataset: Any) -> str:

@@ -7,11 +7,13 @@ features themselves (KID) and their k-NN radii (precision/recall/density/coverag
 evaluation every process draws its share of `num_samples` (its own noise stream), the shares are
 gathered, and every process computes the same metrics from the whole set. Real features of an extractor with weights
 come from the cache of real features (reference.py) when a run on the same data made them before.
-`gan_platform.evaluate` uses the same evaluator on samples it draws itself (`extract` + `measure`),
-optionally against a reference statistics file instead of the real data.
+`gan_platform.evaluate` uses the same evaluator on samples it draws itself, or on any image set
+(`extract` + `measure`), optionally against a reference statistics file instead of the real data.
 
-    eval/fid, eval/kid, eval/kid_std                         on the chosen features (reference.py, kid.py)
-    eval/is, eval/is_std                                      Inception features only (torchmetrics' InceptionScore)
+    eval/fid, eval/kid, eval/kid_std                         on the chosen features (reference.py, kid.py);
+                                                              eval/fd_dinov2, eval/kd_dinov2 (and _clip) on DINOv2 / CLIP's
+    eval/fd_inf                                               FD at infinity (fd_infinity.py; eval.fd_inf)
+    eval/is, eval/is_std                                      Inception features only (inception_score.py)
     eval/pixel_precision, ..._recall, _density, _coverage     where the features do not fit the data
                                                               (features.fid_applies): no FID then
     eval/precision, eval/recall, eval/density, eval/coverage  k-NN manifolds (manifold.py)
@@ -21,67 +23,54 @@ optionally against a reference statistics file instead of the real data.
     collapse/classes, collapse/class_entropy                    any digit run: generated class histogram
     eval/class_accuracy, eval/fid_class_<c>, eval/fid_class_mean  conditional digit runs
     collapse/class_mode_accuracy                                conditional mixtures
+    memorization/authpct, /nn_ratio, /ct                        image runs with eval.memorization (memorization/)
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from contextlib import contextmanager
 from typing import Any, Optional
 
-import logging
-
 import torch
 from torch import Tensor
-import warnings
 
-from gan_platform.data.base import REAL_SUBSET_SEED
-from gan_platform.evaluation.collapse import (STACKED_CONFIDENCE, MixtureCollapse, ModeHistogram, StackedDigitModes,
-                                              class_mode_accuracy)
+from gan_platform.data.base import REAL_SUBSET_SEED, TensorDataset
+from gan_platform.evaluation.collapse import (STACKED_CONFIDENCE, MixtureCollapse, class_mode_accuracy,
+                                              digit_collapse_metrics, real_stacked_scores)
 from gan_platform.evaluation.evaluator import Evaluator
+from gan_platform.evaluation.fd_infinity import fd_at_infinity, maybe_counts
 from gan_platform.evaluation.features import DigitFeatures, FeatureExtractor, IdentityFeatures, InceptionFeatures
+from gan_platform.evaluation.image_sets import check_shape, read_image_set, to_uint8
+from gan_platform.evaluation.inception_score import Precomputed, inception_score  # noqa: F401 - Precomputed: public here
 from gan_platform.evaluation.kid import kernel_inception_distance
-from gan_platform.evaluation.reference import ReferenceStats, cached_real_features, frechet_distance
 from gan_platform.evaluation.manifold import kth_neighbour_distance, precision_recall_density_coverage
-
+from gan_platform.evaluation.memorization import CopyCheck
+from gan_platform.evaluation.options import BeyondFID
+from gan_platform.evaluation.reference import ReferenceStats, cached_real_features, frechet_distance
 
 log = logging.getLogger(__name__)
-
-
-class Precomputed(torch.nn.Module):
-    """The `feature` module torchmetrics' Inception Score gets: the logits are extracted once, outside."""
-
-    def __init__(self, num_features: int):
-        super().__init__()
-        self.num_features = num_features
-
-    def forward(self, features: Tensor) -> Tensor:
-        return features
-
-
-def inception_score(logits: Tensor, splits: int) -> tuple[float, float]:
-    """exp(E_x KL(p(y|x) || p(y))), mean and std over `splits` splits (torchmetrics' InceptionScore
-    on precomputed logits; the samples' order is shuffled with its fixed seed, as torchmetrics does)."""
-    from torchmetrics.image.inception import InceptionScore
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        metric = InceptionScore(feature=Precomputed(logits.shape[1]), splits=int(splits), sync_on_compute=False)
-    metric.update(logits.float().cpu())
-    with seeded_cpu_rng():  # InceptionScore permutes the samples with the global generator
-        mean, std = metric.compute()
-    return float(mean), float(std)
+KID_SCALE = "unscaled MMD^2, as torchmetrics and torch-fidelity give it (papers often print KID x 1000)"
+PRDC_COUNTS = ("k-NN radii shrink as the sample counts grow: precision, recall, density and coverage compare only "
+               "at equal num_fake_used, num_real and prdc_k")
 
 
 @contextmanager
 def seeded_cpu_rng(seed: int = 0):
-    """The global CPU generator at `seed` inside, restored after: KID's subsets and IS's splits are
-    drawn from it, so the same samples give the same numbers in any process and at any time."""
+    """The global CPU generator at `seed` inside, restored after: KID's subsets are drawn from it,
+    so the same samples give the same numbers in any process and at any time."""
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(seed)
         yield
+
+
+def stores_training_set(dataset: Any) -> bool:
+    """Whether training batches are drawn from the dataset's stored samples (not composed afresh,
+    as 2-D mixtures and stacked digits are): only then is there a training image to copy."""
+    return dataset.kind == "images" and isinstance(dataset, TensorDataset) and type(dataset).sample is TensorDataset.sample
 
 
 class GANEvaluator(Evaluator):
@@ -91,11 +80,13 @@ class GANEvaluator(Evaluator):
                  num_samples: int, num_real: Optional[int] = None, num_real_auto: bool = False, kid_subsets: int = 20, kid_subset_size: int = 1000,
                  prdc_k: int = 5, mode_threshold: float = 0.2, batch_size: int = 500, per_class_fid: bool = True,
                  fid_applies: bool = True, fid_note: Optional[str] = None, is_splits: int = 10,
-                 reference: Optional[ReferenceStats] = None, cache_real: bool = True):
+                 reference: Optional[ReferenceStats] = None, cache_real: bool = True, options: Optional[BeyondFID] = None):
         setup_start = time.perf_counter()
         self.acc = accelerator
         self.device = accelerator.device
         self.extractor = extractor.to(self.device).eval()
+        self.fd, self.kd = extractor.fd_name, extractor.kid_name  # fid/kid, or fd_dinov2/kd_dinov2, fd_clip/kd_clip
+        self.options = options or BeyondFID()
         self.num_classes = int(num_classes or 0)
         self.num_samples, self.k, self.batch_size = int(num_samples), int(prdc_k), int(batch_size)
         self.dataset_name, self.kind = dataset.name, dataset.kind
@@ -117,10 +108,23 @@ class GANEvaluator(Evaluator):
         self.real_stats_source = "reference file" if reference is not None else "computed"
         self.kid_subsets, self.kid_subset_size = int(kid_subsets), int(kid_subset_size)
         self.num_real_auto = num_real_auto
+        self.fd_inf_counts = maybe_counts(self.options.fd_inf and self.fid_applies, self.num_samples, self.options.fd_inf_points)
+        self.fd_inf_values: list[float] = []
+        self.copy_check: Optional[CopyCheck] = None
+        self.memorization_note: Optional[str] = None
+        # what real triples score at this sample count: the floor of KL a perfect generator reaches
+        self.real_scores = (real_stacked_scores(dataset, self.extractor, self.num_samples, self.batch_size)
+                            if self.stacked and hasattr(dataset, "sample") else None)
         if reference is not None:  # FID against the file; no real features, so no KID, PRDC or per-class FID
             self.num_real, self.num_stored, self.real_sha256 = reference.num_samples, None, reference.protocol.get("real_sha256")
             self.seconds = time.perf_counter() - setup_start
             return
+        self._real_statistics(dataset, num_real, cache_real, per_class_fid)
+        self.seconds = time.perf_counter() - setup_start  # real statistics count as evaluation time
+
+    def _real_statistics(self, dataset: Any, num_real: Optional[int], cache_real: bool, per_class_fid: bool) -> None:
+        """The real features (from the cache where a run on the same data made them), their statistics,
+        k-NN radii and per-class statistics, and the memorisation checks' training set."""
         real, real_labels = dataset.all(num_real)  # every sample, or a fixed seeded subset of num_real
         self.num_real, self.num_stored = len(real), len(dataset)
         self.real_sha256 = hashlib.sha256(real.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
@@ -132,7 +136,7 @@ class GANEvaluator(Evaluator):
         else:
             self.real_features = compute()
         self.real_stats = ReferenceStats.of(self.real_features)
-        self.kid_subset_size = max(2, min(int(kid_subset_size), self.num_real, self.num_samples))
+        self.kid_subset_size = max(2, min(self.kid_subset_size, self.num_real, self.num_samples))
         # A tiny dataset (or sample count) has fewer than k+1 points: use the largest k it supports
         # (recorded in the protocol), and no precision/recall at all below 2 points.
         k_max = min(self.num_real, self.num_samples) - 1
@@ -140,12 +144,26 @@ class GANEvaluator(Evaluator):
             log.warning("eval.prdc_k=%d needs more than %d samples; precision/recall use k=%d here.", self.k, self.k, max(k_max, 0))
             self.k = max(k_max, 0)
         self.real_radii = kth_neighbour_distance(self.real_features, self.k) if self.k >= 1 else None
+        if self.options.memorization:
+            self.copy_check, self.memorization_note = self._copy_check(dataset, real)
         if self.fid_applies and per_class_fid and self.num_classes and self.num_classes <= 10 and real_labels is not None:
             for c in range(self.num_classes):
                 mask = real_labels.to(self.device) == c
                 if mask.sum() >= 2 and self.num_samples // self.num_classes >= 2:
                     self.class_stats[c] = ReferenceStats.of(self.real_features[mask])
-        self.seconds = time.perf_counter() - setup_start  # real statistics count as evaluation time
+
+    def _copy_check(self, dataset: Any, real: Tensor) -> tuple[Optional[CopyCheck], Optional[str]]:
+        """The memorisation checks against the real statistics' samples (the training set, or its
+        fixed subset), with held-out features from `eval.heldout`; or why there are none."""
+        if not stores_training_set(dataset):
+            return None, (f"not reported: the training samples of '{dataset.name}' are drawn afresh, not from a stored "
+                          "set of images, so there is no training image to copy")
+        heldout = None
+        if self.options.heldout:
+            found = read_image_set(self.options.heldout)
+            check_shape(found, dataset.sample_shape, f"the run's data ('{dataset.name}')")
+            heldout = self.extractor(found.decoded().to(self.device), self.batch_size)
+        return CopyCheck(self.real_features, to_uint8(real).cpu(), heldout, self.options.ct_cells, self.options.nn_search), None
 
     # -- samples ---------------------------------------------------------------------------
     def generate(self, task: Any) -> tuple[Tensor, Optional[Tensor]]:
@@ -195,17 +213,20 @@ class GANEvaluator(Evaluator):
     @torch.no_grad()
     def measure(self, parts: dict[str, Tensor], labels: Optional[Tensor],
                 metrics: Optional[set[str]] = None) -> dict[str, float]:
-        """The metrics of one sample set from `extract`'s parts; `metrics` picks groups (fid, kid, is,
-        prdc, collapse, class_accuracy; None: all that apply)."""
+        """The metrics of one sample set from `extract`'s parts; `metrics` picks groups (fid, fd_inf,
+        kid, is, prdc, collapse, class_accuracy, memorization; None: all that apply)."""
         want = (lambda name: metrics is None or name in metrics)  # noqa: E731
         feats = parts["features"]
         out: dict[str, float] = {}
         self.num_fake_used = len(feats)  # after the gather: all processes' samples
         if self.fid_applies and want("fid"):
-            out["eval/fid"] = frechet_distance(self.real_stats, ReferenceStats.of(feats))
+            out[f"eval/{self.fd}"] = frechet_distance(self.real_stats, ReferenceStats.of(feats))
+        if self.fid_applies and want("fd_inf") and self.fd_inf_counts and len(feats) >= self.fd_inf_counts[-1]:
+            name = "eval/fd_inf" if self.fd == "fid" else f"eval/{self.fd}_inf"
+            out[name], self.fd_inf_values = fd_at_infinity(self.real_stats, feats, self.fd_inf_counts)
         if self.fid_applies and want("kid") and self.real_features is not None:
             with seeded_cpu_rng():  # the subsets: the same for the same samples
-                out["eval/kid"], out["eval/kid_std"] = kernel_inception_distance(
+                out[f"eval/{self.kd}"], out[f"eval/{self.kd}_std"] = kernel_inception_distance(
                     self.real_features, feats, self.kid_subsets, self.kid_subset_size)
         if self.inception and self.fid_applies and want("is"):
             out["eval/is"], out["eval/is_std"] = inception_score(parts["logits"], self.is_splits)
@@ -215,56 +236,45 @@ class GANEvaluator(Evaluator):
             prdc = precision_recall_density_coverage(self.real_features, feats, self.k, real_radii=self.real_radii)
             out.update({f"{prefix}{k}": v for k, v in prdc.items()})
         if self.mixture is not None and want("collapse"):
-            fake = parts["samples"]
-            self.mixture.reset()
-            self.mixture.update(fake)
-            out.update({f"collapse/{k}": v for k, v in self.mixture.compute().items()})
-            if labels is not None and self.num_classes == len(self.mixture.means):
-                out["collapse/class_mode_accuracy"] = class_mode_accuracy(fake, labels, self.mixture.means, self.mixture.sigma)
+            out.update(self._mixture_metrics(parts["samples"], labels))
         if self.digits and self.fid_applies and (want("collapse") or want("class_accuracy")):
-            digit_metrics = self._digit_metrics(parts["digits"], parts["confidence"], labels)
+            digit_metrics = digit_collapse_metrics(parts["digits"], parts["confidence"], labels, self.stacked)
             out.update({k: v for k, v in digit_metrics.items()
                         if want("class_accuracy" if k == "eval/class_accuracy" else "collapse")})
         if want("fid"):
             for c, stats in self.class_stats.items():
-                out[f"eval/fid_class_{c}"] = frechet_distance(stats, ReferenceStats.of(feats[labels == c]))
+                out[f"eval/{self.fd}_class_{c}"] = frechet_distance(stats, ReferenceStats.of(feats[labels == c]))
             if self.class_stats:
-                out["eval/fid_class_mean"] = sum(out[f"eval/fid_class_{c}"] for c in self.class_stats) / len(self.class_stats)
+                out[f"eval/{self.fd}_class_mean"] = sum(out[f"eval/{self.fd}_class_{c}"] for c in self.class_stats) / len(self.class_stats)
+        if self.copy_check is not None and want("memorization"):
+            out.update(self.copy_check.measure(feats))
         return out
 
-    def _digit_metrics(self, digits: Tensor, confidence: Tensor, labels: Optional[Tensor]) -> dict[str, float]:
-        """Collapse and class accuracy from the predicted digit of every channel and its probability, (N, C)."""
-        out: dict[str, float] = {}
-        if self.stacked and digits.shape[1] == 3:
-            stack = StackedDigitModes().to(self.device)
-            stack.update(digits, confidence)
-            res = stack.compute()
-            out.update({f"collapse/{k}": res[k]
-                        for k in ("modes", "reverse_kl", "high_quality", "argmax_modes", "argmax_reverse_kl")})
-        hist = ModeHistogram(10).to(self.device)
-        hist.update(digits)
-        res = hist.compute()
-        out["collapse/classes"], out["collapse/class_entropy"] = res["modes"], res["entropy"]
-        if not self.stacked:
-            out["collapse/reverse_kl"] = res["reverse_kl"]
-        if labels is not None:
-            target = torch.stack([labels // 100, labels // 10 % 10, labels % 10], 1) if self.stacked else labels[:, None]
-            out["eval/class_accuracy"] = float((digits == target).all(1).double().mean())
+    def _mixture_metrics(self, fake: Tensor, labels: Optional[Tensor]) -> dict[str, float]:
+        self.mixture.reset()
+        self.mixture.update(fake)
+        out = {f"collapse/{k}": v for k, v in self.mixture.compute().items()}
+        if labels is not None and self.num_classes == len(self.mixture.means):
+            out["collapse/class_mode_accuracy"] = class_mode_accuracy(fake, labels, self.mixture.means, self.mixture.sigma)
         return out
 
     def protocol(self) -> dict[str, Any]:
         out = {**self.extractor.protocol(), "num_fake": self.num_samples,
                "num_fake_used": self.num_fake_used, "num_real": self.num_real,
                "real_split": self.real_split(), "real_sha256": self.real_sha256, "real_statistics": self.real_stats_source,
-               "prdc_k": self.k, "kid_subsets": self.kid_subsets,
-               "kid_subset_size": self.kid_subset_size, "num_processes": self.acc.num_processes,
+               "prdc_k": self.k, "prdc_counts": PRDC_COUNTS, "kid_subsets": self.kid_subsets,
+               "kid_subset_size": self.kid_subset_size, "kid_scale": KID_SCALE, "num_processes": self.acc.num_processes,
                "evaluations": self.evaluations, "eval_seconds": round(self.seconds, 3),
-               **({"mode_confidence": STACKED_CONFIDENCE} if self.stacked else {})}
+               **({"mode_confidence": STACKED_CONFIDENCE, "real_data_scores": self.real_scores} if self.stacked else {})}
         if self.reference is not None:  # FID only, against the file: no real features, so no KID or k-NN
-            for key in ("prdc_k", "kid_subsets", "kid_subset_size"):
+            for key in ("prdc_k", "prdc_counts", "kid_subsets", "kid_subset_size", "kid_scale"):
                 out.pop(key)
         if self.inception:
-            out["is_splits"] = self.is_splits
+            out.update(is_splits=self.is_splits, is_std="population std over the splits (torch-fidelity's)")
+        if self.fd_inf_counts:
+            out.update(fd_inf_counts=self.fd_inf_counts, fd_inf_fit="least squares in 1/N through FD_N of seeded random subsets")
+        if self.options.memorization:
+            out["memorization"] = self.copy_check.protocol() if self.copy_check is not None else self.memorization_note
         if not self.fid_applies:
             out["fid"] = self.fid_note or "not reported: the features do not fit the data"
         return out

@@ -13,7 +13,7 @@ better lower otherwise (`eval/fid`, `eval/fid_class_3`, `eval/kid`, `collapse/re
 from __future__ import annotations
 
 HIGHER_IS_BETTER = ("modes", "high_quality", "precision", "recall", "density", "coverage", "accuracy",
-                    "classes", "class_entropy", "preservation")
+                    "classes", "class_entropy", "preservation", "authpct")
 HIGHER_IS_BETTER_EXACT = ("is",)  # the Inception Score (`eval/is`); a suffix rule would catch too much
 
 # The headline metrics, in order of preference: a page or a summary leads with the first a run has, and the
@@ -24,7 +24,7 @@ HIGHER_IS_BETTER_EXACT = ("is",)  # the Inception Score (`eval/is`); a suffix ru
 # coverage are the run's quality numbers; coverage leads them: of the four it is the one that does not reward a
 # generator for reproducing a few real images well (Naeem et al. 2020).
 PIXEL_QUALITY = ("eval/pixel_coverage", "eval/pixel_precision", "eval/pixel_recall", "eval/pixel_density")
-HEADLINE = ("eval/fid", "collapse/modes", "eval/fid_a2b", "eval/class_accuracy", "eval/label_preservation", "eval/kid",
+HEADLINE = ("eval/fid", "eval/fd_dinov2", "eval/fd_clip", "collapse/modes", "eval/fid_a2b", "eval/class_accuracy", "eval/label_preservation", "eval/kid",
             "collapse/high_quality", "eval/precision", "eval/recall", "eval/density", "eval/coverage", "collapse/reverse_kl",
             "eval/fid_b2a", "eval/cycle_error", "eval/translation_error", "collapse/classes", "collapse/class_entropy",
             *PIXEL_QUALITY)

@@ -24,6 +24,7 @@ from typing import Any, Optional
 from gan_platform.runs.metrics import HEADLINE, PER_CLASS, best_mode, group
 from gan_platform.runs.rundir import RunDir, atomic_write_bytes, read_metrics
 from gan_platform.tracking.report import page
+from gan_platform.tracking.report.evaluations import evaluations_section
 from gan_platform.tracking.report.plots import Series, per_class, per_class_bars, series_from_records, small_multiples
 
 REPORT_NAME = "report.html"
@@ -161,6 +162,7 @@ def run_body(run_dir: Path, config: Optional[dict[str, Any]] = None) -> tuple[st
                           for s, p in spread(pictures, STRIP_LENGTH))
         parts += ["<h2>Samples over training</h2>", f'<div class="strip">{figures}</div>']
     parts += curves(series)
+    parts += evaluations_section(run_dir)
     parts += ["<h2>Evaluation protocol</h2>", protocol_table(summary),
               "<h2>Summary</h2>", f"<details><summary>every final and best number</summary>{_key_numbers(summary)}</details>",
               "<h2>Config</h2>", f"<pre>{page.esc(config_text(run_dir, config))}</pre>"]
