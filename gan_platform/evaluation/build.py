@@ -107,10 +107,7 @@ def build_gan_evaluator(cfg: DictConfig, dataset: Any, task: Any, accelerator: A
     check_eval_config(cfg)
     extractor_name = resolve_extractor_name(str(ev.get("features", "auto")), dataset, ev.get("inception_weights"), ev)
     fits = fid_applies(extractor_name, dataset, ev)
-    best_metric   collapse/modes (mixtures, stacked digits), eval/fid (other images; eval/fd_dinov2 or
-                  eval/fd_clip on those features), and where no FID is reported because the features do
-                  not fit the images (features.fid_applies), the pixel-space coverage
-                  (eval/pixel_coverage) the evaluator reports instead
+    resolve_best_metric(ev, default_best_metric(dataset, extractor_name) if fits else pixel_best_metric(dataset, extractor_name))
     extractor = build_extractor(extractor_name, dataset.sample_shape, ev)
     num_samples = ev.get("num_samples", "auto")
     num_real = ev.get("num_real", "auto")
