@@ -19,7 +19,7 @@ The stored set (`len`, `all`, the real statistics) stays the N images as they ar
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from torch import Tensor
@@ -50,7 +50,11 @@ class TensorDataset:
 
     kind: "points" (x is float (N, D)) or "images" (x is uint8 (N, C, H, W), returned in [-1, 1]).
     labels: int64 (N,) or None for unlabelled data; `num_classes` is then None.
+    source: where a packed set came from (packed/build.py), whose `protocol()` names the file and its
+    SHA-256 for the evaluation's protocol; None for the rest.
     """
+
+    source: Any = None
 
     def __init__(
         self,
@@ -80,6 +84,11 @@ class TensorDataset:
     def sample_shape(self) -> tuple[int, ...]:
         """Shape of one sample, e.g. (2,) for points or (1, 16, 16) for images."""
         return tuple(self.x.shape[1:])
+
+    def protocol(self) -> dict[str, Any]:
+        """What names this data in an evaluation's protocol beyond its pixels: a packed set's file and
+        content SHA-256 (computed once, when first asked); {} for the rest."""
+        return self.source.protocol() if self.source is not None else {}
 
     @property
     def labelled(self) -> bool:

@@ -8,7 +8,8 @@ workers, so each one opens its own file handles in the process that reads (a han
 through fork shares its file offset with the parent and would interleave reads).
 
 `read_all` decodes a list of indices into one tensor with `workers` processes, in order: how an
-in-memory packed set is loaded and how a streamed set reads its real statistics.
+in-memory packed set is loaded and how a streamed set reads its real statistics. torch is imported
+there only, so that `gan-dataset` (which uses the readers of packed sets) starts without it.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
-from torch import Tensor
-from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 from gan_platform.data.images import ON_CORRUPT, to_array
+from gan_platform.data.packed.png import decode_plain
 from gan_platform.errors import ConfigError, UserError
 
 log = logging.getLogger(__name__)
@@ -42,7 +46,13 @@ def image_array(image: Image.Image, resolution: int, channels: int) -> np.ndarra
 
 
 def decode_bytes(data: bytes, resolution: int, channels: int) -> Optional[np.ndarray]:
-    """Encoded image bytes (PNG, JPEG, ...) as uint8 (C, R, R); None when they do not decode."""
+    """Encoded image bytes (PNG, JPEG, ...) as uint8 (C, R, R); None when they do not decode. A plain
+    PNG (what gan-dataset writes, packed/png.py) skips Pillow when it is already the right form."""
+    pixels = decode_plain(data)
+    if pixels is not None:
+        if pixels.shape[:2] == (resolution, resolution) and (pixels.ndim == 2) == (channels == 1):
+            return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+        return to_array(Image.fromarray(pixels), resolution, channels)
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
@@ -97,8 +107,8 @@ def check_reading(on_corrupt: str, workers: int) -> None:
         raise ConfigError(f"dataset.workers must be a whole number of zero or more, got {workers!r}.")
 
 
-class _Indexed(torch.utils.data.Dataset):
-    """index -> (index, image or None), for reading a whole set with DataLoader workers."""
+class _Indexed:
+    """index -> (index, image or None): a map-style dataset for reading a whole set with DataLoader workers."""
 
     def __init__(self, reader: ImageReader):
         self.reader = reader
@@ -115,10 +125,13 @@ def _keep_batch(items: list) -> list:
 
 
 def read_all(reader: ImageReader, indices: Sequence[int], on_corrupt: str = "skip", workers: int = 0,
-             desc: str = "images") -> tuple[Tensor, list[int]]:
+             desc: str = "images") -> tuple["Tensor", list[int]]:
     """Stored images `indices` as one uint8 (N, C, R, R) tensor, in order, decoded by `workers`
     processes; returns it and the positions in `indices` that were kept (on_corrupt=skip drops
     unreadable images with one warning; error stops at the first, by name)."""
+    import torch
+    from tqdm.auto import tqdm
+
     shape = (reader.channels, reader.resolution, reader.resolution)
     out = torch.empty((len(indices), *shape), dtype=torch.uint8)
     loader = torch.utils.data.DataLoader(_Indexed(reader), batch_size=READ_BATCH, sampler=list(indices),
