@@ -134,6 +134,7 @@ def read_all(reader: ImageReader, indices: Sequence[int], on_corrupt: str = "ski
 
     shape = (reader.channels, reader.resolution, reader.resolution)
     out = torch.empty((len(indices), *shape), dtype=torch.uint8)
+    filled = out.numpy()  # written through numpy: decoded arrays may be read-only views of the file's bytes
     loader = torch.utils.data.DataLoader(_Indexed(reader), batch_size=READ_BATCH, sampler=list(indices),
                                          num_workers=workers, collate_fn=_keep_batch,
                                          generator=torch.Generator().manual_seed(0))  # never draws from the global RNG
@@ -147,7 +148,7 @@ def read_all(reader: ImageReader, indices: Sequence[int], on_corrupt: str = "ski
                                         "dataset.on_corrupt=skip to skip unreadable images.")
                     bad.append(i)
                 else:
-                    out[len(kept)] = torch.from_numpy(np.ascontiguousarray(array))
+                    filled[len(kept)] = array
                     kept.append(pos)
                 pos += 1
             bar.update(len(batch))

@@ -148,7 +148,7 @@ class StreamingImages(TensorDataset):
             self._start_from(state, n)
             got, images, unreadable = next(self._loader)
         for k in unreadable:
-            images[k] = torch.from_numpy(np.ascontiguousarray(self._readable(int(idx[k]))))
+            images[k].numpy()[...] = self._readable(int(idx[k]))
         stored = idx % len(self) if self.mirror else idx
         y = self.labels[stored].to(self.target) if self.labels is not None else None
         return decode_uint8(images.to(self.target, non_blocking=True)), y

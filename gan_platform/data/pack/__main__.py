@@ -102,7 +102,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     from gan_platform.data.pack.convert import pack
 
     args = parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _stop)
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         summary = pack(options_from(args), any_resolution=args.any_resolution)
     except UserError as e:
@@ -110,6 +110,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("gan-dataset: stopped; nothing was written under the destination's name.", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print("\n".join(summary.lines()))
     return 0
 
