@@ -19,8 +19,12 @@ the ratios to torchvision measured in the same round.
 
 RSS: a zip of `--rss-gb` GB of 256 x 256 PNGs (made in a temporary folder under /tmp, deleted
 after) trains a small DCGAN streamed (`dataset.stream=auto` streams it, with the default 4
-workers); the peak RSS of the training process and the peak sum of RSS and of PSS over it and its
-workers are sampled every 0.2 s.
+workers), and the same run on a zip of 64 such images held in memory is the reference; the peak
+RSS of the training process and the peak sums of RSS and of PSS over it and its workers (RSS
+counts the pages they share once per process, PSS divides them) are sampled every 0.2 s.
+
+Decode: microseconds to decode one image, a plain PNG (what gan-dataset writes) against the same
+pixels as Pillow writes them (what stylegan2-ada's tool writes).
 
 Packing: gan-dataset on the 20,000-image folder (its default workers, and --workers 0), and
 stylegan2-ada's dataset_tool.py (`--stylegan-tool PATH`, plain Python) on the same folder.
@@ -148,21 +152,19 @@ def throughput(tmp: Path, sides: list[int], repeats: int, warmup: int, batches: 
 
 
 # -- memory of a streamed set -------------------------------------------------------------------
-def big_zip(path: Path, gigabytes: float) -> int:
-    """A zip of plain 256 x 256 noise PNGs (196 kB each), written by gan-dataset's own writer."""
+def noise_zip(path: Path, count: int) -> None:
+    """A zip of `count` plain 256 x 256 noise PNGs (196 kB each), written by gan-dataset's own writer."""
     import numpy as np
 
     from gan_platform.data.pack.writer import ZipWriter
     from gan_platform.data.packed.png import encode_plain
 
-    count = int(gigabytes * 1e9 / (256 * 256 * 3))
     rng = np.random.default_rng(0)
     with ZipWriter(path) as writer:
         for i in range(count):
             writer.add(f"{i // 1000:05d}/img{i:08d}.png", encode_plain(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)),
                        None, str(i))
         writer.finish(None)
-    return count
 
 
 def tree_memory(proc) -> tuple[int, int, int]:
@@ -180,18 +182,15 @@ def tree_memory(proc) -> tuple[int, int, int]:
     return proc.memory_info().rss, rss, pss
 
 
-def streamed_rss(tmp: Path, gigabytes: float, steps: int) -> None:
+def train_peak(tmp: Path, zip_path: Path, steps: int) -> tuple[float, tuple[int, int, int]]:
+    """(seconds, peak memory as tree_memory) of a small DCGAN trained on `zip_path` from the command line."""
     import psutil
 
-    path = tmp / "big.zip"
-    start = time.perf_counter()
-    count = big_zip(path, gigabytes)
-    print(f"\nstreamed set: {count} PNGs of 256 x 256, {path.stat().st_size / 1e9:.2f} GB zip, made in "
-          f"{time.perf_counter() - start:.0f} s")
-    cmd = [sys.executable, "-m", "gan_platform", "+experiment=nsgan", "dataset=zip", f"dataset.path={path}", "model=dcgan",
-           "model.generator.width=8", "model.discriminator.width=8", "trainer.batch_size=16", f"trainer.steps={steps}",
-           "trainer.progress=false", "trainer.sample_every=0", "trainer.checkpoint_every=0", "eval.enabled=false",
-           "tracker=none", "report=false", f"hydra.run.dir={tmp / 'run'}"]
+    run_dir = tmp / f"run_{zip_path.stem}"
+    cmd = [sys.executable, "-m", "gan_platform", "+experiment=nsgan", "dataset=zip", f"dataset.path={zip_path}",
+           "model=dcgan", "model.generator.width=8", "model.discriminator.width=8", "trainer.batch_size=16",
+           f"trainer.steps={steps}", "trainer.progress=false", "trainer.sample_every=0", "trainer.checkpoint_every=0",
+           "eval.enabled=false", "tracker=none", "report=false", f"hydra.run.dir={run_dir}"]
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -204,11 +203,59 @@ def streamed_rss(tmp: Path, gigabytes: float, steps: int) -> None:
         time.sleep(0.2)
     log = proc.communicate()[0]
     if proc.returncode:
-        raise SystemExit(f"the streamed run failed:\n{log[-3000:]}")
-    streamed = "Streaming the" in log or "streamed" in log.lower()
-    print(f"{steps} steps of a DCGAN (width 8, batch 16) in {time.perf_counter() - start:.0f} s, streamed: {streamed}; "
-          f"peak RSS of the training process {peak[0] / 2**30:.2f} GiB, of it and its workers {peak[1] / 2**30:.2f} GiB "
-          f"(PSS {peak[2] / 2**30:.2f} GiB)")
+        raise SystemExit(f"the run on {zip_path.name} failed:\n{log[-3000:]}")
+    return time.perf_counter() - start, peak
+
+
+def streamed_rss(tmp: Path, gigabytes: float, steps: int) -> None:
+    """Peak memory training on a streamed set of `gigabytes`, against the same run on 64 images held in memory."""
+    count = int(gigabytes * 1e9 / (256 * 256 * 3))
+    start = time.perf_counter()
+    noise_zip(tmp / "big.zip", count)
+    noise_zip(tmp / "small.zip", 64)
+    print(f"\nstreamed set: {count} PNGs of 256 x 256, {(tmp / 'big.zip').stat().st_size / 1e9:.2f} GB zip, made in "
+          f"{time.perf_counter() - start:.0f} s; decoded {count * 196608 / 2**20:.0f} MB > dataset.stream_above_mb 2048, "
+          "so dataset.stream=auto streams it (4 workers, the default)")
+    print(f"{steps} steps of a DCGAN (width 8, batch 16); peak GiB: the training process, its RSS with its workers', "
+          "their PSS")
+    for name in ("small.zip", "big.zip"):
+        seconds, peak = train_peak(tmp, tmp / name, steps)
+        what = "64 images in memory" if name == "small.zip" else f"{count} images streamed"
+        print(f"{what:24} {seconds:5.0f} s   {peak[0] / 2**30:5.2f}  {peak[1] / 2**30:5.2f}  {peak[2] / 2**30:5.2f}")
+
+
+def decode_speed(tmp: Path) -> None:
+    """Microseconds to decode one image to uint8 (C, R, R): a plain PNG by packed/png.py, and Pillow
+    on the same image as Pillow writes it (stylegan2-ada's compress_level 0, with Pillow's row filters)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from gan_platform.data.packed.png import encode_plain
+    from gan_platform.data.readers import decode_bytes
+
+    rng = np.random.default_rng(0)
+    print("\ndecoding one image, microseconds (median of 5 passes over 200 images)")
+    for side in (32, 256):
+        arrays = [rng.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(200)]
+        plain = [encode_plain(a) for a in arrays]
+        pillow = []
+        for a in arrays:
+            buf = io.BytesIO()
+            Image.fromarray(a).save(buf, format="PNG", compress_level=0)
+            pillow.append(buf.getvalue())
+        rates = {}
+        for name, data in (("plain", plain), ("pillow", pillow)):
+            passes = []
+            for _ in range(5):
+                start = time.perf_counter()
+                for d in data:
+                    decode_bytes(d, side, 3)
+                passes.append((time.perf_counter() - start) / len(data) * 1e6)
+            rates[name] = statistics.median(passes)
+        print(f"{side:3} x {side:<3}  plain PNG {rates['plain']:7.0f}   Pillow's PNG {rates['pillow']:7.0f}   "
+              f"ratio {rates['pillow'] / rates['plain']:5.1f}")
 
 
 # -- packing time --------------------------------------------------------------------------------
@@ -232,13 +279,13 @@ def packing(tmp: Path, stylegan_tool: str | None) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--parts", default="throughput,rss,pack", help="throughput, rss, pack (comma-separated)")
+    p.add_argument("--parts", default="throughput,pack,rss,decode", help="throughput, pack, rss, decode (comma-separated)")
     p.add_argument("--sizes", default="32,256")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--batches", type=int, default=100)
     p.add_argument("--rss-gb", type=float, default=3.0)
-    p.add_argument("--rss-steps", type=int, default=100)
+    p.add_argument("--rss-steps", type=int, default=30)
     p.add_argument("--stylegan-tool", help="path of stylegan2-ada's dataset_tool.py, to time it on the same folder")
     p.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -258,6 +305,8 @@ def main() -> None:
             packing(Path(tmp), args.stylegan_tool)
         if "rss" in parts:
             streamed_rss(Path(tmp), args.rss_gb, args.rss_steps)
+        if "decode" in parts:
+            decode_speed(Path(tmp))
 
 
 if __name__ == "__main__":
