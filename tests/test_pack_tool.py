@@ -141,6 +141,10 @@ def test_stylegan2_ada_zips_read_here_and_repack_to_the_same_pixels(tmp_path, ca
     ours, stored_arrays, labels, meta = stored(tmp_path / "ours.zip")
     assert ours == names and np.array_equal(stored_arrays, np.stack(arrays)) and labels == [1, 0, 2, 1]
     assert set(meta) == {"labels"}  # no class names to keep: exactly stylegan2-ada's dataset.json
+    assert pack(capsys, tmp_path / "sg.zip", tmp_path / "plain.zip", "--no-labels")[0] == 0
+    assert stored(tmp_path / "plain.zip")[3] == {"labels": None}
+    rc, _, err = pack(capsys, tmp_path / "sg.zip", tmp_path / "named.zip", "--no-labels", "--class-names", "a,b,c")
+    assert rc == 2 and "is packed unlabelled: drop --class-names" in err and not (tmp_path / "named.zip").exists()
 
 
 def test_center_crop_wide_puts_the_band_on_a_black_canvas_and_skips_small_images(tmp_path, capsys):

@@ -89,7 +89,7 @@ def open_source(opts: Options) -> Source:
     if kind == "folder":
         return open_folder(path, opts.labelled)
     if kind == "zip":
-        return open_zip(path)
+        return open_zip(path, opts.labelled)
     if kind == "cifar":
         return open_cifar(path, opts.split, opts.label_column, opts.labelled)
     if kind == "idx":
@@ -192,7 +192,10 @@ def pack(opts: Options, any_resolution: bool = False) -> Summary:
     check_destination(opts.dest, opts.overwrite)
     source = open_source(opts)
     class_names = opts.class_names or source.class_names
-    if opts.class_names and source.labelled and len(opts.class_names) < 2:
+    if opts.class_names and not source.labelled:
+        raise UserError(f"--class-names names the classes of labels, and '{opts.source}' is packed unlabelled: drop "
+                        "--class-names, or --no-labels if you meant the labels.")
+    if opts.class_names and len(opts.class_names) < 2:
         raise UserError("--class-names needs the names of at least two classes, comma-separated.")
     items = source.items()
     seen, shape = probe(items, opts, any_resolution)

@@ -98,18 +98,18 @@ def open_folder(root: Path, labelled: bool) -> Source:
 
 
 # -- another packed zip ------------------------------------------------------------------------
-def open_zip(path: Path) -> Source:
+def open_zip(path: Path, labelled: bool) -> Source:
     from gan_platform.data.packed.archive import ZipReader, open_archive
 
     index = open_archive(path)
     reader = ZipReader(index, 1, 1)
+    labels = index.labels if labelled else None
 
     def items() -> Iterator[Item]:
         for i, name in enumerate(index.names):
-            label = index.labels[i] if index.labels is not None else None
-            yield Item(f"'{name}' of '{path}'", reader.member(i), label, png_name(name))
+            yield Item(f"'{name}' of '{path}'", reader.member(i), labels[i] if labels is not None else None, png_name(name))
 
-    return Source("zip", len(index.names), items, index.labels is not None, index.class_names)
+    return Source("zip", len(index.names), items, labels is not None, index.class_names if labels is not None else None)
 
 
 # -- CIFAR-10 / CIFAR-100 ----------------------------------------------------------------------
