@@ -176,6 +176,13 @@ class ZipReader(ImageReader):
         if self._pid != os.getpid():
             self._fd, self._zip, self._pid = os.open(self.index.path, os.O_RDONLY), None, os.getpid()
 
+    def __del__(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():  # only the process that opened it closes it
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+
     def member(self, i: int) -> Optional[bytes]:
         """Member i's uncompressed bytes, or None when they are damaged (a bad CRC, a cut-short file)."""
         self._own_handles()
