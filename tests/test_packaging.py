@@ -72,7 +72,7 @@ def test_a_wheel_installed_elsewhere_composes_every_experiment(tmp_path):
         shown = subprocess.run(command, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
         assert shown.returncode == 0, shown.stderr[-2000:]
         assert "weight_clip: 0.01" in shown.stdout and "name: wgan" in shown.stdout
-    for script in ("gan-sweep", "gan-sample", "gan-translate", "gan-report", "gan-dashboard"):
+    for script in ("gan-sweep", "gan-sample", "gan-translate", "gan-report", "gan-dashboard", "gan-dataset"):
         helped = subprocess.run([str(bindir / script), "--help"], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
         assert helped.returncode == 0 and "usage:" in helped.stdout, (script, helped.stderr[-1000:])
     assert not list(elsewhere.iterdir()), "a --cfg job or --help run wrote files"

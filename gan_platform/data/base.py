@@ -10,11 +10,16 @@ shards of the index space (`shard`).
 Images are stored as uint8 (N, C, H, W) and handed out as float in [-1, 1]; 2-D points are stored
 as float (N, 2) in their own coordinates. A dataset whose samples are generated (the Gaussian
 mixtures, stacked digits) overrides `sample`.
+
+Mirroring (`mirror=True`, stylegan2-ada's `--mirror`) doubles an image set with its x-flips: the
+sampler draws from 2N indices, index N + i being stored image i flipped left to right, so every
+image is also trained on mirrored and the draw is still one `randint` from the same generator.
+The stored set (`len`, `all`, the real statistics) stays the N images as they are.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from torch import Tensor
@@ -33,12 +38,23 @@ def decode_uint8(x: Tensor) -> Tensor:
     return x.float().mul_(1.0 / 127.5).sub_(1.0)
 
 
+def check_mirror(name: str, kind: str, mirror: bool) -> None:
+    """Only images mirror: one sentence for anything else."""
+    if mirror and kind != "images":
+        raise ConfigError(f"dataset.mirror flips images left to right, and dataset '{name}' holds {kind}: "
+                          "set dataset.mirror=false.")
+
+
 class TensorDataset:
     """Samples (x, y) batches from tensors kept on one device.
 
     kind: "points" (x is float (N, D)) or "images" (x is uint8 (N, C, H, W), returned in [-1, 1]).
     labels: int64 (N,) or None for unlabelled data; `num_classes` is then None.
+    source: where a packed set came from (packed/build.py), whose `protocol()` names the file and its
+    SHA-256 for the evaluation's protocol; None for the rest.
     """
+
+    source: Any = None
 
     def __init__(
         self,
@@ -48,9 +64,11 @@ class TensorDataset:
         num_classes: Optional[int] = None,
         kind: str = "images",
         class_names: Optional[list[str]] = None,
+        mirror: bool = False,
     ):
         if len(x) == 0:
             raise ConfigError(f"Dataset '{name}' is empty: point it at a folder or file that holds samples.")
+        check_mirror(name, kind, mirror)
         self.name = name
         self.kind = kind
         self.x = x
@@ -58,6 +76,7 @@ class TensorDataset:
         self.num_classes = num_classes if labels is not None else None
         self.class_names = class_names
         self.device = x.device
+        self.mirror = bool(mirror)
         self._index: Optional[Tensor] = None  # this rank's shard of the sample indices
 
     # -- shape -----------------------------------------------------------------------------
@@ -66,12 +85,22 @@ class TensorDataset:
         """Shape of one sample, e.g. (2,) for points or (1, 16, 16) for images."""
         return tuple(self.x.shape[1:])
 
+    def protocol(self) -> dict[str, Any]:
+        """What names this data in an evaluation's protocol beyond its pixels: a packed set's file and
+        content SHA-256 (computed once, when first asked); {} for the rest."""
+        return self.source.protocol() if self.source is not None else {}
+
     @property
     def labelled(self) -> bool:
         return self.labels is not None
 
     def __len__(self) -> int:
         return len(self.x)
+
+    @property
+    def pool_size(self) -> int:
+        """How many samples the sampler draws from (before sharding): 2N with `mirror`, else N."""
+        return len(self) * (2 if self.mirror else 1)
 
     # -- placement -------------------------------------------------------------------------
     def to(self, device: torch.device) -> "TensorDataset":
@@ -87,12 +116,12 @@ class TensorDataset:
     def shard(self, rank: int, world_size: int) -> "TensorDataset":
         """Restrict sampling to indices rank, rank + world_size, ...: disjoint data per process."""
         if world_size > 1:
-            if len(self) < world_size:
+            if self.pool_size < world_size:
                 raise ConfigError(
                     f"Dataset '{self.name}' has {len(self)} samples, fewer than the {world_size} processes: "
                     "use more data or fewer processes."
                 )
-            self._index = torch.arange(rank, len(self), world_size, device=self.device)
+            self._index = torch.arange(rank, self.pool_size, world_size, device=self.device)
         return self
 
     # -- sampling --------------------------------------------------------------------------
@@ -102,14 +131,21 @@ class TensorDataset:
             return decode_uint8(x)
         return x.float()
 
+    def draw(self, n: int, generator: torch.Generator) -> Tensor:
+        """n sample indices in [0, pool_size), uniform with replacement over this rank's shard."""
+        pool = self.pool_size if self._index is None else len(self._index)
+        idx = torch.randint(pool, (n,), generator=generator, device=self.device)
+        return self._index[idx] if self._index is not None else idx
+
     def sample(self, n: int, generator: torch.Generator) -> tuple[Tensor, Optional[Tensor]]:
         """A batch of n samples drawn uniformly with replacement, with labels (or None)."""
-        pool = len(self) if self._index is None else len(self._index)
-        idx = torch.randint(pool, (n,), generator=generator, device=self.device)
-        if self._index is not None:
-            idx = self._index[idx]
-        y = self.labels[idx] if self.labels is not None else None
-        return self.decode(self.x[idx]), y
+        idx = self.draw(n, generator)
+        stored = idx % len(self) if self.mirror else idx
+        y = self.labels[stored] if self.labels is not None else None
+        x = self.x[stored]
+        if self.mirror:
+            x = torch.where((idx >= len(self)).view(-1, *[1] * (x.dim() - 1)), x.flip(-1), x)
+        return self.decode(x), y
 
     def subset_indices(self, limit: Optional[int] = None) -> Optional[Tensor]:
         """`limit` distinct stored indices in stored order, drawn with a fixed seed (REAL_SUBSET_SEED):

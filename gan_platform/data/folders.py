@@ -37,13 +37,26 @@ def class_folders(root: Path) -> dict[str, list[Path]]:
     return classes
 
 
+def _streamed(files: list[Path], classes: Optional[dict[str, list[Path]]], resolution: int, channels: int,
+              on_corrupt: str, workers: int, mirror: bool) -> TensorDataset:
+    """The folder's files read batch by batch (streaming.py), labelled by class when `classes` is given."""
+    from gan_platform.data.readers import FileReader, check_reading
+    from gan_platform.data.streaming import StreamingImages
+
+    check_reading(on_corrupt, workers)
+    names = list(classes) if classes else None
+    labels = torch.tensor([i for i, n in enumerate(names) for _ in classes[n]], dtype=torch.int64) if names else None
+    return StreamingImages("image_folder", FileReader(files, resolution, channels), labels, len(names) if names else None,
+                           names, on_corrupt, workers, mirror)
+
+
 def image_folder(root: Optional[str] = None, resolution: int = 32, channels: int = 3,
                  on_corrupt: str = "skip", stream: Any = "auto", stream_above_mb: float = 2048.0,
-                 workers: int = 4) -> TensorDataset:
+                 workers: int = 4, mirror: bool = False) -> TensorDataset:
     """The images under `root` as uint8 (N, channels, resolution, resolution), with class labels
     when `root` holds one subfolder per class. Held in memory, or streamed from disk by `workers`
     DataLoader workers (streaming.py) when `stream` is true, or `auto` and the decoded set would
-    take more than `stream_above_mb` megabytes."""
+    take more than `stream_above_mb` megabytes. `mirror` doubles the set with x-flips (base.py)."""
     if not root:
         raise ConfigError("dataset.root is not set: add dataset.root=PATH, a folder of images or of one subfolder per class.")
     path = check_folder(root, "dataset.root")
@@ -61,13 +74,8 @@ def image_folder(root: Optional[str] = None, resolution: int = 32, channels: int
         raise ConfigError(f"dataset.workers must be zero or more, got {workers}.")
     files = loose or [f for name in classes for f in classes[name]]
     if stream is True or (stream == "auto" and len(files) * channels * resolution ** 2 > stream_above_mb * 2**20):
-        from gan_platform.data.streaming import StreamingImages
-
-        names = list(classes) or None
-        labels = None if loose else torch.tensor([i for i, n in enumerate(classes) for _ in classes[n]], dtype=torch.int64)
         log.info("Streaming %d images of '%s' from disk with %d workers.", len(files), path, workers)
-        return StreamingImages("image_folder", files, labels, len(names) if names else None, names, resolution, channels,
-                               on_corrupt, workers)
+        return _streamed(files, None if loose else classes, resolution, channels, on_corrupt, workers, mirror)
     if loose:
         x, kept = load_images(loose, resolution, channels, on_corrupt, desc=path.name)
         labels, names = None, None
@@ -88,4 +96,4 @@ def image_folder(root: Optional[str] = None, resolution: int = 32, channels: int
         if empty:
             log.warning("Class(es) %s of '%s' have no readable images left.", ", ".join(empty), path)
     return TensorDataset("image_folder", x, labels, num_classes=len(names) if names else None, kind="images",
-                         class_names=names)
+                         class_names=names, mirror=mirror)

@@ -13,13 +13,16 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
-from torch import Tensor
 from tqdm.auto import tqdm
 
 from gan_platform.errors import ConfigError, UserError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made, so that gan-dataset starts without it
+    from torch import Tensor
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,8 @@ def load_images(paths: Sequence[Path], resolution: int, channels: int = 3, on_co
     if bad:
         log.warning("Skipped %d unreadable image(s) of %d in %s (first: %s).", len(bad), len(paths), desc, bad[0])
     if not arrays:
+        import torch
+
         return torch.zeros((0, channels, resolution, resolution), dtype=torch.uint8), kept
     return stack_arrays(arrays), kept
 
@@ -88,6 +93,8 @@ def stack_arrays(arrays: Sequence[np.ndarray]) -> Tensor:
     """uint8 (C, R, R) arrays -> one (N, C, R, R) tensor, laid out as every image batch of the
     platform is (in memory or streamed), so that convolutions see the same strides and train to
     the same bits."""
+    import torch
+
     return torch.from_numpy(np.stack(arrays))
 
 

@@ -115,6 +115,7 @@ class GANEvaluator(Evaluator):
         # what real triples score at this sample count: the floor of KL a perfect generator reaches
         self.real_scores = (real_stacked_scores(dataset, self.extractor, self.num_samples, self.batch_size)
                             if self.stacked and hasattr(dataset, "sample") else None)
+        self.data_protocol: dict[str, Any] = {}
         if reference is not None:  # FID against the file; no real features, so no KID, PRDC or per-class FID
             self.num_real, self.num_stored, self.real_sha256 = reference.num_samples, None, reference.protocol.get("real_sha256")
             self.seconds = time.perf_counter() - setup_start
@@ -128,9 +129,13 @@ class GANEvaluator(Evaluator):
         real, real_labels = dataset.all(num_real)  # every sample, or a fixed seeded subset of num_real
         self.num_real, self.num_stored = len(real), len(dataset)
         self.real_sha256 = hashlib.sha256(real.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+        # a packed set names its file and content hash (data/packed): recorded, and part of the cache key
+        self.data_protocol = dataset.protocol() if hasattr(dataset, "protocol") else {}
+        packed_sha256 = self.data_protocol.get("dataset_sha256")
+        real_key = f"{self.real_sha256}|{packed_sha256}" if packed_sha256 else self.real_sha256
         compute = lambda: self.extractor(real.to(self.device), self.batch_size)  # noqa: E731
         if cache_real:
-            feats, hit = cached_real_features(self.extractor.protocol(), self.real_sha256, compute)
+            feats, hit = cached_real_features(self.extractor.protocol(), real_key, compute)
             self.real_stats_source = "cache" if hit else "computed"
             self.real_features = feats.to(self.device)
         else:
@@ -265,7 +270,8 @@ class GANEvaluator(Evaluator):
                "prdc_k": self.k, "prdc_counts": PRDC_COUNTS, "kid_subsets": self.kid_subsets,
                "kid_subset_size": self.kid_subset_size, "kid_scale": KID_SCALE, "num_processes": self.acc.num_processes,
                "evaluations": self.evaluations, "eval_seconds": round(self.seconds, 3),
-               **({"mode_confidence": STACKED_CONFIDENCE, "real_data_scores": self.real_scores} if self.stacked else {})}
+               **({"mode_confidence": STACKED_CONFIDENCE, "real_data_scores": self.real_scores} if self.stacked else {}),
+               **self.data_protocol}
         if self.reference is not None:  # FID only, against the file: no real features, so no KID or k-NN
             for key in ("prdc_k", "prdc_counts", "kid_subsets", "kid_subset_size", "kid_scale"):
                 out.pop(key)
