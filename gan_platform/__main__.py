@@ -22,9 +22,8 @@ from omegaconf import DictConfig
 import gan_platform.conf  # noqa: F401  (registers the config schema)
 from gan_platform.config.preflight import _rank, append_experiment, preflight
 from gan_platform.errors import EXIT_USER_ERROR, UserError, report_and_exit
+from gan_platform.runs.status import Status, exit_code
 
-EXIT_CODES = {"finished": 0, "early_stopped": 0, "failed": 1, "diverged": 3, "interrupted": 130,
-              "stopped_by_sweep": 0}
 
 
 def _is_plain_run(argv: list[str]) -> bool:
@@ -43,7 +42,7 @@ def _mark_ended(run_dir: str, status: str, error: str) -> bool:
     if rd.in_use():  # another live run's dir (the run-dir lock refused this one): not ours to mark
         return False
     old = rd.read_summary()
-    if old.get("status") in (None, "running"):  # never leave "running", never overwrite the trainer's word
+    if old.get("status") in (None, Status.RUNNING):  # never leave "running", never overwrite the trainer's word
         try:
             rd.write_summary({**old, "status": status, "error": error})
             return True
@@ -100,7 +99,7 @@ def ended_line(summary: dict, run_dir: str, overrides: list[str]) -> str:
     tracked = f"; {summary['tracker']}" if summary.get("tracker") else ""
     line = (f"gan_platform: run ended with status '{summary['status']}'"
             + (f": {summary['error']}" if summary.get("error") else "") + f" (run dir: {run_dir}{tracked})")
-    if summary["status"] == "interrupted" and summary.get("checkpoint_step") is not None:
+    if summary["status"] == Status.INTERRUPTED and summary.get("checkpoint_step") is not None:
         line += f"; continue it with: {resume_command(Path(run_dir), overrides)}"
     return line
 
@@ -113,17 +112,18 @@ def hydra_entry(cfg: DictConfig) -> int:
     try:
         summary = run(cfg, run_dir)
     except UserError as e:
-        _mark_ended(run_dir, "failed", str(e))
+        _mark_ended(run_dir, Status.FAILED, str(e))
         if HydraConfig.get().mode.name == "MULTIRUN":  # one bad job must not end the other jobs
             print(f"gan_platform: error: {e} (run dir: {run_dir})", file=sys.stderr, flush=True)
             return EXIT_USER_ERROR
         report_and_exit(e)
     except KeyboardInterrupt:  # Ctrl-C before training started (the trainer handles it after)
-        _mark_ended(run_dir, "interrupted", "stopped by Ctrl-C before training started")
-        report_and_exit(UserError("Stopped by Ctrl-C before training started; nothing was trained."), EXIT_CODES["interrupted"])
+        _mark_ended(run_dir, Status.INTERRUPTED, "stopped by Ctrl-C before training started")
+        report_and_exit(UserError("Stopped by Ctrl-C before training started; nothing was trained."),
+                        exit_code(Status.INTERRUPTED))
     except Exception as e:
         error = describe_error(e)
-        recorded_here = _mark_ended(run_dir, "failed", error)
+        recorded_here = _mark_ended(run_dir, Status.FAILED, error)
         if HydraConfig.get().mode.name != "MULTIRUN":
             raise
         # A multirun job: this job failed, the other jobs go on, and the multirun ends with a line per
@@ -131,8 +131,8 @@ def hydra_entry(cfg: DictConfig) -> int:
         where = _log_to_job_file(f"Job failed: {error}", e) if recorded_here else []
         print(f"gan_platform: error: {error} (run dir: {run_dir}"
               + (f"; traceback in {where[0]}" if where else "") + ")", file=sys.stderr, flush=True)
-        return EXIT_CODES["failed"]
-    code = EXIT_CODES.get(summary["status"], 1)
+        return exit_code(Status.FAILED)
+    code = exit_code(summary["status"])
     if not code and _rank() == 0:
         print(closing_line(summary, run_dir), file=sys.stderr, flush=True)
     if code and _rank() == 0:

@@ -54,8 +54,6 @@ def make_accelerator(cfg: DictConfig) -> Accelerator:
         # Accelerate quietly trains in float32 when asked for fp16 on a CPU (no autocast, no scaler).
         raise ConfigError("trainer.precision=fp16 needs a GPU (on the CPU Accelerate would quietly train in float32): "
                           "use trainer.precision=bf16 on the CPU, or fp16 on a GPU.")
-    if acc.num_processes > 1 and cfg.trainer.batch_size < 1:
-        raise ConfigError("trainer.batch_size must be at least 1 per process.")
     return acc
 
 
@@ -135,11 +133,10 @@ def build_trainer(cfg: DictConfig, run_dir: str | os.PathLike) -> Trainer:
     tracker = tracker or Tracker()
     config = OmegaConf.to_container(cfg, resolve=True)
     trainer = Trainer(accelerator=acc, task=task, dataset=dataset, run_dir=RunDir(run_path), cfg=cfg.trainer,
-                      eval_cfg=cfg.eval, evaluator=evaluator, tracker=tracker, seed=int(cfg.seed), config=config)
-    trainer.callbacks.extend(build_callbacks(cfg))
-    trainer.tracker_resume_state = {}
-    trainer.resume()
-    tracker.start(config, str(run_path), trainer.tracker_resume_state)
+                      eval_cfg=cfg.eval, evaluator=evaluator, tracker=tracker, seed=int(cfg.seed), config=config,
+                      callbacks=build_callbacks(cfg))
+    resumed = trainer.resume()
+    tracker.start(config, str(run_path), resumed.tracker_state if resumed else {})
     return trainer
 
 

@@ -26,8 +26,8 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from gan_platform.errors import UserError
+from gan_platform.runs.status import Status, is_done
 
-ENDED = ("finished", "early_stopped")  # a run dir with one of these statuses at its last step is done
 MAY_CHANGE = ("trainer.resume", "trainer.steps", "trainer.progress", "trainer.log_every", "trainer.sample_every",
               "trainer.checkpoint_every", "trainer.grid_size", "optimizer.", "eval.", "tracker.", "report")
 SHOWN = 3  # differing keys named in the refusal
@@ -92,9 +92,9 @@ def unfinished(run_dir: Path, steps: int) -> bool:
         ckpt = find_checkpoint(run_dir / "checkpoints" / "best")
     status = RunDir(run_dir).read_summary().get("status")
     if ckpt is None:
-        return status == "running"
+        return status == Status.RUNNING
     step = (read_meta(ckpt) or {}).get("step", steps)
-    return step < steps or (step == steps and status not in (None, *ENDED))
+    return step < steps or (step == steps and status is not None and not is_done(status))
 
 
 def find_resumable(name: str, steps: int, root: Path = Path("outputs"), cfg: Optional[DictConfig] = None) -> Optional[Path]:

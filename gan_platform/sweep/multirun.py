@@ -29,10 +29,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from gan_platform.errors import UserError
+from gan_platform.runs.status import is_done
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
 OUTCOMES = ".job_outcomes"
-FINE = ("finished", "early_stopped")
 _last_sweep_dir: Optional[Path] = None  # set in this process by JobOutcomes.on_multirun_start
 
 
@@ -150,7 +150,7 @@ def failed_jobs(sweep_dir: Path) -> list[str]:
         except (OSError, ValueError):
             summary = {}
         status = summary.get("status") or ("failed" if record["exit_code"] else "finished")
-        if status in FINE and not record["exit_code"]:
+        if is_done(status) and not record["exit_code"]:
             continue
         error = summary.get("error") or record.get("exception") or f"exit code {record['exit_code']}"
         lines.append(f"gan_platform: job {record['num']} ({' '.join(varying) or 'no overrides'}) {status}: {error} "

@@ -44,6 +44,7 @@ import numpy as np
 from gan_platform.errors import ConfigError
 from gan_platform.runs.metrics import best_mode
 from gan_platform.runs.rundir import RunDir
+from gan_platform.runs.status import succeeded
 from gan_platform.tracking.base import Tracker
 from gan_platform.tracking.pictures import image_grid, upscale
 from gan_platform.tracking.wandb_files import logged_through, settle_parts, sync_command
@@ -53,7 +54,6 @@ log = logging.getLogger(__name__)
 WANDB_MODES = ("offline", "online", "disabled")
 # Metrics whose best value W&B keeps in the run summary (beside the last one).
 BEST_OF = ("eval/fid", "eval/kid", "collapse/modes", "eval/fid_a2b", "eval/fid_b2a")
-FINISHED_STATUSES = ("finished", "early_stopped", "stopped_by_sweep")  # W&B exit code 0
 EVAL_STEP = "eval/step"  # the x axis of evaluation metrics: the trainer's step at that evaluation
 EVAL_PREFIXES = ("eval/", "collapse/")
 
@@ -240,7 +240,7 @@ class WandbTracker(Tracker):
             values.update(flatten({k: v for k, v in best.items() if k != "metrics"}, "best/"))
             self.run.summary.update(values)
             self.url = getattr(self.run, "url", None) if self.mode == "online" else None
-            self.run.finish(exit_code=0 if summary.get("status") in FINISHED_STATUSES else 1)
+            self.run.finish(exit_code=0 if succeeded(summary.get("status")) else 1)
         finally:
             self._detach()
             self.run = None

@@ -28,11 +28,13 @@ from typing import Any, Optional
 import torch
 from accelerate import Accelerator
 
+from gan_platform.runs.status import Status
+
 log = logging.getLogger("gan_platform.training.trainer")  # the training loop's messages keep one logger name
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Why a run stopped, as summary.json's status; in order of precedence when processes disagree.
-STOPS = ("interrupted", "stopped_by_sweep")
+STOPS = (Status.INTERRUPTED, Status.STOPPED_BY_SWEEP)
 LOCAL_SWEEP_ENV = "GAN_SWEEP_TRIAL"  # set by gan_platform.sweep's runner in each trial's environment
 
 
@@ -48,12 +50,9 @@ def in_sweep_trial() -> bool:
 
 def stop_status(signum: int) -> str:
     """The status a run stopped by `signum` ends with: SIGTERM in a sweep trial is the sweep's stop."""
-    return "stopped_by_sweep" if signum == signal.SIGTERM and in_sweep_trial() else "interrupted"
+    return Status.STOPPED_BY_SWEEP if signum == signal.SIGTERM and in_sweep_trial() else Status.INTERRUPTED
 
 
-STOP_REASONS = {"interrupted": "stopped by a signal (Ctrl-C or SIGTERM); resume with trainer.resume=auto",
-                "stopped_by_sweep": "stopped by the sweep (SIGTERM from the sweep agent: early termination "
-                                    "such as hyperband, or the agent shutting down)"}
 
 
 class StopRequest:
@@ -62,7 +61,7 @@ class StopRequest:
     def __init__(self, accelerator: Accelerator, agree_every_s: float = 1.0):
         self.acc = accelerator
         self.requested = False
-        self.status = "interrupted"  # what the first signal asked for (stop_status)
+        self.status = Status.INTERRUPTED  # what the first signal asked for (stop_status)
         self.time = 0.0
         self._old_handlers: dict[int, Any] = {}
         self.agree_every_s = agree_every_s  # several processes: seconds between agreements
@@ -96,7 +95,7 @@ class StopRequest:
         if self.requested:
             return
         self.requested, self.time, self.status = True, time.monotonic(), stop_status(signum)
-        if self.acc.is_main_process and self.status == "stopped_by_sweep":
+        if self.acc.is_main_process and self.status == Status.STOPPED_BY_SWEEP:
             log.warning("Stopped by the sweep: stopping after this iteration and saving a checkpoint.")
         elif self.acc.is_main_process:
             log.warning("Stop requested: stopping after this iteration and saving a checkpoint (press Ctrl-C again to quit now).")

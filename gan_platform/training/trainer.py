@@ -26,10 +26,14 @@ before every checkpoint, so that no checkpoint holds a non-finite state), `inter
 On resume the optimizer hyperparameters of the config (lr, betas, ...) win over the checkpoint's,
 so that "lower the learning rate and resume" does what it says.
 
-The parts the loop uses live beside it: training_state (what a checkpoint holds of the training),
-loss_window, divergence, stopping (Ctrl-C/SIGTERM), early_stopping, sample_grid, settings, ema (G's
-moving average) and health (the task measures its health signals on the last iteration of each log
-window; known failures become summary.json's `warnings`).
+The loop reads top to bottom in `fit`: `_begin`, then for each iteration `iteration` and
+`_cadences` (log, stop request, samples, evaluation, checkpoint), then `_finish`; every way a run
+ends (finished, a requested stop, an early stop, divergence, a second Ctrl-C, an error) goes through
+`_ended`, which records the status (runs/status.py) and keeps what can be kept. The parts the loop
+uses live beside it: checkpointing (what a checkpoint holds, resume), state (the training half of
+it), loss_window, divergence, stopping (Ctrl-C/SIGTERM), early_stopping, sample_grid, settings, ema
+(G's moving average) and health (the task measures its health signals on the last iteration of each
+log window; known failures become summary.json's `warnings`).
 """
 
 from __future__ import annotations
@@ -37,58 +41,62 @@ from __future__ import annotations
 import errno
 import logging
 import traceback
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from gan_platform.runs.checkpoint import load_checkpoint, load_for_resume, save_checkpoint, settle_resumed, pause_for_test
+from gan_platform.errors import DivergedError, UserError
+from gan_platform.runs.checkpoint import pause_for_test
+from gan_platform.runs.rundir import RunDir
+from gan_platform.runs.status import Status, reason
+from gan_platform.tasks.base import Task
+from gan_platform.tracking.base import Tracker
+from gan_platform.training.checkpointing import Checkpointing
 from gan_platform.training.distributed import average_buffers, replica_fingerprints
 from gan_platform.training.divergence import check_finite
 from gan_platform.training.early_stopping import EarlyStopping
 from gan_platform.training.ema import attach_ema
 from gan_platform.training.health import HealthLog, evaluation_failures, training_failures
-from gan_platform.errors import DivergedError, UserError
 from gan_platform.training.loss_window import LossWindow
-from gan_platform.runs.rundir import RunDir, read_metrics
 from gan_platform.training.sample_grid import write_sample_grid
 from gan_platform.training.settings import Settings
-from gan_platform.training.stopping import STOP_REASONS, StopRequest
-from gan_platform.tracking.wandb import Tracker
-from gan_platform.training.state import (configured_hyperparameters, load_training_state, make_schedulers, side_rng,
-                                         training_state)
+from gan_platform.training.state import configured_hyperparameters, make_schedulers, side_rng
+from gan_platform.training.stopping import StopRequest
 
 log = logging.getLogger(__name__)
 
 DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES)
+SHOWN_LOSSES = ("train/d_loss", "train/g_loss", "train/wasserstein")  # on the progress bar
 
 
 class _Stop(Exception):
-    def __init__(self, status: str):
+    """A requested end before `trainer.steps`: a signal (Ctrl-C, SIGTERM) or an early stop."""
+
+    def __init__(self, status: Status):
         self.status = status
 
 
-class Trainer:
+class Trainer(Checkpointing):
     """Drives a task's d_step/g_step on batches from a dataset and writes the run dir."""
 
-    def __init__(self, *, accelerator: Accelerator, task: Any, dataset: Any, run_dir: RunDir, cfg: Any,
-                 eval_cfg: Any, evaluator: Any, tracker: Tracker, seed: int, config: dict[str, Any]):
+    def __init__(self, *, accelerator: Accelerator, task: Task, dataset: Any, run_dir: RunDir, cfg: Any,
+                 eval_cfg: Any, evaluator: Any, tracker: Tracker, seed: int, config: dict[str, Any],
+                 callbacks: Optional[list[Callable[[str, "Trainer"], Any]]] = None):
         self.acc, self.task, self.dataset, self.run_dir = accelerator, task, dataset, run_dir
         self.cfg, self.eval_cfg, self.evaluator, self.tracker = Settings(cfg), Settings(eval_cfg), evaluator, tracker
         self.config, self.seed = config, seed
         self.main = accelerator.is_main_process
         self.step = 0
         self.data_generator = torch.Generator(device=dataset.device).manual_seed(seed * 1000 + accelerator.process_index)
-        grid_gen = torch.Generator().manual_seed(seed + 12345)
-        self.fixed = task.grid_inputs(cfg.grid_size, grid_gen)
+        self.fixed = task.grid_inputs(cfg.grid_size, torch.Generator().manual_seed(seed + 12345))
         self.early_stopping = EarlyStopping(self.eval_cfg)
         self.last_eval: dict[str, float] = {}
         self.last_train: dict[str, float] = {}
         self.records = 0  # records in metrics.jsonl (main process); a checkpoint keeps the count
         self.kept_records: list[dict[str, Any]] = []  # a resumed run's records before its checkpoint
-        self.status = "running"
-        self.error: Optional[str] = None
+        self.status, self.error = Status.RUNNING, None
         self.checkpoint_step: Optional[int] = None
         # trainer.ema: G's average joins task.modules (checkpoints, resume) and samples (ema.py)
         self.ema = attach_ema(task, accelerator, self.cfg.get("ema"), self.cfg.batch_size * accelerator.num_processes)
@@ -101,80 +109,48 @@ class Trainer:
         self._pbar = None
         # Called as fn(event, trainer) on the main process after "eval", "samples" and at "end"
         # (the dashboard uses it); a failing callback is logged, never fatal.
-        self.callbacks: list[Any] = []
+        self.callbacks = list(callbacks or [])
 
     @property
     def best(self) -> dict[str, Any]:
         """The best evaluation so far (early_stopping.py); summary.json's `best`."""
         return self.early_stopping.best
 
-    # -- state -----------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """What a checkpoint holds: step, modules, optimizers, schedulers, scaler, rng, task, trainer."""
-        return {
-            "step": self.step,
-            "num_processes": self.acc.num_processes,
-            **training_state(self.acc, self.task, self.schedulers, self.data_generator),  # collective (RNG gather)
-            "trainer": {"best": self.best, "bad_evals": self.early_stopping.bad_evals, "fixed": self.fixed,
-                        "last_eval": self.last_eval, "last_train": self.last_train, "metrics_records": self.records,
-                        "loss_window": self.losses.state(),  # collective with several processes
-                        "tracker": self.tracker.state(), "warnings": self.health.warnings},
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what `state_dict` returned (the config's optimizer settings win)."""
-        load_training_state(state, self.acc, self.task, self.schedulers, self.configured, self.data_generator)
-        t = state["trainer"]
-        self.early_stopping.best, self.early_stopping.bad_evals, self.fixed = t["best"], t["bad_evals"], t["fixed"]
-        self.last_eval, self.last_train = t.get("last_eval", {}), t.get("last_train", {})
-        self.health.warnings = list(t.get("warnings", []))
-        self.records = t.get("metrics_records")  # None in checkpoints from before it was kept
-        if "loss_window" in t:
-            self.losses.load_state(t["loss_window"])
-        self.step = int(state["step"])
-
-    def save(self, name: str = "last") -> None:
-        """checkpoints/<name>; a collective: every rank calls it."""
-        average_buffers(self.acc, self.task.modules.values())  # collective, like the RNG gather below
-        state = self.state_dict()  # collective (RNG gather): every rank calls it
-        if self.main:
-            save_checkpoint(self.run_dir.checkpoints_dir / name, state, self.step)
-        self.acc.wait_for_everyone()
-        if name == "last":
-            self.checkpoint_step = self.step
-
-    def resume(self) -> Optional[dict]:
-        """Continue from `trainer.resume` ("auto": this run dir's last checkpoint if there is one)."""
-        spec = self.cfg.resume
-        if not spec:
-            return None
-        if spec == "auto":  # the newest checkpoint that verifies (checkpoint.load_for_resume)
-            found = load_for_resume(self.run_dir.checkpoints_dir)
-            if found is None:
-                log.info("trainer.resume=auto: no checkpoint in %s, starting fresh.", self.run_dir.root)
-                if self.main:  # what a killed first attempt logged before its first checkpoint
-                    self.run_dir.truncate_metrics(0, records=0)
-                return None
-            folder, state, meta = found.folder, found.state, found.meta
-        else:
-            folder = spec
-            state, meta = load_checkpoint(folder)
-        self.load_state_dict(state)
-        self.checkpoint_step = self.step
-        self.tracker_resume_state = state["trainer"].get("tracker") or {}
-        self.acc.wait_for_everyone()  # every rank has read it before it is moved back into place
-        if self.main:
-            if spec == "auto":
-                settle_resumed(self.run_dir.checkpoints_dir, found)
-            self.records = self.run_dir.truncate_metrics(self.step, records=self.records)
-            self.kept_records = list(read_metrics(self.run_dir.metrics_path))
-        log.info("Resumed from %s at step %d.", folder, self.step)
-        return meta
-
     # -- the loop --------------------------------------------------------------------------
-    def _logs_after(self, step: int) -> bool:
-        """Is `step` a log step?"""
-        return step % self.cfg.log_every == 0 or step == self.cfg.steps
+    def fit(self) -> dict[str, Any]:
+        """Train to `trainer.steps`; returns the final summary (also written to summary.json)."""
+        self._begin()
+        try:
+            while self.step < self.cfg.steps:
+                self.iteration()
+                self.step += 1
+                self._pbar.update(1)
+                self._cadences()
+            self._finish()
+        except BaseException as e:  # noqa: BLE001 - every way a run ends goes through _ended
+            self._ended(e)
+        finally:
+            self._pbar.close()
+            self.stop_request.restore()
+            self._write_summary(best_effort=True)
+            self._notify("end")
+        return self.summary()
+
+    def _begin(self) -> None:
+        """Signals routed to the stop request, summary.json says `running`, the progress bar, the tracker
+        handed a resumed run's kept records (it keeps the steps it does not hold yet), the first grid."""
+        self.stop_request.install()
+        self._write_summary()
+        self._pbar = tqdm(total=self.cfg.steps, initial=self.step, disable=not (self.main and self.cfg.progress),
+                          desc=str(self.config.get("name", "train")), dynamic_ncols=True, mininterval=1.0)
+        self.losses.restart_clock()
+        self.stop_request.start(self.step)
+        for record in self.kept_records:
+            self.tracker.log({k: v for k, v in record.items() if k != "step" and isinstance(v, (int, float))},
+                             int(record["step"]))
+        self.kept_records = []
+        if self.step == 0 and self.cfg.sample_every > 0:
+            self.write_samples()
 
     def iteration(self) -> None:
         """One iteration: d_steps critic steps, then g_steps generator steps."""
@@ -191,6 +167,92 @@ class Trainer:
         for s in self.schedulers.values():
             s.step()
         self.losses.iterations += 1
+
+    def _cadences(self) -> None:
+        """After an iteration: the log step, a requested stop, then (before the last step, which
+        `_finish` ends) samples, evaluation and a checkpoint at their cadences."""
+        log_step = self._logs_after(self.step)
+        if log_step:
+            self._log_window()
+        if self.stop_request.should_stop(self.step, log_step):  # a CPU flag; several processes: ~1/s
+            raise _Stop(self.stop_request.status)
+        if self.step >= self.cfg.steps:
+            return
+        if self._every(self.cfg.sample_every):
+            self.write_samples()
+        if self._every(self.eval_cfg.every):
+            self.evaluate()
+        if self._every(self.cfg.checkpoint_every):
+            self._check_finite()
+            self.save("last")
+            self._write_summary()
+
+    def _finish(self) -> None:
+        """The last step: a checkpoint first (so a kill in what follows resumes from it), then the
+        final samples and evaluation."""
+        self._check_finite()
+        self.save("last")
+        self.check_replicas()
+        if self.cfg.sample_every > 0:
+            self.write_samples()
+        self.evaluate()
+        self.status = Status.FINISHED
+
+    def _ended(self, error: BaseException) -> None:
+        """How the run ended, from what ended it: summary.json's status and error; a requested stop
+        keeps the state reached (if it is finite). Errors the caller must see are raised again: the
+        user's own (one sentence), a full disk (as the user's), and bugs (with their traceback logged)."""
+        if isinstance(error, _Stop):
+            self.status = error.status
+            try:
+                self._check_finite()
+                self.save("last")
+            except KeyboardInterrupt:
+                self.error = "stopped by a second Ctrl-C while saving; the last complete checkpoint is kept"
+            except BaseException as e:  # noqa: BLE001 - diverged (recorded) or failed (raised), as in training
+                self._ended(e)
+            self.check_replicas()
+        elif isinstance(error, DivergedError):
+            self.status, self.error = Status.DIVERGED, str(error)
+            if self.main:
+                log.error("%s", error)
+        elif isinstance(error, KeyboardInterrupt):
+            self.status, self.error = Status.INTERRUPTED, "stopped by a second Ctrl-C; the last checkpoint is kept"
+        else:
+            self._failed(error)
+
+    def _failed(self, error: BaseException) -> None:
+        self.status = Status.FAILED
+        if isinstance(error, UserError):
+            self.error = str(error)
+            raise error
+        self.error = f"{type(error).__name__}: {error}"
+        if isinstance(error, OSError) and error.errno in DISK_ERRORS:  # disk full, quota, file size, read-only: the user's to fix
+            self.error = (f"Could not write '{error.filename or self.run_dir.root}' ({error.strerror}); the last checkpoint "
+                          "is kept: free disk space (or fix permissions) and continue with trainer.resume=auto.")
+            raise UserError(self.error) from error
+        if self.main:
+            log.error("Run failed:\n%s", "".join(traceback.format_exception(error)))
+        raise error
+
+    # -- the cadences' work ----------------------------------------------------------------
+    def _logs_after(self, step: int) -> bool:
+        """Is `step` a log step?"""
+        return step % self.cfg.log_every == 0 or step == self.cfg.steps
+
+    def _every(self, n: int) -> bool:
+        return n > 0 and self.step % n == 0
+
+    def _log_window(self) -> None:
+        """The losses averaged over the window (and the processes), checked, logged and shown; then the
+        window's parameters checked for NaN/inf."""
+        self.last_train = self.losses.flush(self.step, self.checkpoint_step)
+        self._warn(training_failures(self.last_train))
+        if self.main:
+            self.append_metrics({"step": self.step, **self.last_train})
+            self.tracker.log(self.last_train, self.step)
+            self._pbar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in self.last_train.items() if k in SHOWN_LOSSES})
+        self._check_finite()
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         """One record into metrics.jsonl (main process), counted for the next checkpoint."""
@@ -238,7 +300,7 @@ class Trainer:
             key, best = self.eval_cfg.best_metric, self.best
             log.info("Early stop at step %d: %s has not improved for %d evaluations (best %.4g at step %d).",
                      self.step, key, self.early_stopping.bad_evals, best[key], best["step"])
-            raise _Stop("early_stopped")
+            raise _Stop(Status.EARLY_STOPPED)
 
     def _notify(self, event: str) -> None:
         if not self.main:
@@ -263,7 +325,7 @@ class Trainer:
             "protocol": self.evaluator.protocol(),
             "num_processes": self.acc.num_processes,
             "warnings": self.health.warnings,
-            **({"reason": STOP_REASONS[self.status]} if self.status in STOP_REASONS and not self.error else {}),
+            **({"reason": reason(self.status)} if reason(self.status) and not self.error else {}),
             **({"replicas": self.replicas} if self.replicas else {}),
         }
 
@@ -286,95 +348,3 @@ class Trainer:
             if not best_effort:
                 raise
             log.error("Could not write %s: %s", self.run_dir.summary_path, e)
-
-    def _save_on_stop(self) -> None:
-        """Interrupted or early-stopped: keep the state reached, if it is finite."""
-        try:
-            self._check_finite()
-            self.save("last")
-        except DivergedError as e:
-            self.status, self.error = "diverged", str(e)
-            if self.main:
-                log.error("%s", e)
-        except KeyboardInterrupt:
-            self.error = "stopped by a second Ctrl-C while saving; the last complete checkpoint is kept"
-        except UserError as e:
-            self.status, self.error = "failed", str(e)
-            raise
-
-    def fit(self) -> dict[str, Any]:
-        """Train to `trainer.steps`; returns the final summary (also written to summary.json)."""
-        cfg = self.cfg
-        every = lambda n: n > 0 and self.step % n == 0  # noqa: E731
-        self.stop_request.install()
-        self._write_summary()
-        self._pbar = tqdm(total=cfg.steps, initial=self.step, disable=not (self.main and cfg.progress),
-                          desc=str(self.config.get("name", "train")), dynamic_ncols=True, mininterval=1.0)
-        self.losses.restart_clock()
-        self.stop_request.start(self.step)
-        for record in self.kept_records:  # the tracker keeps the steps it does not hold yet
-            values = {k: v for k, v in record.items() if k != "step" and isinstance(v, (int, float))}
-            self.tracker.log(values, int(record["step"]))
-        self.kept_records = []
-        try:
-            if self.step == 0 and cfg.sample_every > 0:
-                self.write_samples()
-            while self.step < cfg.steps:
-                self.iteration()
-                self.step += 1
-                self._pbar.update(1)
-                log_step = self._logs_after(self.step)
-                if log_step:
-                    self.last_train = self.losses.flush(self.step, self.checkpoint_step)
-                    self._warn(training_failures(self.last_train))
-                    if self.main:
-                        self.append_metrics({"step": self.step, **self.last_train})
-                        self.tracker.log(self.last_train, self.step)
-                        self._pbar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in self.last_train.items()
-                                                if k in ("train/d_loss", "train/g_loss", "train/wasserstein")})
-                    self._check_finite()
-                if self.stop_request.should_stop(self.step, log_step):  # a CPU flag; several processes: ~1/s
-                    raise _Stop(self.stop_request.status)
-                if every(cfg.sample_every) and self.step < cfg.steps:
-                    self.write_samples()
-                if every(self.eval_cfg.every) and self.step < cfg.steps:
-                    self.evaluate()
-                if every(cfg.checkpoint_every) and self.step < cfg.steps:
-                    self._check_finite()
-                    self.save("last")
-                    self._write_summary()
-            self._check_finite()
-            self.save("last")
-            self.check_replicas()
-            if cfg.sample_every > 0:
-                self.write_samples()
-            self.evaluate()
-            self.status = "finished"
-        except _Stop as stop:
-            self.status = stop.status
-            self._save_on_stop()
-            self.check_replicas()
-        except DivergedError as e:
-            self.status, self.error = "diverged", str(e)
-            if self.main:
-                log.error("%s", e)
-        except KeyboardInterrupt:
-            self.status, self.error = "interrupted", "stopped by a second Ctrl-C; the last checkpoint is kept"
-        except UserError as e:
-            self.status, self.error = "failed", str(e)
-            raise
-        except BaseException as e:
-            self.status, self.error = "failed", f"{type(e).__name__}: {e}"
-            if isinstance(e, OSError) and e.errno in DISK_ERRORS:  # disk full, quota, file size, read-only: the user's to fix
-                self.error = (f"Could not write '{e.filename or self.run_dir.root}' ({e.strerror}); the last checkpoint "
-                              "is kept: free disk space (or fix permissions) and continue with trainer.resume=auto.")
-                raise UserError(self.error) from e
-            if self.main:
-                log.error("Run failed:\n%s", traceback.format_exc())
-            raise
-        finally:
-            self._pbar.close()
-            self.stop_request.restore()
-            self._write_summary(best_effort=True)
-            self._notify("end")
-        return self.summary()
