@@ -110,7 +110,7 @@ def hydra_entry(cfg: DictConfig) -> int:
 
     run_dir = HydraConfig.get().runtime.output_dir
     try:
-        summary = run(cfg, run_dir)
+        summary = run(cfg, run_dir, checked=True)  # pre-flight (or the multirun's) checked this config
     except UserError as e:
         _mark_ended(run_dir, Status.FAILED, str(e))
         if HydraConfig.get().mode.name == "MULTIRUN":  # one bad job must not end the other jobs

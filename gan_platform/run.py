@@ -115,10 +115,13 @@ def build_callbacks(cfg: DictConfig) -> list[Callable[..., Any]]:
     return [ReportWriter()]
 
 
-def build_trainer(cfg: DictConfig, run_dir: str | os.PathLike) -> Trainer:
+def build_trainer(cfg: DictConfig, run_dir: str | os.PathLike, checked: bool = False) -> Trainer:
     """Every part of the run `cfg` describes, joined in a Trainer that has resumed where it should
-    and whose tracker has started (`run` then fits it; benchmarks/profile_step.py drives it itself)."""
-    validate(cfg)
+    and whose tracker has started (`run` then fits it; benchmarks/profile_step.py drives it itself).
+    `checked`: the config already passed `validate` (the command line's pre-flight does, before Hydra
+    writes the run dir); else it is checked here, before any work."""
+    if not checked:
+        validate(cfg)
     acc = make_accelerator(cfg)
     run_path = shared_run_dir(acc, str(run_dir))
     if acc.is_main_process:
@@ -140,9 +143,9 @@ def build_trainer(cfg: DictConfig, run_dir: str | os.PathLike) -> Trainer:
     return trainer
 
 
-def run(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
-    """Train one run described by `cfg`, writing into `run_dir`; returns the summary."""
-    trainer = build_trainer(cfg, run_dir)
+def run(cfg: DictConfig, run_dir: str | os.PathLike, checked: bool = False) -> dict[str, Any]:
+    """Train one run described by `cfg`, writing into `run_dir`; returns the summary (`checked`: see build_trainer)."""
+    trainer = build_trainer(cfg, run_dir, checked)
     try:
         summary = trainer.fit()
     finally:

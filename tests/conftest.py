@@ -50,7 +50,7 @@ def train(run_dir: Path, overrides: list[str]) -> dict:
     cfg = compose(overrides)
     validate(cfg)
     write_hydra_config(run_dir, cfg)
-    return run(cfg, run_dir)
+    return run(cfg, run_dir, checked=True)
 
 
 def cli_env(extra: Optional[dict] = None) -> dict:

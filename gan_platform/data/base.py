@@ -19,6 +19,7 @@ The stored set (`len`, `all`, the real statistics) stays the N images as they ar
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
@@ -27,6 +28,40 @@ from torch import Tensor
 from gan_platform.errors import ConfigError
 
 REAL_SUBSET_SEED = 0  # the real statistics' subset is the same in every run, whatever the run's seed
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """How a dataset is measured, declared by the dataset: the evaluators read it and match no names.
+
+    features     what `eval.features=auto` picks: "identity" (the samples themselves, for points),
+                 "digits" (the shipped digit classifier, for digit images), "inception" (other images)
+    collapse     the mode-collapse count it supports: None, "mixture" (the modes of a Gaussian mixture:
+                 the dataset has `means` and `sigma`) or "stacked_digits" (1,000 modes read channel by channel)
+    num_samples  generated samples per evaluation for `eval.num_samples=auto`
+    held_out     the real statistics come from a fixed seeded draw beside the training stream (generated
+                 data) rather than the stored training set
+    best_metric  `eval.best_metric=auto`'s choice where it is not the FID of the features
+    """
+
+    features: str = "inception"
+    collapse: Optional[str] = None
+    num_samples: int = 2000
+    held_out: bool = False
+    best_metric: Optional[str] = None
+
+
+POINTS = Evaluation(features="identity", num_samples=2500)  # the VEEGAN/PacGAN protocol: 2,500 samples
+DIGITS = Evaluation(features="digits")
+
+
+def evaluation_of(dataset: Any) -> Evaluation:
+    """The dataset's declared `evaluation`, or the default for its kind (a dataset of one's own, built
+    by `_target_`, need not declare one)."""
+    declared = getattr(dataset, "evaluation", None)
+    if isinstance(declared, Evaluation):
+        return declared
+    return POINTS if getattr(dataset, "kind", "images") == "points" else Evaluation()
 
 
 def decode_uint8(x: Tensor) -> Tensor:
@@ -65,6 +100,7 @@ class TensorDataset:
         kind: str = "images",
         class_names: Optional[list[str]] = None,
         mirror: bool = False,
+        evaluation: Optional[Evaluation] = None,
     ):
         if len(x) == 0:
             raise ConfigError(f"Dataset '{name}' is empty: point it at a folder or file that holds samples.")
@@ -77,6 +113,7 @@ class TensorDataset:
         self.class_names = class_names
         self.device = x.device
         self.mirror = bool(mirror)
+        self.evaluation = evaluation or (POINTS if kind == "points" else Evaluation())  # how it is measured
         self._index: Optional[Tensor] = None  # this rank's shard of the sample indices
 
     # -- shape -----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gan_platform.data.base import TensorDataset
+from gan_platform.data.base import DIGITS, TensorDataset
 from gan_platform.errors import ConfigError
 
 
@@ -35,4 +35,5 @@ def digits(resolution: int = 16, fraction: float = 1.0) -> TensorDataset:
         keep = torch.cat([torch.nonzero(y == c).flatten()[:max(1, round(fraction * int((y == c).sum())))]
                           for c in range(10)]).sort().values
         x, y = x[keep], y[keep]
-    return TensorDataset("digits", x, y, num_classes=10, kind="images", class_names=[str(i) for i in range(10)])
+    return TensorDataset("digits", x, y, num_classes=10, kind="images", class_names=[str(i) for i in range(10)],
+                         evaluation=DIGITS)

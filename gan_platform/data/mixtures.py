@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gan_platform.data.base import TensorDataset
+from gan_platform.data.base import Evaluation, TensorDataset
 from gan_platform.errors import ConfigError
 
 
@@ -32,6 +32,9 @@ def grid_means(side: int = 5, spacing: float = 2.0) -> Tensor:
     xx, yy = np.meshgrid(ticks, ticks, indexing="ij")
     return torch.tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float32)
 
+# The VEEGAN/PacGAN protocol: 2,500 samples, modes covered against a fixed held-out draw of the mixture.
+MIXTURE = Evaluation(features="identity", collapse="mixture", num_samples=2500, held_out=True, best_metric="collapse/modes")
+
 
 class GaussianMixture(TensorDataset):
     """Equal-weight isotropic Gaussian mixture; `x` holds the means, samples are drawn fresh."""
@@ -46,7 +49,7 @@ class GaussianMixture(TensorDataset):
         g = torch.Generator().manual_seed(seed)
         held_out, held_labels = self._draw(eval_size, g, means.device)
         # The stored tensor is a fixed held-out draw: it serves `all()` (real statistics for metrics).
-        super().__init__(name, held_out, held_labels, num_classes=len(means), kind="points")
+        super().__init__(name, held_out, held_labels, num_classes=len(means), kind="points", evaluation=MIXTURE)
 
     def _draw(self, n: int, generator: torch.Generator, device) -> tuple[Tensor, Tensor]:
         labels = torch.randint(len(self.means), (n,), generator=generator, device=device)

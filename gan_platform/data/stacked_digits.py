@@ -16,7 +16,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from gan_platform.data.base import TensorDataset
+from gan_platform.data.base import Evaluation, TensorDataset
 from gan_platform.data.digits import load_digit_images
 from gan_platform.errors import ConfigError
 
@@ -24,6 +24,11 @@ from gan_platform.errors import ConfigError
 def stack_labels(labels: Tensor) -> Tensor:
     """(N, 3) digits -> mode 100a + 10b + c."""
     return labels[:, 0] * 100 + labels[:, 1] * 10 + labels[:, 2]
+
+# The Stacked-MNIST protocol: 1,000 modes read channel by channel by the digit classifier, 10,000 samples,
+# against a fixed held-out draw of real triples.
+STACKED = Evaluation(features="digits", collapse="stacked_digits", num_samples=10000, held_out=True,
+                     best_metric="collapse/modes")
 
 
 class StackedDigits(TensorDataset):
@@ -37,7 +42,7 @@ class StackedDigits(TensorDataset):
         g = torch.Generator().manual_seed(seed)
         x, y = self._draw(eval_size, g)
         super().__init__("stacked_digits", x, y, num_classes=1000, kind="images",
-                         class_names=[f"{i:03d}" for i in range(1000)])
+                         class_names=[f"{i:03d}" for i in range(1000)], evaluation=STACKED)
 
     def _draw(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         pool = len(self.pool) if self._pool_index is None else len(self._pool_index)

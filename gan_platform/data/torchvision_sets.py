@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gan_platform.data.base import TensorDataset
+from gan_platform.data.base import DIGITS, Evaluation, TensorDataset
 from gan_platform.errors import ConfigError, UserError
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def _check_root(root: Optional[str]) -> Path:
 
 
 def _mnist_like(cls_name: str, name: str, folder: str, root: Optional[str], train: bool, download: bool,
-                resolution: int) -> TensorDataset:
+                resolution: int, evaluation: Optional[Evaluation] = None) -> TensorDataset:
     import torchvision.datasets as tvd
 
     path = _check_root(root)
@@ -100,12 +100,12 @@ def _mnist_like(cls_name: str, name: str, folder: str, root: Optional[str], trai
     ds = _open(getattr(tvd, cls_name), path, train, download, path / folder / "raw", name)
     x = resize_images(ds.data.unsqueeze(1).to(torch.uint8), resolution)
     return TensorDataset(name, x, ds.targets.to(torch.int64), num_classes=len(ds.classes), kind="images",
-                         class_names=list(ds.classes))
+                         class_names=list(ds.classes), evaluation=evaluation)
 
 
 def mnist(root: Optional[str] = "data", train: bool = True, download: bool = False, resolution: int = 32) -> TensorDataset:
     """MNIST handwritten digits: 60000 (train) or 10000 (test) 28x28 grey images, 10 classes."""
-    return _mnist_like("MNIST", "mnist", "MNIST", root, train, download, resolution)
+    return _mnist_like("MNIST", "mnist", "MNIST", root, train, download, resolution, evaluation=DIGITS)
 
 
 def fashion_mnist(root: Optional[str] = "data", train: bool = True, download: bool = False,

@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 import torch
 
+from gan_platform.data.base import evaluation_of
 from gan_platform.errors import UserError
 from gan_platform.evaluation.gan_evaluator import stores_training_set
 
@@ -81,7 +82,7 @@ def applicable_metrics(metrics: Optional[set[str]], s: Session) -> set[str]:
     name, no_ref = s.extractor_name, s.reference is None
     applies = {"fid": s.fits, "fd_inf": s.fits, "kid": s.fits and no_ref, "is": s.fits and name == "inception",
                "prdc": no_ref and (s.fits or name == "identity"),
-               "collapse": hasattr(s.dataset, "means") or (name == "digits" and s.fits),
+               "collapse": evaluation_of(s.dataset).collapse == "mixture" or (name == "digits" and s.fits),
                "class_accuracy": name == "digits" and s.fits and s.num_classes > 0,
                "memorization": no_ref and stores_training_set(s.dataset)}
     chosen = {m for m, ok in applies.items() if ok and (metrics is None or m in metrics)}

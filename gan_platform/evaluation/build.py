@@ -15,10 +15,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from omegaconf import DictConfig, open_dict
 
+from gan_platform.data.base import evaluation_of
 from gan_platform.errors import ConfigError
 from gan_platform.runs.metrics import PIXEL_QUALITY, best_mode
 from gan_platform.evaluation.resize import check_resize
@@ -29,15 +30,14 @@ from gan_platform.evaluation.options import BeyondFID
 
 
 def default_num_samples(dataset: Any) -> int:
-    if dataset.kind == "points":
-        return 2500
-    return 10000 if dataset.name == "stacked_digits" else 2000
+    """`eval.num_samples=auto`: what the dataset declares (data/base.Evaluation)."""
+    return evaluation_of(dataset).num_samples
 
 
 def default_best_metric(dataset: Any, extractor_name: str = "") -> str:
-    if hasattr(dataset, "means") or dataset.name == "stacked_digits":
-        return "collapse/modes"
-    return f"eval/{fd_metric_name(extractor_name)}"
+    """`eval.best_metric=auto`: what the dataset declares (modes covered for mixtures and stacked
+    digits), else the FID of the features."""
+    return evaluation_of(dataset).best_metric or f"eval/{fd_metric_name(extractor_name)}"
 
 
 def pixel_best_metric(dataset: Any, extractor_name: str) -> Optional[str]:
@@ -98,27 +98,58 @@ def resolve_best_metric(ev: DictConfig, default: Any) -> None:
             ev.best_mode = best_mode(ev.best_metric or "")
 
 
-def build_gan_evaluator(cfg: DictConfig, dataset: Any, task: Any, accelerator: Any):
-    """The evaluator for a GAN task; fills in `auto` best_metric/best_mode in `cfg.eval` (the
-    trainer and summary.json see the resolved values)."""
+def eval_defaults() -> DictConfig:
+    """conf/eval/default.yaml: the one place the evaluation's defaults are written."""
+    from importlib.resources import files
+
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create((files("gan_platform.conf") / "eval" / "default.yaml").read_text(encoding="utf-8"))
+
+
+def complete(ev: Any) -> DictConfig:
+    """An `eval` node with every key: a run's saved node (perhaps from before a key existed) over the defaults."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.merge(eval_defaults(), OmegaConf.create(OmegaConf.to_container(ev, resolve=True)) if ev is not None else {})
+
+
+def gan_evaluator(ev: DictConfig, dataset: Any, accelerator: Any, *, num_classes: int, sample_shape: Sequence[int],
+                  num_samples: Optional[int] = None, reference: Any = None, reference_name: str = "the reference file",
+                  extractor_name: Optional[str] = None, options: Optional[BeyondFID] = None):
+    """The GAN evaluator an `eval` node describes, on `dataset`'s real data (or a reference statistics
+    file): the one builder, for training (`build_gan_evaluator`) and the evaluate command
+    (evaluation/session.py). `num_samples` None: `eval.num_samples` (auto: what the dataset declares);
+    `options` None: the node's FD at infinity and memorisation settings."""
     from gan_platform.evaluation.gan_evaluator import GANEvaluator
 
-    ev = cfg.eval
-    check_eval_config(cfg)
-    extractor_name = resolve_extractor_name(str(ev.get("features", "auto")), dataset, ev.get("inception_weights"), ev)
-    fits = fid_applies(extractor_name, dataset, ev)
-    resolve_best_metric(ev, default_best_metric(dataset, extractor_name) if fits else pixel_best_metric(dataset, extractor_name))
-    extractor = build_extractor(extractor_name, dataset.sample_shape, ev)
-    num_samples = ev.get("num_samples", "auto")
-    num_real = ev.get("num_real", "auto")
+    name = extractor_name or resolve_extractor_name(str(ev.features), dataset, ev.inception_weights, ev)
+    fits = fid_applies(name, dataset, ev)
+    extractor = build_extractor(name, tuple(sample_shape), ev)
+    if reference is not None:
+        from gan_platform.evaluation.reference import check_compatible
+
+        check_compatible(reference, extractor.protocol(), reference_name)
+    if num_samples is None:
+        num_samples = default_num_samples(dataset) if ev.num_samples in ("auto", None) else int(ev.num_samples)
+    real_auto = ev.num_real in ("auto", None)
     return GANEvaluator(
-        accelerator=accelerator, dataset=dataset, extractor=extractor, num_classes=int(getattr(task, "num_classes", 0) or 0),
-        num_samples=default_num_samples(dataset) if num_samples in ("auto", None) else int(num_samples),
-        num_real=default_num_real(dataset, extractor_name, ev.get("num_real_cap", 10000)) if num_real in ("auto", None)
-        else int(num_real), num_real_auto=num_real in ("auto", None),
-        kid_subsets=int(ev.get("kid_subsets", 20)), kid_subset_size=int(ev.get("kid_subset_size", 1000)),
-        prdc_k=int(ev.get("prdc_k", 5)), mode_threshold=float(ev.get("mode_threshold", 0.2)),
-        batch_size=int(ev.get("batch_size", 500)), per_class_fid=bool(ev.get("per_class_fid", True)),
-        fid_applies=fits, fid_note=None if fits else fid_missing_reason(dataset), is_splits=int(ev.get("is_splits") or 10),
-        cache_real=bool(ev.get("cache_real", True)), options=BeyondFID.from_config(ev),
-    )
+        accelerator=accelerator, dataset=dataset, extractor=extractor, num_classes=int(num_classes or 0),
+        num_samples=int(num_samples), num_real=default_num_real(dataset, name, ev.num_real_cap) if real_auto else int(ev.num_real),
+        num_real_auto=real_auto, kid_subsets=int(ev.kid_subsets), kid_subset_size=int(ev.kid_subset_size),
+        prdc_k=int(ev.prdc_k), mode_threshold=float(ev.mode_threshold), batch_size=int(ev.batch_size),
+        per_class_fid=bool(ev.per_class_fid), fid_applies=fits, fid_note=None if fits else fid_missing_reason(dataset),
+        is_splits=int(ev.is_splits), reference=reference, cache_real=bool(ev.cache_real),
+        options=options or BeyondFID.from_config(ev))
+
+
+def build_gan_evaluator(cfg: DictConfig, dataset: Any, task: Any, accelerator: Any):
+    """The evaluator of a GAN task in training (conf/task/gan.yaml's `evaluator._target_`); fills in
+    `auto` best_metric/best_mode in `cfg.eval` (the trainer and summary.json see the resolved values).
+    The config was checked before any work (config/checks.py runs check_eval_config)."""
+    ev = cfg.eval
+    name = resolve_extractor_name(str(ev.features), dataset, ev.inception_weights, ev)
+    fits = fid_applies(name, dataset, ev)
+    resolve_best_metric(ev, default_best_metric(dataset, name) if fits else pixel_best_metric(dataset, name))
+    return gan_evaluator(ev, dataset, accelerator, num_classes=task.num_classes, sample_shape=dataset.sample_shape,
+                         extractor_name=name)

@@ -34,6 +34,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor, nn
 
+from gan_platform.data.base import evaluation_of
 from gan_platform.runs.checkpoint import file_sha256
 from gan_platform.errors import ConfigError
 from gan_platform.evaluation.inception_weights import (INCEPTION_FILE, find_inception_weights,  # noqa: F401 - public here
@@ -42,7 +43,6 @@ from gan_platform.evaluation.resize import check_resize, resize_clean
 
 log = logging.getLogger(__name__)
 
-DIGIT_DATASETS = ("digits", "stacked_digits", "mnist")
 # The built-in extractors by their `eval.features` name, each built from a `_target_` called with
 # (sample_shape, eval_cfg); `eval.extractors` in the config adds more the same way
 # (NAME: {_target_: my.module.factory}), chosen with eval.features=NAME.
@@ -193,8 +193,9 @@ class InceptionFeatures(FeatureExtractor):
 
 
 def shows_digits(dataset: Any) -> bool:
-    """Digit images: the digit datasets, or a dataset with a `digit_view` per style (digit_styles)."""
-    return dataset.name in DIGIT_DATASETS or getattr(dataset, "digit_view", None) is not None
+    """Digit images: a dataset that declares digit features (data/base.Evaluation: digits, stacked digits,
+    MNIST), or one with a `digit_view` per style (digit_styles)."""
+    return evaluation_of(dataset).features == "digits" or getattr(dataset, "digit_view", None) is not None
 
 
 def resolve_extractor_name(choice: str, dataset: Any, weights: Optional[str] = None, eval_cfg: Any = None) -> str:

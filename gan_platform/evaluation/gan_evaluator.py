@@ -38,6 +38,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
+from gan_platform.data.base import evaluation_of
 from gan_platform.data.base import REAL_SUBSET_SEED, TensorDataset
 from gan_platform.evaluation.collapse import (STACKED_CONFIDENCE, MixtureCollapse, class_mode_accuracy,
                                               digit_collapse_metrics, real_stacked_scores)
@@ -97,9 +98,11 @@ class GANEvaluator(Evaluator):
         self.is_splits = int(is_splits)
         self.reference = reference
         self.digits = isinstance(self.extractor, DigitFeatures)
-        self.stacked = self.digits and dataset.name == "stacked_digits"
+        declared = evaluation_of(dataset)  # what the dataset says it is measured by (data/base.Evaluation)
+        self.stacked = self.digits and declared.collapse == "stacked_digits"
+        self.held_out = declared.held_out
         self.mixture: Optional[MixtureCollapse] = None
-        if hasattr(dataset, "means") and hasattr(dataset, "sigma"):
+        if declared.collapse == "mixture":
             self.mixture = MixtureCollapse(dataset.means, dataset.sigma, mode_threshold).to(self.device)
         self.class_stats: dict[int, ReferenceStats] = {}  # per-class real statistics (conditional runs)
         self.real_stats: Optional[ReferenceStats] = reference
@@ -288,7 +291,7 @@ class GANEvaluator(Evaluator):
     def real_split(self) -> str:
         if self.reference is not None:
             return "reference statistics file" + (f" of {self.num_real} samples" if self.num_real else "")
-        if self.kind == "points" or self.dataset_name == "stacked_digits":
+        if self.held_out:
             return f"{self.dataset_name}: fixed held-out draw of {self.num_real} (seeded, not the training stream)"
         if self.num_real == self.num_stored:
             return f"{self.dataset_name}: all {self.num_real} stored samples (the training set)"

@@ -20,10 +20,11 @@ from typing import Any, Optional
 import torch
 from omegaconf import OmegaConf
 
+from gan_platform.data.base import Evaluation
 from gan_platform.errors import UserError, instantiate
 from gan_platform.evaluation.applicable import check_flags, refuse_pixel_reference
-from gan_platform.evaluation.build import check_eval_config, default_num_real
-from gan_platform.evaluation.features import build_extractor, fid_applies, fid_missing_reason, resolve_extractor_name
+from gan_platform.evaluation.build import check_eval_config, complete, gan_evaluator
+from gan_platform.evaluation.features import fid_applies, resolve_extractor_name
 from gan_platform.evaluation.gan_evaluator import GANEvaluator
 from gan_platform.evaluation.image_sets import ImageSet, check_shape, read_image_set, to_uint8
 from gan_platform.evaluation.options import BeyondFID
@@ -34,13 +35,9 @@ LATENTS = "z_i of set k from torch.Generator().manual_seed(seed_k), sample i of 
 
 
 def eval_node(cfg: Any, args: Any, overrides: list[str]):
-    """The run's (or composed config's) `eval` node, or the defaults, with `eval.KEY=VALUE` and the flags on top."""
-    if cfg is not None and cfg.get("eval") is not None:
-        ev = OmegaConf.create(OmegaConf.to_container(cfg.eval, resolve=True))
-    else:
-        from importlib.resources import files
-
-        ev = OmegaConf.create((files("gan_platform.conf") / "eval" / "default.yaml").read_text(encoding="utf-8"))
+    """The run's (or composed config's) `eval` node over the defaults (evaluation/build.complete), with
+    `eval.KEY=VALUE` and the flags on top, checked."""
+    ev = complete(cfg.get("eval") if cfg is not None else None)
     for item in overrides:
         key, _, value = item.partition("=")
         if not key.startswith("eval.") or not value:
@@ -85,7 +82,7 @@ class Session:
 
     @property
     def batch_size(self) -> int:
-        return int(self.ev.get("batch_size") or 500)
+        return int(self.ev.batch_size)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -114,7 +111,7 @@ class Session:
         shape = tuple(trained.sample_shape) if trained is not None else getattr(dataset, "sample_shape", None)
         if fake is not None and shape is not None:
             check_shape(fake, shape, f"'{path}'" if trained is not None else f"the data ('{dataset.name}')")
-        name_ = resolve_extractor_name(str(ev.get("features", "auto")), dataset, ev.get("inception_weights"), ev)
+        name_ = resolve_extractor_name(str(ev.features), dataset, ev.inception_weights, ev)
         if args.save_ref and not fid_applies(name_, dataset, ev):
             refuse_pixel_reference(trained.sample_shape if trained is not None else fake.images.shape[1:])
         out_dir = Path(args.out_dir) if args.out_dir else (trained.run_dir or trained.checkpoint.parent) if trained else Path.cwd()
@@ -136,8 +133,10 @@ class Session:
             return instantiate(cfg.dataset)
         if reference is not None:  # no data at hand: the reference says what data and features it was made of
             shape = tuple(trained.sample_shape) if trained is not None else tuple(fake.images.shape[1:])
-            return SimpleNamespace(name=str(reference.protocol.get("dataset", "(unknown)")), sample_shape=shape,
-                                   kind="points" if len(shape) == 1 else "images")
+            kind = "points" if len(shape) == 1 else "images"
+            made_with = Evaluation(features=str(reference.protocol["extractor"])) if reference.protocol.get("extractor") else None
+            return SimpleNamespace(name=str(reference.protocol.get("dataset", "(unknown)")), sample_shape=shape, kind=kind,
+                                   evaluation=made_with)
         raise UserError(f"'{what}' has no run dir around it, so there is no real data to compare with: pass --ref FILE.npz "
                         "(reference statistics), a run dir, or dataset=NAME.")
 
@@ -158,23 +157,11 @@ class Session:
         return int(getattr(self.dataset, "num_classes", 0) or 0) if self.fake.labels is not None else 0
 
     def build_evaluator(self, options: BeyondFID) -> GANEvaluator:
-        ev, dataset = self.ev, self.dataset
-        num_real = ev.get("num_real", "auto")
-        extractor = build_extractor(self.extractor_name, self.sample_shape, ev)
-        if self.reference is not None:
-            from gan_platform.evaluation.reference import check_compatible
-
-            check_compatible(self.reference, extractor.protocol(), self.args.ref)
-        self.evaluator = GANEvaluator(
-            accelerator=self.acc, dataset=dataset, extractor=extractor, num_classes=self.num_classes,
-            num_samples=self.args.num_samples, num_real=default_num_real(dataset, self.extractor_name, ev.get("num_real_cap", 10000))
-            if num_real in ("auto", None) else int(num_real),
-            num_real_auto=num_real in ("auto", None), kid_subsets=int(ev.get("kid_subsets", 20)),
-            kid_subset_size=int(ev.get("kid_subset_size", 1000)), prdc_k=int(ev.get("prdc_k", 5)),
-            mode_threshold=float(ev.get("mode_threshold", 0.2)), batch_size=self.batch_size,
-            per_class_fid=bool(ev.get("per_class_fid", True)), fid_applies=self.fits,
-            fid_note=None if self.fits else fid_missing_reason(dataset), is_splits=int(ev.get("is_splits") or 10),
-            reference=self.reference, cache_real=bool(ev.get("cache_real", True)), options=options)
+        """The evaluator, by the one builder training uses too (evaluation/build.gan_evaluator)."""
+        self.evaluator = gan_evaluator(self.ev, self.dataset, self.acc, num_classes=self.num_classes,
+                                       sample_shape=self.sample_shape, num_samples=self.args.num_samples,
+                                       reference=self.reference, reference_name=str(self.args.ref),
+                                       extractor_name=self.extractor_name, options=options)
         return self.evaluator
 
     def save_reference(self, path: str) -> None:

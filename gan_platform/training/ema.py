@@ -62,7 +62,7 @@ class GeneratorEMA:
     """The average of each generator of a task, updated by `update` after each generator step."""
 
     def __init__(self, task: Any, accelerator: Any, cfg: Any, images_per_step: int):
-        check_ema(cfg)
+        """`cfg` is `trainer.ema`, checked with the other config rules before any work (check_ema)."""
         self.decay, self.images_per_step = float(cfg["decay"]), int(images_per_step)
         self.half_life = None if cfg.get("half_life_images") is None else float(cfg["half_life_images"])
         self.rampup = None if cfg.get("rampup") is None else float(cfg["rampup"])
