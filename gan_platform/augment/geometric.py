@@ -15,9 +15,11 @@ own: the image, padded by reflection, is upsampled 2x with an orthogonal low-pas
 bilinearly at M's input points, and downsampled 2x with the same filter. The filter is Daubechies'
 least asymmetric wavelet with 6 vanishing moments (sym6, 12 taps). Orthogonality makes down(up(x))
 = x, so an image whose draw is the identity comes out as it went in (to float rounding), and the
-2x detour keeps bilinear sampling from aliasing where the map shrinks the image. Every step is
-linear in the pixels: gradients flow to the input, also through a double backward (R1 on images
-before augmentation).
+2x detour keeps bilinear sampling from aliasing where the map shrinks the image. The filter is not
+symmetric: the upsampled samples are placed at its centroid (a delay of 5.1 taps, not 5.5), so
+that a mirrored or turned image lands where the map puts it. The up- and downsampling are each
+two small matrix products (reflection padding folded in), and every step is linear in the pixels:
+gradients flow to the input, also through a double backward (R1 on images before augmentation).
 """
 
 from __future__ import annotations
