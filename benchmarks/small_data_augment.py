@@ -15,9 +15,9 @@ images: past 0.6 (ADA's target) D is overfitting them. Each trained G is then me
 `dataset.fraction=1` and the same step count, so it trains no further and only evaluates (FID and
 KID on the digit classifier's features, 2,000 samples).
 
-    OMP_NUM_THREADS=1 python benchmarks/small_data_augment.py --fraction 0.05 --steps 6000 --jobs 2 \\
-        --out results.json --plot docs/small_data_augment.png -- trainer.batch_size=32
-    python benchmarks/small_data_augment.py --replot results.json --plot docs/small_data_augment.png
+    OMP_NUM_THREADS=1 python benchmarks/small_data_augment.py --fraction 0.02 --steps 4000 --eval-every 1000 \\
+        --jobs 3 --out results.json --plot docs/small_data_augment.png -- trainer.batch_size=32
+    python benchmarks/small_data_augment.py --replot a.json b.json --plot docs/small_data_augment.png
 """
 
 from __future__ import annotations
@@ -92,31 +92,35 @@ def summarise(results: list[dict], choices: list[str]) -> None:
 
 
 def plot(results: list[dict], path: Path, title: str) -> None:
-    """r_t of every run (none, ADA) and ADA's p, against the step: one panel each."""
+    """Against the step: r_t of the runs without augmentation and with ADA, ADA's p, and every run's
+    FID against its training digits (where --eval-every logged it)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
-    colours = {"none": "tab:red", "ada": "tab:blue"}
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), constrained_layout=True)
+    colours = {"none": "tab:red", "diffaug": "tab:green", "ada": "tab:blue"}
     for r in results:
-        if r["choice"] not in colours or "curves" not in r:
+        if "curves" not in r:
             continue
-        steps, values = zip(*r["curves"]["train/augment_rt"])
-        axes[0].plot(steps, values, color=colours[r["choice"]], lw=1, alpha=0.8,
-                     label=f"{r['choice']}" if r["seed"] == 0 else None)
+        first = r["seed"] == min(q["seed"] for q in results if q["choice"] == r["choice"])
+        label = r["choice"] if first else None
+        if r["choice"] in ("none", "ada"):
+            axes[0].plot(*zip(*r["curves"]["train/augment_rt"]), color=colours[r["choice"]], lw=1, alpha=0.8, label=label)
         if r["choice"] == "ada":
-            steps, values = zip(*r["curves"]["train/augment_p"])
-            axes[1].plot(steps, values, color=colours["ada"], lw=1, label=f"seed {r['seed']}")
+            axes[1].plot(*zip(*r["curves"]["train/augment_p"]), color=colours["ada"], lw=1, label=f"seed {r['seed']}")
+        if r["curves"]["eval/fid"]:
+            axes[2].plot(*zip(*r["curves"]["eval/fid"]), color=colours[r["choice"]], marker="o", ms=3, lw=1, label=label)
     axes[0].axhline(0.6, color="grey", ls="--", lw=1, label="ADA's target 0.6")
     axes[0].set(xlabel="step", ylabel="r_t = E[sign D(x)]", title="D's certainty on its training digits")
     axes[1].set(xlabel="step", ylabel="p", title="ADA's augmentation probability")
+    axes[2].set(xlabel="step", ylabel="FID", title="FID against the training digits")
     for ax in axes:
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     print(f"wrote {path}")
 
 
@@ -124,8 +128,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--choices", nargs="+", default=list(CHOICES), choices=list(CHOICES))
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=6000)
-    ap.add_argument("--fraction", type=float, default=0.05)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--fraction", type=float, default=0.02)
     ap.add_argument("--log-every", type=int, default=100)
     ap.add_argument("--eval-every", type=int, default=0, help="FID against the training digits every this many steps (0: at the end)")
     ap.add_argument("--ada-speed-images", type=int, default=None,
@@ -133,17 +138,16 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--plot", type=Path, default=None, help="a PNG of r_t and p against the step")
-    ap.add_argument("--replot", type=Path, default=None, help="summarise and plot a saved --out file, no training")
+    ap.add_argument("--replot", type=Path, nargs="+", default=None, help="summarise and plot saved --out files together, no training")
     ap.add_argument("extra", nargs="*", help="more overrides for every run")
     args = ap.parse_args()
-    title = f"nsgan DCGAN, {args.fraction:g} of the digits, {args.steps} steps, seeds 0-{args.seeds - 1}"
     if args.replot:
-        results = json.loads(args.replot.read_text())
+        results = [r for path in args.replot for r in json.loads(path.read_text())]
     else:
         if args.ada_speed_images:
             CHOICES["ada"] = ["augment=ada", f"augment.speed_images={args.ada_speed_images}"]
         workdir = Path(tempfile.mkdtemp(prefix="small_data_"))
-        jobs = [(c, s) for c in args.choices for s in range(args.seeds)]
+        jobs = [(c, s) for c in args.choices for s in range(args.first_seed, args.first_seed + args.seeds)]
         print(f"{len(jobs)} runs in {workdir}", flush=True)
 
         def go(job):
@@ -157,7 +161,8 @@ def main() -> None:
             args.out.write_text(json.dumps(results, indent=1))
     summarise(results, [c for c in CHOICES if any(r["choice"] == c for r in results)])
     if args.plot:
-        plot(results, args.plot, title)
+        seeds = sorted({r["seed"] for r in results})
+        plot(results, args.plot, f"nsgan DCGAN, dataset.fraction={args.fraction:g}, {args.steps} steps, seeds {seeds}")
 
 
 if __name__ == "__main__":
