@@ -137,7 +137,7 @@ def main() -> None:
                     help="augment.speed_images of the ADA runs (default: conf/augment/ada.yaml's)")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--plot", type=Path, default=None, help="a PNG of r_t and p against the step")
+    ap.add_argument("--plot", type=Path, default=None, help="a PNG of r_t, p and the FID against the training digits, against the step")
     ap.add_argument("--replot", type=Path, nargs="+", default=None, help="summarise and plot saved --out files together, no training")
     ap.add_argument("extra", nargs="*", help="more overrides for every run")
     args = ap.parse_args()
