@@ -1,12 +1,13 @@
 """Differentiable augmentation: DiffAugment's transformations, ADA's adaptive p, the config group."""
 
+import math
+
 import pytest
 import torch
 
 from conftest import TINY, compose, train
 from gan_platform.augment import AdaptiveAugment, DiffAugment, NoAugment
-from gan_platform.augment.ada import translate_reflect
-from gan_platform.augment.diffaug import cutout, translation
+from gan_platform.augment.diffaug import color, cutout, translation
 from gan_platform.config import validate
 from gan_platform.errors import ConfigError
 from gan_platform.runs.checkpoint import load_checkpoint
@@ -42,31 +43,41 @@ def test_unknown_diffaugment_policy_is_one_sentence():
         DiffAugment(["colour"])
 
 
-def test_ada_at_p_zero_is_the_identity_and_at_p_one_transforms_every_image():
-    x = torch.randn(16, 1, 8, 8)
-    ada = AdaptiveAugment()
-    assert torch.equal(ada(x), x)
-    flip = AdaptiveAugment(initial_p=1.0, transforms=["xflip"])
-    assert torch.equal(flip(x), x.flip(3))
-    torch.manual_seed(2)
-    rotated = AdaptiveAugment(initial_p=1.0, transforms=["rotate90"])(x)
-    for i in range(16):
-        assert any(torch.equal(rotated[i], torch.rot90(x[i], k, dims=(1, 2))) for k in (1, 2, 3))
-    shifted = AdaptiveAugment(initial_p=1.0, transforms=["translation"])(x)  # up to 1 of 8 pixels, reflected
-    shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
-    for i in range(16):
-        one = x[i:i + 1]
-        assert any(torch.equal(shifted[i:i + 1], translate_reflect(one, torch.tensor([dy]), torch.tensor([dx])))
-                   for dy, dx in shifts)
-    assert torch.equal(translate_reflect(x, torch.tensor([0] * 16), torch.tensor([1] * 16))[..., 1:], x[..., :-1])
-    x.requires_grad_(True)
-    AdaptiveAugment(initial_p=1.0)(x).square().sum().backward()
-    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+def uniform_moments(values, low, high):
+    """values lie in [low, high] and have the mean and variance of U(low, high), within 4 standard errors."""
+    n, width = len(values), high - low
+    assert values.min() >= low - 1e-6 and values.max() <= high + 1e-6
+    assert values.mean().item() == pytest.approx((low + high) / 2, abs=4 * width / math.sqrt(12 * n))
+    assert values.var().item() == pytest.approx(width**2 / 12, abs=4 * width**2 / (math.sqrt(180) * math.sqrt(n)))
+
+
+def test_diffaugment_color_is_brightness_saturation_and_contrast_by_value():
+    """DiffAugment's color step: + U(-0.5, 0.5); channels about their mean x U(0, 2); pixels about
+    the image mean x U(0.5, 1.5), each image its own draw."""
+    torch.manual_seed(3)
+    n = 4000
+    flat = torch.full((n, 3, 4, 4), 0.1)  # grey and constant: only brightness shows
+    shift = color(flat) - flat
+    assert (shift - shift[:, :1, :1, :1]).abs().max() < 1e-6
+    uniform_moments(shift[:, 0, 0, 0], -0.5, 0.5)
+    ramp = torch.linspace(-0.8, 0.8, 16).view(1, 1, 4, 4).expand(n, 3, 4, 4)  # grey: saturation changes nothing
+    out = color(ramp)
+    deviation = (out - out.mean(dim=(1, 2, 3), keepdim=True)) / ramp
+    assert (deviation - deviation[:, :1, :1, :1]).abs().max() < 1e-4
+    uniform_moments(deviation[:, 0, 0, 0], 0.5, 1.5)
+    tint = torch.tensor([0.3, -0.2, 0.1]).view(1, 3, 1, 1).expand(n, 3, 4, 4)  # constant colour: chroma x s x contrast
+    out = color(tint)
+    chroma = (out - out.mean(1, keepdim=True)) / (tint - tint.mean(1, keepdim=True))
+    assert (chroma - chroma[:, :1, :1, :1]).abs().max() < 1e-4
+    r = chroma[:, 0, 0, 0]  # s k with s ~ U(0, 2), k ~ U(0.5, 1.5): E = 1, E[r^2] = 4/3 * 13/12
+    assert r.min() >= 0 and r.max() <= 3
+    assert r.mean().item() == pytest.approx(1.0, abs=4 * math.sqrt(4 / 9 / n))
+    assert r.square().mean().item() == pytest.approx(13 / 9, abs=0.1)
 
 
 def test_ada_p_rises_while_d_overfits_and_falls_when_it_does_not():
     ada = AdaptiveAugment(target=0.6, interval=2, speed_images=100)
-    confident = torch.full((10,), 3.0)  # sign(D(x_real)) = +1: r_t = 1 > 0.6
+    confident = torch.full((10,), 3.0)  # D's margin on every real image > 0: r_t = 1 > 0.6
     ada.observe(confident, 10)
     assert ada.p.item() == 0.0  # nothing before the interval ends
     ada.observe(confident, 10)
@@ -74,11 +85,12 @@ def test_ada_p_rises_while_d_overfits_and_falls_when_it_does_not():
     for _ in range(20):
         ada.observe(confident, 10)
     assert ada.p.item() == 1.0  # clamped
-    unsure = torch.tensor([1.0, 1.0, -1.0, -1.0, 1.0])  # r_t = 0.2 < 0.6
+    unsure = torch.tensor([1.0, 1.0, -1.0, -1.0, 1.0])  # sign(e): r_t = 0.2 < 0.6
     for _ in range(4):
         ada.observe(unsure, 5)
     assert ada.p.item() == pytest.approx(0.8)
     assert ada.logs()["augment_p"].item() == pytest.approx(0.8)
+    assert ada.logs()["augment_rt"].item() == pytest.approx(0.2)  # the r_t that moved it
 
 
 TINY_DIGITS = TINY + ["+experiment=nsgan", "dataset.fraction=0.05", "eval.every=0", "trainer.sample_every=0",
@@ -103,6 +115,8 @@ def test_ada_p_is_logged_rises_on_a_small_dataset_and_resumes_exactly(tmp_path):
         assert torch.equal(v, b["modules"]["discriminator"][k]), k
     resumed = [r["train/augment_p"] for r in read_metrics(stopped / "metrics.jsonl") if "train/augment_p" in r]
     assert resumed == logged
+    r_t = [[r["train/augment_rt"] for r in read_metrics(d / "metrics.jsonl") if "train/augment_rt" in r] for d in (straight, stopped)]
+    assert r_t[0] == r_t[1] and len(set(r_t[0])) > 1
 
 
 def test_augment_group_defaults_to_none_and_is_checked(tmp_path):

@@ -1,5 +1,6 @@
 """The bundles of the modern toolkit (r3gan, dcgan_ada) and the regulariser sweep, composed and run."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -48,16 +49,23 @@ def test_dcgan_ada_is_dcgan_with_ada_and_ema(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, logged", [("r3gan", {"train/r1_penalty", "train/r2_penalty"}),
-                                          ("dcgan_ada", {"train/augment_p"})])
-def test_modern_bundle_trains_a_few_steps(tmp_path, name, logged):
-    summary = train(tmp_path / "run", bundle(name, tmp_path) + TINY + [
+@pytest.mark.parametrize("name, logged, extra", [
+    ("r3gan", {"train/r1_penalty", "train/r2_penalty"}, []),
+    ("dcgan_ada", {"train/augment_p", "train/augment_rt"}, ["augment.interval=1", "augment.speed_images=160"])])
+def test_modern_bundle_trains_a_few_steps(tmp_path, name, logged, extra):
+    summary = train(tmp_path / "run", bundle(name, tmp_path) + TINY + extra + [
         "trainer.steps=3", "trainer.log_every=1", "trainer.sample_every=0", "eval.every=0", "eval.num_samples=64"])
     assert summary["status"] == "finished" and summary["step"] == 3
     records = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "train/d_loss" in r]
     assert [r["step"] for r in records] == [1, 2, 3]
     assert logged <= set(records[-1])
-    assert all(r[key] >= 0 for r in records for key in logged)
+    if name == "r3gan":
+        assert all(r[key] >= 0 for r in records for key in logged)
+    else:  # each step moves p by sign(r_t - 0.6) x 16 images / 160 from the bundle's 0, clamped to [0, 1]
+        p = 0.0
+        for r in records:
+            p = min(max(p + math.copysign(0.1, r["train/augment_rt"] - 0.6), 0.0), 1.0)
+            assert r["train/augment_p"] == pytest.approx(p, abs=1e-6)
 
 
 def test_regulariser_sweep_crosses_the_losses_and_penalties():

@@ -1,21 +1,41 @@
 """Adaptive discriminator augmentation (Karras et al., "Training Generative Adversarial Networks
-with Limited Data", 2020; stylegan2-ada-pytorch's `AugmentPipe` and its `ada_target`).
+with Limited Data", NeurIPS 2020): the paper's `bgc` pipeline, with a probability p that D's
+overfitting steers.
 
-Each transformation is applied to each image independently with probability p:
+The pipeline (blit.py, geometric.py, colour.py): each transformation runs on each image after a
+coin of its own that comes up with probability p; some then draw the identity among their
+outcomes, which sets the rate at which an image is actually changed (at p = 1 the flip is a fair
+coin, so an image and its mirror then look the same to D: p must stay below 1):
 
-    xflip        a horizontal flip
-    rotate90     a rotation by 90, 180 or 270 degrees
-    translation  an integer shift of up to 1/8 of the side each way, reflected at the border
-    brightness   + N(0, 0.2^2)
-    contrast     about the image mean, times 2^N(0, 0.5^2)
-    saturation   (colour images) chroma about the luma, times 2^N(0, 1)
+    stage       transformation  magnitude                                rate
+    blit        xflip           mirror left-right                        p/2
+                rotate90        k x 90 degrees, k in {1, 2, 3}           3p/4
+                xint            round(U(-1/8, 1/8) side) pixels          p (a shift that rounds to 0: none)
+    geometric   scale           2^N(0, 0.2^2)                            p
+                rotate          U(-pi, pi), before and after aniso       p (either or both)
+                aniso           diag(s, 1/s), s = 2^N(0, 0.2^2)          p
+                xfrac           N(0, (0.125 side)^2) pixels              p
+    colour      brightness      + N(0, 0.2^2)                            p
+                contrast        x 2^N(0, 0.5^2) about 0                  p
+                lumaflip        luma inverted, chroma kept               p/2
+                hue             rotation about the grey axis, U(-pi, pi) p (colour images)
+                saturation      chroma x 2^N(0, 1)                       p (colour images)
 
-p is steered by the overfitting heuristic r_t = E[sign(D(x_real))] over the last `interval` D steps:
-p += sign(r_t - target) * (images in the interval) / `speed_images`, clamped to [0, 1] (p can go
-from 0 to 1 in `speed_images` images; stylegan2-ada uses 500k, our runs are shorter). p and the
-accumulator of r_t stay on the device: the adjustment costs no host sync (with several processes
-it is one all-reduce per interval, so p is the same on every rank). At p < ~0.8 the
-transformations do not leak into G's samples (the paper's figure 4).
+`transforms` picks which run (all twelve by default, `bgc`); they run in this order. Pixels moved
+in from outside the image are the image reflected. Every step is differentiable, runs on the
+images' device for any batch size, and draws from torch's global generator (restored on resume).
+
+Steering p: r_t = E[sign(e)] over the real images of the last `interval` D steps, where e says on
+which side of its decision D put each real image (the task computes it from the loss: D(x) for a
+logit or hinge score, D(x) - 1/2 for least squares, D(x) - D(G(z)) of its pair for RpGAN; a
+Wasserstein critic has no decision and is refused). Then p += sign(r_t - target) x (images in the
+interval) / speed_images, clamped to [0, 1]. The paper's settings: target 0.6, an adjustment every
+4 minibatches, p from 0 to 1 in 500k images (`ada_kimg=500`), p starting at 0. Here `speed_images`
+defaults to 100k because the platform's runs are short (a digits run of 10,000 steps at batch 32
+sees 320k images: at 500k p could not reach 1 in it); `initial_p` starts at the paper's 0. p and
+r_t stay on the device: the adjustment costs no host sync (with several processes it is one
+all-reduce per interval, so p is the same on every rank). The paper (section 2.2, figure 4) finds
+that its pipeline does not leak into G's samples while p stays below about 0.8.
 """
 
 from __future__ import annotations
@@ -27,84 +47,58 @@ import torch.distributed as dist
 from torch import Tensor
 
 from gan_platform.augment.base import NoAugment
-from gan_platform.errors import ConfigError
+from gan_platform.augment.blit import blit, draw_blit
+from gan_platform.augment.colour import draw_colour, recolour
+from gan_platform.augment.geometric import draw_geometric, resample
+from gan_platform.errors import ConfigError, UserError
 
-TRANSFORMS = ("xflip", "rotate90", "translation", "brightness", "contrast", "saturation")
-
-
-def _apply(mask: Tensor, changed: Tensor, x: Tensor) -> Tensor:
-    return torch.where(mask.view(-1, 1, 1, 1), changed, x)
-
-
-def _reflect(index: Tensor, size: int) -> Tensor:
-    """Indices folded back into [0, size) by mirroring at the borders."""
-    period = 2 * size - 2
-    index = torch.remainder(index, period)
-    return torch.where(index >= size, period - index, index)
-
-
-def translate_reflect(x: Tensor, ty: Tensor, tx: Tensor) -> Tensor:
-    """Shift image i by (ty[i], tx[i]) whole pixels, the border reflected in."""
-    n, _, h, w = x.shape
-    gy = _reflect(torch.arange(h, device=x.device).view(1, h, 1) - ty.view(n, 1, 1), h).expand(n, h, w)
-    gx = _reflect(torch.arange(w, device=x.device).view(1, 1, w) - tx.view(n, 1, 1), w).expand(n, h, w)
-    b = torch.arange(n, device=x.device).view(n, 1, 1).expand(n, h, w)
-    return x.permute(0, 2, 3, 1)[b, gy, gx].permute(0, 3, 1, 2)
+STAGES = {"blit": ("xflip", "rotate90", "xint"),
+          "geometric": ("scale", "rotate", "aniso", "xfrac"),
+          "colour": ("brightness", "contrast", "lumaflip", "hue", "saturation")}
+TRANSFORMS = tuple(name for names in STAGES.values() for name in names)
 
 
 class AdaptiveAugment(NoAugment):
-    """`augment=ada`: the transformations above, each with the adaptive probability p."""
+    """`augment=ada`: the chosen transformations of the `bgc` pipeline, each with the adaptive probability p."""
 
     def __init__(self, target: float = 0.6, interval: int = 4, speed_images: int = 100_000, initial_p: float = 0.0,
-                 transforms: Sequence[str] = TRANSFORMS, translation: float = 0.125):
+                 transforms: Sequence[str] = TRANSFORMS):
         super().__init__()
         unknown = [t for t in transforms if t not in TRANSFORMS]
         if unknown:
             raise ConfigError(f"augment.transforms has unknown entries {unknown}: choose from {', '.join(TRANSFORMS)}.")
         self.target, self.interval, self.speed_images = float(target), int(interval), float(speed_images)
-        self.transforms, self.translation = list(transforms), float(translation)
+        self.transforms = [t for t in TRANSFORMS if t in transforms]  # the paper's order, whatever the config's
+        self.stages = {stage: set(names) & set(self.transforms) for stage, names in STAGES.items()}
         self.register_buffer("p", torch.tensor(float(initial_p)))
-        self.register_buffer("sign_sum", torch.zeros(()))   # sum of sign(D(x_real)) since the last adjustment
+        self.register_buffer("r_t", torch.zeros(()))        # the last finished interval's E[sign(e)], for the log
+        self.register_buffer("sign_sum", torch.zeros(()))   # sum of sign(e) since the last adjustment
         self.register_buffer("score_count", torch.zeros(()))
         self.steps_observed = 0   # D steps since the last adjustment (host-side, no sync)
         self.images_observed = 0  # real images D judged since the last adjustment, this process
 
     # -- the pipeline ----------------------------------------------------------------------
     def forward(self, x: Tensor) -> Tensor:
-        n, c, h, w = x.shape
-        p = self.p.to(x.dtype)
-        chosen = lambda: torch.rand(n, device=x.device) < p  # noqa: E731 - a fresh draw per transformation
-        for name in self.transforms:
-            if name == "xflip":
-                x = _apply(chosen(), x.flip(3), x)
-            elif name == "rotate90" and h == w:
-                k = torch.randint(1, 4, (n,), device=x.device) * chosen()
-                for turns in (1, 2, 3):
-                    x = _apply(k == turns, torch.rot90(x, turns, dims=(2, 3)), x)
-            elif name == "translation":
-                on = chosen()
-                ty = (torch.rand(n, device=x.device) * 2 - 1) * self.translation * h
-                tx = (torch.rand(n, device=x.device) * 2 - 1) * self.translation * w
-                x = translate_reflect(x, ty.round().long() * on, tx.round().long() * on)
-            elif name == "brightness":
-                x = _apply(chosen(), x + torch.randn(n, 1, 1, 1, device=x.device, dtype=x.dtype) * 0.2, x)
-            elif name == "contrast":
-                factor = torch.exp2(torch.randn(n, 1, 1, 1, device=x.device, dtype=x.dtype) * 0.5)
-                mean = x.mean(dim=(1, 2, 3), keepdim=True)
-                x = _apply(chosen(), (x - mean) * factor + mean, x)
-            elif name == "saturation" and c == 3:
-                factor = torch.exp2(torch.randn(n, 1, 1, 1, device=x.device, dtype=x.dtype))
-                luma = x.mean(dim=1, keepdim=True)
-                x = _apply(chosen(), (x - luma) * factor + luma, x)
+        n, _, h, w = x.shape
+        p = self.p.float()
+        blits, geometric, colour = self.stages["blit"], self.stages["geometric"], self.stages["colour"]
+        if blits:
+            if "rotate90" in blits and h != w:
+                raise UserError(f"augment.transforms has rotate90, which needs square images, and these are {h} x {w}: "
+                                "remove rotate90 from augment.transforms.")
+            x = blit(x, *draw_blit(n, p, blits, (h, w), x.device))
+        if geometric:
+            x = resample(x, draw_geometric(n, p, geometric, (h, w), x.device))
+        if colour:
+            x = recolour(x, draw_colour(n, p, colour, x.device))
         return x
 
     # -- steering p ------------------------------------------------------------------------
     @torch.no_grad()
-    def observe(self, real_scores: Tensor, num_images: int) -> None:
-        """Accumulate sign(D(x_real)); every `interval` D steps move p toward the target."""
-        scores = real_scores.detach().float()
-        self.sign_sum += scores.sign().sum()
-        self.score_count += scores.numel()
+    def observe(self, evidence: Tensor, num_images: int) -> None:
+        """Accumulate sign(e) (module docstring); every `interval` D steps move p toward the target."""
+        self.sign_sum += evidence.detach().float().sign().sum()
+        self.score_count += evidence.numel()
         self.steps_observed += 1
         self.images_observed += int(num_images)
         if self.steps_observed >= self.interval:
@@ -118,14 +112,15 @@ class AdaptiveAugment(NoAugment):
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(stats)
             images *= dist.get_world_size()
-        r_t = stats[0] / stats[1].clamp(min=1)
-        self.p.copy_((self.p + torch.sign(r_t - self.target) * (images / self.speed_images)).clamp(0.0, 1.0))
+        self.r_t.copy_(stats[0] / stats[1].clamp(min=1))
+        self.p.copy_((self.p + torch.sign(self.r_t - self.target) * (images / self.speed_images)).clamp(0.0, 1.0))
         self.sign_sum.zero_()
         self.score_count.zero_()
         self.steps_observed = self.images_observed = 0
 
     def logs(self) -> dict[str, Tensor]:
-        return {"augment_p": self.p.detach().clone()}
+        """p and the r_t that last moved it (0 before the first interval ends)."""
+        return {"augment_p": self.p.detach().clone(), "augment_rt": self.r_t.detach().clone()}
 
     # the host-side counters travel in the state_dict, so resume continues the interval exactly
     def get_extra_state(self) -> Any:

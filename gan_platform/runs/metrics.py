@@ -48,7 +48,8 @@ def best_mode(metric: str) -> str:
 
 # How dashboards (tracking/report/ and the W&B workspace, tracking/workspace.py) group the metrics:
 # D's training-health signals, by name; every other `train/` key is an adversarial loss or score.
-HEALTH = ("train/g_grad_norm", "train/d_grad_norm", "train/d_acc_real", "train/d_acc_fake", "train/augment_p")
+HEALTH = ("train/g_grad_norm", "train/d_grad_norm", "train/d_acc_real", "train/d_acc_fake", "train/augment_p",
+          "train/augment_rt")
 # Metrics that share one panel, so what they say together is visible: the tug of war of the two losses,
 # the gap between D's scores on real and on fake data, the two gradient norms, D's two accuracies, and
 # the evaluation metrics that come in pairs.

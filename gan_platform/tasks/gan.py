@@ -16,7 +16,9 @@ in two passes, one per batch.
 D sees every image, real and fake, in both steps, through the augmentation pipeline A
 (gan_platform/augment/; `augment=none` is the identity): D(x) above is D(A(x)). The R1/R2 gradients
 are taken with respect to the images before A (as stylegan2-ada does). An adaptive pipeline (ADA)
-observes D's scores on the real batch of each D step.
+observes, for each real image of each D step, on which side of its decision D put it
+(`real_side`): D(x) - t with the loss's threshold t, or D(x) - D(G(z)) of its pair for a pairing
+loss (RpGAN). A Wasserstein critic has neither, and `check` refuses ADA with it.
 
 Health signals, measured only when the trainer sets `measure_health` (the last iteration of a log
 window, training/health.py): the gradient norms ||grad L_D|| and ||grad L_G|| over D's and G's
@@ -55,6 +57,15 @@ log = logging.getLogger(__name__)
 # The score at which D's loss says "real" rather than "fake": the sign of a logit or a hinge score,
 # 1/2 between least squares' targets 0 and 1. A loss not listed (a critic) has no accuracy.
 DECISION_THRESHOLDS = {"minimax": 0.0, "nonsaturating": 0.0, "hinge": 0.0, "least_squares": 0.5}
+
+
+def real_side(loss: Any, real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """Per real image, how far D's score lies on the "real" side of its decision: D(x) - D(G(z)) of
+    its pair for a pairing loss (RpGAN: the sign R3GAN logs), D(x) minus the loss's threshold
+    otherwise (0 for logits and hinge scores, 1/2 for least squares). ADA's r_t is E[sign(.)]."""
+    if loss.d_pair is not None:
+        return real_scores - fake_scores
+    return real_scores - DECISION_THRESHOLDS.get(loss.name, 0.0)
 
 
 def decision_accuracies(real_scores: Tensor, fake_scores: Tensor, threshold: float) -> dict[str, Tensor]:
@@ -150,7 +161,7 @@ class GANTask:
                 logs["d_wrong_label"] = wrong_scores.detach().float().mean()
             if self.loss.name == "wasserstein":
                 logs["wasserstein"] = logs["d_real"] - logs["d_fake"]
-        A.observe(real_scores, n)
+        A.observe(real_side(self.loss, real_scores, fake_scores), n)
         logs.update(A.logs())
         scale = loss_scale(acc)
         if r1:  # R1 = gamma/2 E||grad_x D(x)||^2 under the true label, scaled by the interval k
@@ -277,6 +288,9 @@ def check(cfg: DictConfig) -> None:
     if cfg.loss.name == "wasserstein" and cfg.loss.gradient_penalty == 0 and cfg.loss.weight_clip == 0:
         raise ConfigError("loss=wasserstein needs a Lipschitz critic: set loss.weight_clip (e.g. 0.01) or "
                           "loss.gradient_penalty (e.g. 10), or use +experiment=wgan / wgan_gp.")
+    if cfg.loss.name == "wasserstein" and str(OmegaConf.select(cfg, "augment._target_") or "").endswith("AdaptiveAugment"):
+        raise ConfigError("augment=ada steers p by which side of its decision D puts real images, and a Wasserstein "
+                          "critic has no decision (adding a constant to it changes nothing): use augment=diffaug, or another loss.")
     penalty = next((k for k in ("loss.gradient_penalty", "loss.r1_gamma", "loss.r2_gamma") if (OmegaConf.select(cfg, k) or 0) > 0), None)
     if penalty is not None:
         # A penalty on input gradients is each critic input's own gradient norm; batch statistics mix other samples' terms in.
