@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from gan_platform.errors import ConfigError
-from gan_platform.evaluation.evaluator import Evaluator
+from gan_platform.evaluation.evaluator import Evaluator, Translates
 from gan_platform.evaluation.features import (FD_NAMES, DigitFeatures, FeatureExtractor, build_extractor, fid_applies,
                                               fid_missing_reason, resolve_extractor_name)
 from gan_platform.evaluation.reference import ReferenceStats, frechet_distance
@@ -108,7 +108,7 @@ class CycleGANEvaluator(Evaluator):
         return self.labeller.predict(self.views[style](x))[:, 0]
 
     @torch.no_grad()
-    def evaluate(self, task: Any, step: int) -> dict[str, float]:
+    def evaluate(self, task: Translates, step: int) -> dict[str, float]:
         """All metrics on the evaluation images (every process computes the same numbers)."""
         a = self.dataset.test_images("a", self.num_samples).to(self.device)
         b = self.dataset.test_images("b", self.num_samples).to(self.device)

@@ -7,7 +7,27 @@ returns the same flat dict of floats on each, keyed by metric name (`eval/fid`,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional, Protocol, runtime_checkable
+
+from torch import Tensor
+
+
+@runtime_checkable
+class Samples(Protocol):
+    """What the GAN evaluator needs of the task it measures: its latent size, classes and samples
+    (by its `inference` networks) for given latents and labels."""
+
+    z_dim: int
+    num_classes: int
+
+    def sample(self, n: int, labels: Optional[Tensor] = None, z: Optional[Tensor] = None) -> Tensor: ...
+
+
+@runtime_checkable
+class Translates(Protocol):
+    """What the CycleGAN evaluator needs of the task it measures: translation either way."""
+
+    def translate(self, x: Tensor, direction: str = "a2b") -> Tensor: ...
 
 
 class Evaluator:

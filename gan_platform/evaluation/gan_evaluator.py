@@ -42,7 +42,7 @@ from gan_platform.data.base import evaluation_of
 from gan_platform.data.base import REAL_SUBSET_SEED, TensorDataset
 from gan_platform.evaluation.collapse import (STACKED_CONFIDENCE, MixtureCollapse, class_mode_accuracy,
                                               digit_collapse_metrics, real_stacked_scores)
-from gan_platform.evaluation.evaluator import Evaluator
+from gan_platform.evaluation.evaluator import Evaluator, Samples
 from gan_platform.evaluation.fd_infinity import fd_at_infinity, maybe_counts
 from gan_platform.evaluation.features import DigitFeatures, FeatureExtractor, IdentityFeatures, InceptionFeatures
 from gan_platform.evaluation.image_sets import check_shape, read_image_set, to_uint8
@@ -207,7 +207,7 @@ class GANEvaluator(Evaluator):
         return parts
 
     @torch.no_grad()
-    def evaluate(self, task: Any, step: int) -> dict[str, float]:
+    def evaluate(self, task: Samples, step: int) -> dict[str, float]:
         start = time.perf_counter()
         fake, labels = self.generate(task)
         if not torch.isfinite(fake).all():

@@ -44,7 +44,7 @@ from gan_platform.errors import ConfigError, instantiate
 from gan_platform.losses import clip_weights, cyclegan_objective, get_loss, gradient_penalty
 from gan_platform.tasks.gan import DECISION_THRESHOLDS, decision_accuracies, gradient_norm
 from gan_platform.tasks.image_pool import ImagePool
-from gan_platform.tasks.optim import build_optimizer, loss_scale
+from gan_platform.tasks.optim import build_optimizer, descend, hot_optimizer, loss_scale
 from gan_platform.tasks.speed import prepare_networks, set_requires_grad
 
 NORMS = ("l2", "l1")
@@ -97,6 +97,8 @@ class CycleGANTask:
         self._d_frozen = (accelerator.unwrap_model(self.d_a), accelerator.unwrap_model(self.d_b))
         self._d_params = [p for d in self._d_frozen for p in d.parameters()]
         self.optimizers = {"generator": g_optimizer, "discriminator": d_optimizer}
+        self._step_optimizers = {k: hot_optimizer(accelerator, o) for k, o in self.optimizers.items()}
+        self.num_classes = 0  # unconditional: translation is the task
         # What translates (grids, evaluation): the generators, or their averages (training/ema.py replaces them).
         self.generators = ("generator_a2b", "generator_b2a")
         self.inference: dict[str, nn.Module] = {k: accelerator.unwrap_model(modules[k]) for k in self.generators}
@@ -140,17 +142,14 @@ class CycleGANTask:
             loss_a, gp_a, real_a, pooled_a = self._d_loss(self.d_a, a, fake_a)
             loss_b, gp_b, real_b, pooled_b = self._d_loss(self.d_b, b, fake_b)
             loss = loss_a + loss_b + self.gp_weight * (gp_a + gp_b)
-        opt = self.optimizers["discriminator"]
-        opt.zero_grad(set_to_none=True)
-        acc.backward(loss)
-        health = {}
-        if self.measure_health:
-            health["d_grad_norm"] = self._grad_norm(self.d_a, self.d_b)
-            if self.threshold is not None:
-                # both styles, every PatchGAN patch counted
+        def measure() -> dict[str, Tensor]:
+            health = {"d_grad_norm": self._grad_norm(self.d_a, self.d_b)}
+            if self.threshold is not None:  # both styles, every PatchGAN patch counted
                 health.update(decision_accuracies(torch.cat([real_a.flatten(), real_b.flatten()]),
                                                   torch.cat([pooled_a.flatten(), pooled_b.flatten()]), self.threshold))
-        opt.step()
+            return health
+
+        health = descend(acc, self._step_optimizers["discriminator"], loss, measure if self.measure_health else None)
         if self.clip_value > 0:
             clip_weights(self.d_a, self.clip_value)
             clip_weights(self.d_b, self.clip_value)
@@ -178,11 +177,8 @@ class CycleGANTask:
                 if self.identity_weight > 0:
                     identity = self.cycle(self.g_a2b(b), b) + self.cycle(self.g_b2a(a), a)
                     loss = loss + self.identity_weight * identity
-            opt = self.optimizers["generator"]
-            opt.zero_grad(set_to_none=True)
-            acc.backward(loss)
-            health = {"g_grad_norm": self._grad_norm(self.g_a2b, self.g_b2a)} if self.measure_health else {}
-            opt.step()
+            measure = (lambda: {"g_grad_norm": self._grad_norm(self.g_a2b, self.g_b2a)}) if self.measure_health else None
+            health = descend(acc, self._step_optimizers["generator"], loss, measure)
         finally:
             set_requires_grad(self._d_params, True)
         self.kept = {"a": a.detach(), "b": b.detach(), "fake_a": fake_a.detach().float(), "fake_b": fake_b.detach().float()}

@@ -49,7 +49,7 @@ from torch import Tensor, nn
 from gan_platform.errors import ConfigError, UserError, instantiate
 from gan_platform.augment import NoAugment
 from gan_platform.losses import clip_weights, get_loss, gradient_penalty, squared_gradient_norm
-from gan_platform.tasks.optim import build_optimizer, hot_optimizer, loss_scale
+from gan_platform.tasks.optim import build_optimizer, descend, hot_optimizer, loss_scale
 from gan_platform.tasks.speed import judges_samples_alone, prepare_networks, set_requires_grad
 
 log = logging.getLogger(__name__)
@@ -179,12 +179,8 @@ class GANTask:
                                            pack=getattr(self._d_frozen, "pack", 1))
             loss = loss + self.gp_weight * penalty
             logs["grad_penalty"] = penalty.detach()
-        opt = self._step_optimizers["discriminator"]
-        opt.zero_grad(set_to_none=True)
-        acc.backward(loss)
-        if self.measure_health:
-            logs.update(self._health(D, real_scores, fake_scores, "d"))
-        opt.step()
+        measure = (lambda: self._health(D, real_scores, fake_scores, "d")) if self.measure_health else None
+        logs.update(descend(acc, self._step_optimizers["discriminator"], loss, measure))
         if self.clip_value > 0:
             clip_weights(D, self.clip_value)
         logs["d_loss"] = loss.detach().float()
@@ -204,11 +200,8 @@ class GANTask:
                     with torch.no_grad():
                         real_scores = D(A(real), y)
                 loss = self.loss.g(real_scores, fake_scores)
-            opt = self._step_optimizers["generator"]
-            opt.zero_grad(set_to_none=True)
-            acc.backward(loss)
-            logs = self._health(G, None, None, "g") if self.measure_health else {}
-            opt.step()
+            measure = (lambda: self._health(G, None, None, "g")) if self.measure_health else None
+            logs = descend(acc, self._step_optimizers["generator"], loss, measure)
         finally:
             set_requires_grad(self._d_params, True)
         return {"g_loss": loss.detach().float(), **logs}
@@ -262,6 +255,13 @@ class GANTask:
 
     def grid_rows(self, fixed: dict[str, Tensor]) -> int:
         return self.num_classes if self.num_classes else 0
+
+    def process_state(self) -> dict[str, Any]:
+        """No state of its own per process: every rank's step is the same."""
+        return {}
+
+    def load_process_state(self, state: dict[str, Any]) -> None:
+        pass
 
     def extra_state(self) -> dict[str, Any]:
         """What G was built for, so a checkpoint alone can rebuild it (`gan_platform.sample`), and the

@@ -8,6 +8,7 @@
   class takes it (Adam, AdamW, SGD, Adagrad on CPU and GPU): one kernel for all parameters instead
   of a loop of small ops, about 3x faster an Adam step on the CPU for this platform's networks.
   A config that sets ``fused`` or ``foreach`` itself (``+optimizer.fused=false``) is left alone.
+- `descend`: one update of one side (zero_grad, backward, health signals, step), for every task.
 - `hot_optimizer`: what a task's training step should call ``zero_grad``/``step`` on.
   Accelerate's optimizer wrapper checks for an optional package on every ``step`` and inspects a
   signature on every ``zero_grad``: on small networks that costs more than the update itself.
@@ -18,9 +19,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Iterable
-
-from typing import Optional
+from typing import Any, Callable, Iterable, Optional
 
 import torch
 from accelerate import Accelerator
@@ -60,6 +59,18 @@ def build_optimizer(node: DictConfig, params: Iterable[torch.nn.Parameter], side
 def loss_scale(acc: Accelerator) -> float:
     """fp16's gradient-scaler factor (what losses were multiplied by before backward); 1 without a scaler."""
     return acc.scaler.get_scale() if acc.scaler is not None else 1.0
+
+
+def descend(acc: Accelerator, optimizer: Any, loss: torch.Tensor,
+            measure: Optional[Callable[[], dict[str, torch.Tensor]]] = None) -> dict[str, torch.Tensor]:
+    """One update of one side, the same in every task: clear the gradients, backpropagate `loss`, take
+    the health signals from the fresh gradients (`measure`, before the step changes the weights), step.
+    `optimizer` is the step's (`hot_optimizer`). Returns what `measure` measured ({} without it)."""
+    optimizer.zero_grad(set_to_none=True)
+    acc.backward(loss)
+    logs = measure() if measure is not None else {}
+    optimizer.step()
+    return logs
 
 
 def hot_optimizer(acc: Accelerator, optimizer: Any) -> Any:

@@ -66,14 +66,14 @@ class GeneratorEMA:
         self.decay, self.images_per_step = float(cfg["decay"]), int(images_per_step)
         self.half_life = None if cfg.get("half_life_images") is None else float(cfg["half_life_images"])
         self.rampup = None if cfg.get("rampup") is None else float(cfg["rampup"])
-        names = list(getattr(task, "generators", ("generator",)))
+        names = list(task.generators)
         self.trained = {n: accelerator.unwrap_model(task.modules[n]) for n in names}
         self.averages = {n: copy.deepcopy(m).requires_grad_(False) for n, m in self.trained.items()}
         self._params = [(list(self.averages[n].parameters()), list(self.trained[n].parameters())) for n in names]
         self._buffers = [(list(self.averages[n].buffers()), list(self.trained[n].buffers())) for n in names]
         for n, m in self.averages.items():
             task.modules[n + SUFFIX] = m
-            if n in getattr(task, "model_args", {}):
+            if n in task.model_args:
                 task.model_args[n + SUFFIX] = task.model_args[n]
         if not cfg.get("raw_samples", False):
             task.inference.update(self.averages)

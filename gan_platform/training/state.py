@@ -82,17 +82,18 @@ def restore_rng_states(rngs: list[dict[str, Any]], acc: Accelerator, data_genera
 
 def task_process_states(acc: Accelerator, task: Any) -> Optional[list[dict[str, Any]]]:
     """Every process's own task state (`task.process_state()`), in rank order, or None when the task
-    keeps none; a collective when there are several processes."""
-    if not hasattr(task, "process_state"):
-        return None
+    keeps none (a task keeps it on every process or on none, so every rank skips the collective alike);
+    a collective when there are several processes."""
     mine = task.process_state()
+    if not mine:
+        return None
     return gather_object([mine]) if acc.num_processes > 1 else [mine]
 
 
 def restore_task_process_states(states: Optional[list[dict[str, Any]]], acc: Accelerator, task: Any) -> None:
     """This rank's own entry of `task_process_states`' list; with another process count the state
     restarts fresh on every rank (one warning)."""
-    if not states or not hasattr(task, "load_process_state"):
+    if not states:
         return
     if len(states) == acc.num_processes:
         task.load_process_state(states[acc.process_index])
@@ -161,7 +162,7 @@ def training_state(acc: Accelerator, task: Any, schedulers: Schedulers, data_gen
         "scaler": acc.scaler.state_dict() if acc.scaler is not None else None,
         "rng": rngs,
         "task": task.extra_state(),
-        "model_args": getattr(task, "model_args", {}),  # a checkpoint alone rebuilds the networks (runs/loading.py)
+        "model_args": task.model_args,  # a checkpoint alone rebuilds the networks (runs/loading.py)
         "task_processes": task_process_states(acc, task),  # collective, like the RNG gather
     }
 
