@@ -88,7 +88,8 @@ def recorded_task(loss):
     makes; ADA with contrast only at p = 1 multiplies each image by its own c = 2^N(0, 0.5^2)."""
     D = DCGANDiscriminator([1, 8, 8], width=4)
     t = task(D, loss, AdaptiveAugment(initial_p=1.0, transforms=["contrast"]))
-    t.r1_gamma = t.r2_gamma = 1.0
+    t.phases.set_weight("r1", 1.0)
+    t.phases.set_weight("r2", 1.0)
     seen, made = [], []
     D.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
     t.generator.register_forward_hook(lambda module, args, out: made.append(out.detach().clone()))

@@ -74,7 +74,7 @@ def test_a_tracker_of_ones_own_is_built_from_its_target_with_its_keys(tmp_path):
 
 def test_each_task_names_its_builder_and_evaluator():
     gan, cyclegan = compose([]), compose(["+experiment=cyclegan"])
-    assert gan.task._target_ == "gan_platform.tasks.gan.build_gan_task"
+    assert gan.task._target_ == "gan_platform.tasks.gan_build.build_gan_task"
     assert gan.task.evaluator._target_ == "gan_platform.evaluation.build.build_gan_evaluator"
     assert cyclegan.task._target_ == "gan_platform.tasks.cyclegan.build_cyclegan_task"
     assert cyclegan.task.evaluator._target_.endswith("cyclegan_metrics.build_cyclegan_evaluator")

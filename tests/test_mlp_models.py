@@ -7,7 +7,7 @@ from conftest import compose, run_cli
 from gan_platform.errors import ConfigError
 from gan_platform.models.mlp import MLPDiscriminator, MLPGenerator
 from gan_platform.errors import instantiate
-from gan_platform.tasks.gan import build_gan_networks
+from gan_platform.tasks.gan_build import build_gan_networks
 
 
 def test_data_scale_makes_the_networks_work_in_standardized_units():

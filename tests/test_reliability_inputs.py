@@ -9,7 +9,7 @@ from conftest import compose
 from gan_platform.config import validate
 from gan_platform.data.base import TensorDataset
 from gan_platform.errors import ConfigError
-from gan_platform.tasks.gan import build_gan_task
+from gan_platform.tasks.gan_build import build_gan_task
 
 OUT_OF_RANGE = [
     (["trainer.steps=-5"], "trainer.steps must be positive, got -5"),

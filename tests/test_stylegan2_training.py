@@ -115,7 +115,7 @@ def test_the_config_builds_the_cpu_sized_default():
     from conftest import compose
     from gan_platform.config import validate
     from gan_platform.errors import instantiate
-    from gan_platform.tasks.gan import network_args
+    from gan_platform.tasks.gan_build import network_args
 
     cfg = compose(["+experiment=nsgan", "model=stylegan2"])
     validate(cfg)

@@ -55,6 +55,10 @@ class LossConfig:
     r1_gamma: float = 0.0   # gamma/2 E||grad_x D(x)||^2 on real data; 0 = off
     r2_gamma: float = 0.0   # the same on fakes
     reg_every: int = 1      # lazy regularisation: R1/R2 every k-th D step, scaled by k
+    path_length: float = 0.0       # StyleGAN2's path-length regulariser of G (its weight; 2 in the paper); 0 = off
+    path_length_every: int = 4     # ... every k-th G step, scaled by k
+    path_length_decay: float = 0.01  # the decay of its running mean a
+    orthogonal: float = 0.0        # BigGAN's orthogonal regularisation of G (beta; 1e-4 in the paper); 0 = off
 
 
 @dataclass

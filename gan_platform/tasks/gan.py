@@ -2,12 +2,18 @@
 
 One critic step:  L_D = d(D(x, c), D(G(z, c), c))              objectives.py: d_real + d_fake, or d_pair
                         [+ w * d_wrong_label(D(x, c_wrong))]   conditional: reject real x with a wrong label
-                        [+ lambda * E[(||grad D(x_hat, c)|| - 1)^2]]   WGAN-GP (per pack under PacGAN)
-                        [+ k gamma1/2 E||grad_x D(x, c)||^2]     R1, every k-th step (lazy regularisation)
-                        [+ k gamma2/2 E||grad_x D(G(z, c), c)||^2]  R2, the same on fakes
+                        [+ the D phases due at this step]      R1, R2, WGAN-GP (phases.py), each every k steps x k
                   then clip D's weights into [-c, c]          WGAN
 One generator step: L_G = g(D(x, c), D(G(z, c), c)), with D frozen (D(x) only for a pairing
-objective such as RpGAN).
+objective such as RpGAN), [+ the G phases due]: path length (StyleGAN2), orthogonal (BigGAN).
+
+R1 and R2 are the squared gradient of D's summed scores with respect to each input image (the
+definition stylegan2-ada's code uses): each image's own gradient where D judges each sample alone,
+and with minibatch-std (StyleGAN2's D) the gradient of the sum, other samples' terms included. The
+gradient penalty (WGAN-GP) needs each interpolate judged alone and is refused with minibatch-std.
+
+A generator with style mixing (StyleGAN2) draws its mixing latent and cutoff for every training
+batch it generates (`style_mixing_inputs`), in both steps, as stylegan2-ada's run_G does.
 
 Where D judges each sample alone (no BatchNorm or minibatch-std in D: speed.judges_samples_alone),
 the critic step scores the real batch and the fakes in one D pass over both, split after; otherwise
@@ -30,10 +36,7 @@ G learns the classes in the data's proportions, and the gradient penalty's inter
 x_hat = eps x + (1 - eps) G(z, c) join a real and a fake sample of the same class c, judged under c.
 Sampling outside training (grids, evaluation) draws classes uniformly unless labels are given.
 
-The module owns the task's builder (`build_gan_task`, named by conf/task/gan.yaml's `_target_`) and
-its config rules (`check`); the networks come from `cfg.model` by their `_target_`, and their
-constructor arguments go into every checkpoint (`model_args`), so that a checkpoint alone rebuilds
-G (runs/loading.py).
+The task's builder and its config rules live beside it (gan_build.py).
 """
 
 from __future__ import annotations
@@ -43,14 +46,15 @@ from typing import Any, Optional
 
 import torch
 from accelerate import Accelerator
-from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
-from gan_platform.errors import ConfigError, UserError, instantiate
+from gan_platform.errors import ConfigError, UserError
 from gan_platform.augment import NoAugment
-from gan_platform.losses import clip_weights, get_loss, gradient_penalty, squared_gradient_norm
-from gan_platform.tasks.optim import build_optimizer, descend, hot_optimizer, loss_scale
-from gan_platform.tasks.speed import judges_samples_alone, prepare_networks, set_requires_grad
+from gan_platform.losses import (clip_weights, get_loss, gradient_penalty, orthogonal_regularisation, path_length_penalty,
+                                 squared_gradient_norm)
+from gan_platform.tasks.optim import descend, hot_optimizer, loss_scale
+from gan_platform.tasks.phases import LOG_NAMES, Phase, Phases
+from gan_platform.tasks.speed import judges_samples_alone, set_requires_grad
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +92,8 @@ class GANTask:
                  loss: str, z_dim: int, num_classes: int = 0, mismatch_weight: float = 0.0,
                  gp_weight: float = 0.0, clip_value: float = 0.0, r1_gamma: float = 0.0, r2_gamma: float = 0.0,
                  reg_every: int = 1, augment: Optional[nn.Module] = None, sample_shape: tuple[int, ...] = (),
-                 class_names: Optional[list[str]] = None, model_args: Optional[dict[str, dict[str, Any]]] = None):
+                 class_names: Optional[list[str]] = None, model_args: Optional[dict[str, dict[str, Any]]] = None,
+                 phases: Optional[Phases] = None, path_length_decay: float = 0.01):
         if mismatch_weight > 0 and num_classes < 2:
             raise ConfigError("task.mismatch_weight > 0 needs a conditional run with at least 2 classes: set task.conditional=true or task.mismatch_weight=0.")
         self.accelerator = accelerator
@@ -98,9 +103,14 @@ class GANTask:
         self._step_optimizers = {k: hot_optimizer(accelerator, o) for k, o in self.optimizers.items()}
         self.loss = get_loss(loss)
         self.z_dim, self.num_classes = z_dim, num_classes
-        self.mismatch_weight, self.gp_weight, self.clip_value = mismatch_weight, gp_weight, clip_value
-        self.r1_gamma, self.r2_gamma, self.reg_every = float(r1_gamma), float(r2_gamma), int(reg_every)
-        self.d_steps_done = 0  # for the lazy interval; in the checkpoint (extra_state)
+        self.mismatch_weight, self.clip_value = mismatch_weight, clip_value
+        # the regularising phases (phases.py); from the keywords when the builder gives none
+        self.phases = phases if phases is not None else Phases([Phase("r1", float(r1_gamma), int(reg_every)),
+                                                                Phase("r2", float(r2_gamma), int(reg_every)),
+                                                                Phase("gradient_penalty", float(gp_weight))])
+        self.d_steps_done = self.g_steps_done = 0  # for the phases' intervals; in the checkpoint (extra_state)
+        self.path_length_decay = float(path_length_decay)
+        self.path_length_mean = torch.zeros((), device=accelerator.device)  # StyleGAN2's running a
         self.augment = augment if augment is not None else NoAugment()
         self.device = accelerator.device
         self.sample_shape, self.class_names = tuple(sample_shape), class_names
@@ -109,6 +119,8 @@ class GANTask:
         # Module.requires_grad_'s walk of the module tree (~0.1 ms a call on the MLPs, per call)
         self._d_params = list(self._d_frozen.parameters())
         self.one_pass = judges_samples_alone(self._d_frozen)  # the critic step's D pass over real and fakes together
+        self._g_unwrapped = accelerator.unwrap_model(generator)
+        self.mixes_styles = float(getattr(self._g_unwrapped, "style_mixing", 0.0) or 0.0) > 0  # StyleGAN2's mixing
         # What samples (grids, evaluation): G itself, or its average (training/ema.py replaces it).
         self.generators = ("generator",)
         self.inference: dict[str, nn.Module] = {"generator": accelerator.unwrap_model(generator)}
@@ -132,18 +144,24 @@ class GANTask:
         return (labels + shift) % self.num_classes
 
     # -- steps -----------------------------------------------------------------------------
+    def generate(self, z: Tensor, y: Optional[Tensor]) -> Tensor:
+        """G(z, y) for a training step (G's style mixing drawn for the batch where G mixes styles)."""
+        if self.mixes_styles:
+            mix_z, cutoff = self._g_unwrapped.style_mixing_inputs(z)
+            return self.generator(z, y, mix_z=mix_z, cutoff=cutoff)
+        return self.generator(z, y)
+
     def d_step(self, real: Tensor, labels: Optional[Tensor]) -> dict[str, Tensor]:
         G, D, A, acc = self.generator, self.discriminator, self.augment, self.accelerator
         n = real.shape[0]
         cond = labels if self.num_classes else None  # the fakes get the same classes
         self.d_steps_done += 1
-        regularise = self.d_steps_done % self.reg_every == 0  # lazy regularisation: every k-th D step
-        r1, r2 = regularise and self.r1_gamma > 0, regularise and self.r2_gamma > 0
+        due = self.phases.due("D", self.d_steps_done)  # the regularisers of this step (phases.py)
         with torch.no_grad(), acc.autocast():
-            fake = G(self.noise(n), cond)
-        if r1:
+            fake = self.generate(self.noise(n), cond)
+        if any(p.name == "r1" for p in due):
             real = real.detach().requires_grad_(True)
-        if r2:
+        if any(p.name == "r2" for p in due):
             fake = fake.detach().requires_grad_(True)
         with acc.autocast():
             seen_real = A(real)
@@ -163,22 +181,10 @@ class GANTask:
                 logs["wasserstein"] = logs["d_real"] - logs["d_fake"]
         A.observe(real_side(self.loss, real_scores, fake_scores), n)
         logs.update(A.logs())
-        scale = loss_scale(acc)
-        if r1:  # R1 = gamma/2 E||grad_x D(x)||^2 under the true label, scaled by the interval k
-            penalty = squared_gradient_norm(real_scores, real, scale)
-            loss = loss + (0.5 * self.r1_gamma * self.reg_every) * penalty
-            logs["r1_penalty"] = penalty.detach()
-        if r2:  # R2: the same on the fakes
-            penalty = squared_gradient_norm(fake_scores, fake, scale)
-            loss = loss + (0.5 * self.r2_gamma * self.reg_every) * penalty
-            logs["r2_penalty"] = penalty.detach()
-        if self.gp_weight > 0:
-            extra = (cond,) if self.num_classes else ()
-            with acc.autocast():
-                penalty = gradient_penalty(lambda x, *c: D(A(x), *c), real, fake, *extra, scale=scale,
-                                           pack=getattr(self._d_frozen, "pack", 1))
-            loss = loss + self.gp_weight * penalty
-            logs["grad_penalty"] = penalty.detach()
+        for phase in due:  # R1, R2, the gradient penalty, in this order
+            term = self._d_term(phase.name, real, fake, real_scores, fake_scores, cond)
+            loss = loss + phase.factor * term
+            logs[LOG_NAMES[phase.name]] = term.detach()
         measure = (lambda: self._health(D, real_scores, fake_scores, "d")) if self.measure_health else None
         logs.update(descend(acc, self._step_optimizers["discriminator"], loss, measure))
         if self.clip_value > 0:
@@ -186,25 +192,58 @@ class GANTask:
         logs["d_loss"] = loss.detach().float()
         return logs
 
+    def _d_term(self, name: str, real: Tensor, fake: Tensor, real_scores: Tensor, fake_scores: Tensor,
+                cond: Optional[Tensor]) -> Tensor:
+        """A D phase's term (phases.py): R1 on the real images (under their true label), R2 on the
+        fakes, both before augmentation; or the gradient penalty on interpolates (per pack under PacGAN)."""
+        scale = loss_scale(self.accelerator)
+        if name == "r1":
+            return squared_gradient_norm(real_scores, real, scale)
+        if name == "r2":
+            return squared_gradient_norm(fake_scores, fake, scale)
+        D, A, extra = self.discriminator, self.augment, ((cond,) if self.num_classes else ())
+        with self.accelerator.autocast():
+            return gradient_penalty(lambda x, *c: D(A(x), *c), real, fake, *extra, scale=scale,
+                                    pack=getattr(self._d_frozen, "pack", 1))
+
     def g_step(self, real: Tensor, labels: Optional[Tensor]) -> dict[str, Tensor]:
         G, A, acc = self.generator, self.augment, self.accelerator
         n = real.shape[0]
         y = labels if self.num_classes else None
         D = self._d_frozen  # unwrapped and frozen: no DDP sync of D's (unused) gradients
+        self.g_steps_done += 1
         set_requires_grad(self._d_params, False)
         try:
             with acc.autocast():
-                fake_scores = D(A(G(self.noise(n), y)), y)
+                fake_scores = D(A(self.generate(self.noise(n), y)), y)
                 real_scores = None
                 if self.loss.g_uses_real:  # a pairing objective: D(x) of this real batch, a constant for G
                     with torch.no_grad():
                         real_scores = D(A(real), y)
                 loss = self.loss.g(real_scores, fake_scores)
+            terms = {}
+            for phase in self.phases.due("G", self.g_steps_done):  # path length, orthogonal
+                terms[LOG_NAMES[phase.name]] = term = self._g_term(phase.name, n, y)
+                loss = loss + phase.factor * term
             measure = (lambda: self._health(G, None, None, "g")) if self.measure_health else None
             logs = descend(acc, self._step_optimizers["generator"], loss, measure)
         finally:
             set_requires_grad(self._d_params, True)
-        return {"g_loss": loss.detach().float(), **logs}
+        return {"g_loss": loss.detach().float(), **{k: v.detach() for k, v in terms.items()}, **logs}
+
+    def _g_term(self, name: str, n: int, y: Optional[Tensor]) -> Tensor:
+        """A G phase's term (phases.py): StyleGAN2's path length on half a batch of fresh latents
+        (its running mean a kept on the device), or BigGAN's orthogonal regularisation of G's weights."""
+        G = self._g_unwrapped
+        if name == "orthogonal":
+            return orthogonal_regularisation(G, 1.0)
+        m = max(1, n // 2)  # stylegan2-ada's pl_batch_shrink of 2
+        with self.accelerator.autocast():
+            ws = G.mapping(self.noise(m), y[:m] if y is not None else None).unsqueeze(1).expand(-1, G.num_ws, -1)
+            images = G.synthesis(ws, "random")
+        term, self.path_length_mean = path_length_penalty(images.float(), ws, self.path_length_mean,
+                                                          self.path_length_decay, scale=loss_scale(self.accelerator))
+        return term
 
     def _health(self, net: nn.Module, real_scores: Optional[Tensor], fake_scores: Optional[Tensor],
                 side: str) -> dict[str, Tensor]:
@@ -265,10 +304,12 @@ class GANTask:
 
     def extra_state(self) -> dict[str, Any]:
         """What G was built for, so a checkpoint alone can rebuild it (`gan_platform.sample`), and the
-        step's own state: the lazy-regularisation counter and the augmentation pipeline (ADA's p)."""
+        step's own state: the phases' step counters, path length's running mean and the augmentation
+        pipeline (ADA's p)."""
         return {"sample_shape": list(self.sample_shape), "num_classes": self.num_classes,
                 "class_names": list(self.class_names) if self.class_names else None,
-                "d_steps_done": self.d_steps_done, "augment": self.augment.state_dict()}
+                "d_steps_done": self.d_steps_done, "g_steps_done": self.g_steps_done,
+                "path_length_mean": self.path_length_mean.detach().cpu(), "augment": self.augment.state_dict()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         if "augment" in state:
@@ -278,98 +319,6 @@ class GANTask:
                 raise UserError("The checkpoint's augmentation state does not fit this run's augment choice: "
                                 "resume with the augment=... the run was started with.") from e
         self.d_steps_done = int(state.get("d_steps_done", 0))
-
-
-# -- building --------------------------------------------------------------------------------------
-def check(cfg: DictConfig) -> None:
-    """The GAN task's config rules (run with the other checks, before any work)."""
-    if str(OmegaConf.select(cfg, "model.generator._target_") or "").endswith("cyclegan.ResnetGenerator"):
-        raise ConfigError("model=cyclegan holds image-to-image networks for task=cyclegan: use +experiment=cyclegan, or another model.")
-    if cfg.loss.name == "wasserstein" and cfg.loss.gradient_penalty == 0 and cfg.loss.weight_clip == 0:
-        raise ConfigError("loss=wasserstein needs a Lipschitz critic: set loss.weight_clip (e.g. 0.01) or "
-                          "loss.gradient_penalty (e.g. 10), or use +experiment=wgan / wgan_gp.")
-    if cfg.loss.name == "wasserstein" and str(OmegaConf.select(cfg, "augment._target_") or "").endswith("AdaptiveAugment"):
-        raise ConfigError("augment=ada steers p by which side of its decision D puts real images, and a Wasserstein "
-                          "critic has no decision (adding a constant to it changes nothing): use augment=diffaug, or another loss.")
-    penalty = next((k for k in ("loss.gradient_penalty", "loss.r1_gamma", "loss.r2_gamma") if (OmegaConf.select(cfg, k) or 0) > 0), None)
-    if penalty is not None:
-        # A penalty on input gradients is each critic input's own gradient norm; batch statistics mix other samples' terms in.
-        mixing = [what for what, on in (("model.discriminator.minibatch_std=true", OmegaConf.select(cfg, "model.discriminator.minibatch_std")),
-                                        ("model.discriminator.norm=batch", OmegaConf.select(cfg, "model.discriminator.norm") == "batch")) if on]
-        if mixing:
-            raise ConfigError(f"{penalty} needs a critic that judges each sample on its own, and {mixing[0]} mixes the batch: "
-                              f"turn it off (minibatch_std=false, or norm=none/layer/instance/spectral) or set {penalty}=0.")
-
-
-def data_scale(setting: Any, dataset: Any = None) -> float:
-    """`model.data_scale` as a number: `auto` is the radius of a mixture's modes (ring8 1, grid25 4)
-    and 1 for other data (images live in [-1, 1]) or when no dataset is at hand (the scale is a
-    buffer of the networks, so loading trained weights restores it)."""
-    if setting == "auto":
-        means = getattr(dataset, "means", None)
-        return float(means.abs().max()) if means is not None and float(means.abs().max()) > 0 else 1.0
-    return float(setting)
-
-
-def network_args(cfg: DictConfig, sample_shape: tuple[int, ...], num_classes: int = 0,
-                 dataset: Any = None) -> dict[str, dict[str, Any]]:
-    """The constructor arguments of G and D (`_target_` included) for samples of `sample_shape`:
-    `cfg.model`'s nodes plus what the data decides (shapes, classes, scale)."""
-    scaled = {"scale": data_scale(cfg.model.data_scale, dataset)} if "data_scale" in cfg.model else {}
-    node = lambda key: OmegaConf.to_container(cfg.model[key], resolve=True)  # noqa: E731
-    return {
-        "generator": {**node("generator"), "out_shape": list(sample_shape), "z_dim": int(cfg.model.z_dim),
-                      "num_classes": num_classes, **scaled},
-        "discriminator": {**node("discriminator"), "in_shape": list(sample_shape), "num_classes": num_classes,
-                          "conditioning": cfg.model.get("conditioning", "concat"), **scaled},
-    }
-
-
-def build_gan_networks(cfg: DictConfig, sample_shape: tuple[int, ...], num_classes: int = 0,
-                       discriminator: bool = True, dataset: Any = None) -> tuple[nn.Module, Optional[nn.Module]]:
-    """G (and D unless `discriminator` is false) of `cfg.model` for samples of `sample_shape`;
-    `num_classes` > 0 makes them conditional."""
-    args = network_args(cfg, sample_shape, num_classes, dataset)
-    G = instantiate(args["generator"])
-    D = instantiate(args["discriminator"]) if discriminator else None
-    return G, D
-
-
-def build_augment(cfg: DictConfig, dataset: Any) -> nn.Module:
-    """The `augment` group's pipeline (by its `_target_`); only images can be augmented."""
-    node = OmegaConf.to_container(cfg.augment, resolve=True) if cfg.get("augment") is not None else {}
-    name = node.pop("name", "none")  # `name` names the choice; the rest are arguments
-    augment = instantiate(node) if node.get("_target_") else NoAugment()
-    if type(augment) is not NoAugment and dataset.kind != "images":
-        raise ConfigError(f"augment={name} transforms images, and dataset '{dataset.name}' holds "
-                          f"{dataset.kind}: use augment=none.")
-    return augment
-
-
-def build_gan_task(cfg: DictConfig, dataset: Any, acc: Accelerator) -> GANTask:
-    """conf/task/gan.yaml's `_target_`: networks, an optimizer for each, the task."""
-    conditional = bool(cfg.task.conditional)
-    if conditional and not dataset.labelled:
-        raise ConfigError(f"A conditional GAN needs labelled data, and dataset '{dataset.name}' has no labels: "
-                          "choose a labelled dataset (digits, ring8, grid25, an image folder with class subfolders) or set task.conditional=false.")
-    num_classes = dataset.num_classes if conditional else 0
-    if not conditional and float(cfg.task.mismatch_weight) > 0:
-        log.warning("task.mismatch_weight=%g is ignored: this run is unconditional (task.conditional=false).",
-                    float(cfg.task.mismatch_weight))
-    if conditional and num_classes < 2:
-        raise ConfigError(f"A conditional GAN needs at least 2 classes; dataset '{dataset.name}' has {num_classes}.")
-    shape = dataset.sample_shape
-    z_dim = int(cfg.model.z_dim)
-    args = network_args(cfg, shape, num_classes, dataset)
-    G, D = instantiate(args["generator"]), instantiate(args["discriminator"])
-    prepare_networks([G, D], cfg.trainer)
-    g_opt = build_optimizer(cfg.optimizer, G.parameters(), "generator")
-    d_opt = build_optimizer(cfg.optimizer, D.parameters(), "discriminator")
-    G, g_opt = acc.prepare(G, g_opt)
-    D, d_opt = acc.prepare(D, d_opt)
-    return GANTask(acc, G, D, g_opt, d_opt, loss=cfg.loss.name, z_dim=z_dim, num_classes=num_classes,
-                   mismatch_weight=float(cfg.task.mismatch_weight) if conditional else 0.0,
-                   gp_weight=float(cfg.loss.gradient_penalty), clip_value=float(cfg.loss.weight_clip),
-                   r1_gamma=float(cfg.loss.r1_gamma), r2_gamma=float(cfg.loss.r2_gamma),
-                   reg_every=int(cfg.loss.reg_every), augment=build_augment(cfg, dataset).to(acc.device),
-                   sample_shape=shape, class_names=dataset.class_names if conditional else None, model_args=args)
+        self.g_steps_done = int(state.get("g_steps_done", 0))
+        if "path_length_mean" in state:
+            self.path_length_mean = state["path_length_mean"].to(self.device)
