@@ -22,12 +22,32 @@ GPU_SIZE = {"dcgan64": ["model.generator.width=4", "model.discriminator.width=4"
                         "eval.features=identity"]}
 
 
+# Presets of packed datasets (dataset=zip) train here on a small labelled zip made in the test, with the
+# networks narrowed and the features of the pixels (no Inception weights here).
+PACKED = {"r3gan_cifar10": (32, 3), "r3gan_ffhq64": (64, 3)}
+PACKED_SIZE = ["model.generator.widths=8", "model.discriminator.widths=8", "model.generator.cardinality=2",
+               "model.discriminator.cardinality=2", "model.generator.blocks=1", "model.discriminator.blocks=1",
+               "trainer.batch_size=4", "trainer.precision=no", "eval.features=identity", "eval.num_samples=16"]
+
+
+def _packed(tmp_path, experiment: str) -> list[str]:
+    import numpy as np
+
+    from dataset_sources import write_stylegan_zip
+
+    side, channels = PACKED[experiment]
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (side, side, channels), dtype=np.uint8) for _ in range(8)]
+    write_stylegan_zip(tmp_path / "set.zip", images, [i % 2 for i in range(8)])
+    return [f"dataset.path={tmp_path / 'set.zip'}", *PACKED_SIZE]
+
+
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_composes_and_trains(tmp_path, experiment):
     if experiment in MODERN and not HAS_EMA:
         pytest.skip("sets trainer.ema, which this schema lacks; test_modern_bundles.py runs it without those lines")
     cfg = compose([f"+experiment={experiment}"])
-    assert cfg.name == experiment
+    assert cfg.name == experiment and cfg.get("name") == experiment
     if experiment == "horse2zebra":
         pytest.skip("needs the downloaded set; test_cyclegan.py runs this bundle on small image folders")
     if cfg.task.name != "gan" or cfg.dataset._target_.endswith("digits"):
@@ -35,9 +55,10 @@ def test_every_experiment_composes_and_trains(tmp_path, experiment):
                      "trainer.sample_every=0", "eval.every=0"]
     else:
         overrides = [f"+experiment={experiment}", *TINY, "trainer.steps=3", "trainer.log_every=1"]
-    summary = train(tmp_path, overrides + GPU_SIZE.get(experiment, []))
+    extra = _packed(tmp_path, experiment) if experiment in PACKED else GPU_SIZE.get(experiment, [])
+    summary = train(tmp_path / "run", overrides + extra)
     assert summary["status"] == "finished" and summary["step"] == 3
-    records = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "train/g_loss" in r or "train/loss_g" in r]
+    records = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "train/g_loss" in r or "train/loss_g" in r]
     assert [r["step"] for r in records] == [1, 2, 3]
 
 

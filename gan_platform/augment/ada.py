@@ -113,7 +113,8 @@ class AdaptiveAugment(NoAugment):
             dist.all_reduce(stats)
             images *= dist.get_world_size()
         self.r_t.copy_(stats[0] / stats[1].clamp(min=1))
-        self.p.copy_((self.p + torch.sign(self.r_t - self.target) * (images / self.speed_images)).clamp(0.0, 1.0))
+        if self.speed_images > 0:  # 0: p stays where it is set (initial_p, or a schedule); r_t is still measured
+            self.p.copy_((self.p + torch.sign(self.r_t - self.target) * (images / self.speed_images)).clamp(0.0, 1.0))
         self.sign_sum.zero_()
         self.score_count.zero_()
         self.steps_observed = self.images_observed = 0

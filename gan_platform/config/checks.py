@@ -111,7 +111,7 @@ def check_ranges(cfg: DictConfig) -> None:
         _positive(cfg, key, allow_zero=True)
     for key in ("loss.reg_every", "augment.interval"):
         _positive(cfg, key, "whole number")
-    _positive(cfg, "augment.speed_images")
+    _positive(cfg, "augment.speed_images", allow_zero=True)  # 0: ADA's p fixed (initial_p, or a schedule)
     for key in ("augment.target", "augment.initial_p"):
         value = OmegaConf.select(cfg, key)
         if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1):
@@ -125,6 +125,9 @@ def check_ranges(cfg: DictConfig) -> None:
     from gan_platform.evaluation.build import check_eval_config
 
     check_eval_config(cfg)  # eval.best_mode, sample counts, k, ...
+    from gan_platform.training.schedules import check_schedules
+
+    check_schedules(cfg)
     if "z_dim" in cfg.model:
         _positive(cfg, "model.z_dim", "whole number")
     if "data_scale" in cfg.model:

@@ -73,6 +73,7 @@ class Config:
     eval: Any = MISSING
     tracker: Any = MISSING
     augment: Any = None
+    schedules: Any = field(default_factory=dict)  # values moved with the images seen (training/schedules.py)
     name: str = "default"
     seed: int = 0
     report: bool = True

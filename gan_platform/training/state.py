@@ -128,9 +128,12 @@ def make_schedulers(optimizers: Mapping[str, torch.optim.Optimizer], lr_decay: s
             for name, opt in optimizers.items()}
 
 
-def configured_hyperparameters(optimizers: Mapping[str, torch.optim.Optimizer]) -> dict[str, list[dict[str, Any]]]:
-    """The config's settings of every param group, read before a checkpoint can overwrite them."""
-    return {name: [{k: g[k] for k in HYPERPARAMETERS if k in g} for g in opt.param_groups]
+def configured_hyperparameters(optimizers: Mapping[str, torch.optim.Optimizer],
+                                scheduled: Optional[Mapping[str, set[str]]] = None) -> dict[str, list[dict[str, Any]]]:
+    """The config's settings of every param group, read before a checkpoint can overwrite them; the
+    settings a schedule owns (`scheduled`: side -> {"lr", "betas"}) are left out: the schedule sets them."""
+    owned = scheduled or {}
+    return {name: [{k: g[k] for k in HYPERPARAMETERS if k in g and k not in owned.get(name, ())} for g in opt.param_groups]
             for name, opt in optimizers.items()}
 
 
@@ -141,7 +144,7 @@ def apply_configured_hyperparameters(optimizers: Mapping[str, torch.optim.Optimi
         sched = schedulers.get(name)
         for i, (group, wanted) in enumerate(zip(opt.param_groups, configured[name])):
             changed = {k: (group.get(k), v) for k, v in wanted.items() if group.get(k) != v and k != "lr"}
-            if group.get("initial_lr", group.get("lr")) != wanted["lr"]:
+            if "lr" in wanted and group.get("initial_lr", group.get("lr")) != wanted["lr"]:
                 changed["lr"] = (group.get("initial_lr", group.get("lr")), wanted["lr"])
             if changed and announce:
                 log.warning("Resuming with the config's %s optimizer settings: %s.", name,

@@ -61,6 +61,7 @@ from gan_platform.training.ema import attach_ema
 from gan_platform.training.health import HealthLog, evaluation_failures, training_failures
 from gan_platform.training.loss_window import LossWindow
 from gan_platform.training.sample_grid import write_sample_grid
+from gan_platform.training.schedules import Schedules
 from gan_platform.training.settings import Settings
 from gan_platform.training.state import configured_hyperparameters, make_schedulers, side_rng
 from gan_platform.training.stopping import StopRequest
@@ -100,7 +101,9 @@ class Trainer(Checkpointing):
         self.checkpoint_step: Optional[int] = None
         # trainer.ema: G's average joins task.modules (checkpoints, resume) and samples (ema.py)
         self.ema = attach_ema(task, accelerator, self.cfg.get("ema"), self.cfg.batch_size * accelerator.num_processes)
-        self.configured = configured_hyperparameters(task.optimizers)  # before a checkpoint overwrites them
+        self.schedules = Schedules(config.get("schedules"))  # values moved with the images seen (schedules.py)
+        # before a checkpoint overwrites them; the settings a schedule sets are the schedule's
+        self.configured = configured_hyperparameters(task.optimizers, self.schedules.owned_settings())
         self.schedulers = make_schedulers(task.optimizers, self.cfg.lr_decay, self.cfg.lr_decay_start, self.cfg.steps)
         self.losses = LossWindow(accelerator)
         self.health = HealthLog()  # known failures seen in the logs (health.py): summary.json's `warnings`
@@ -155,6 +158,8 @@ class Trainer(Checkpointing):
     def iteration(self) -> None:
         """One iteration: d_steps critic steps, then g_steps generator steps."""
         bs = self.cfg.batch_size
+        if self.schedules:
+            self.schedules.apply(self.images_seen, self)
         self.task.measure_health = self._logs_after(self.step + 1)  # health signals: the window's last iteration
         for _ in range(self.cfg.d_steps):
             x, y = self.dataset.sample(bs, self.data_generator)
@@ -235,6 +240,11 @@ class Trainer(Checkpointing):
             log.error("Run failed:\n%s", "".join(traceback.format_exception(error)))
         raise error
 
+    @property
+    def images_seen(self) -> int:
+        """Images seen before the next iteration: iterations x the batch of every process (cur_nimg)."""
+        return self.step * self.cfg.batch_size * self.acc.num_processes
+
     # -- the cadences' work ----------------------------------------------------------------
     def _logs_after(self, step: int) -> bool:
         """Is `step` a log step?"""
@@ -246,7 +256,7 @@ class Trainer(Checkpointing):
     def _log_window(self) -> None:
         """The losses averaged over the window (and the processes), checked, logged and shown; then the
         window's parameters checked for NaN/inf."""
-        self.last_train = self.losses.flush(self.step, self.checkpoint_step)
+        self.last_train = {**self.losses.flush(self.step, self.checkpoint_step), **self.schedules.values()}
         self._warn(training_failures(self.last_train))
         if self.main:
             self.append_metrics({"step": self.step, **self.last_train})
