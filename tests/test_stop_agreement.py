@@ -19,6 +19,7 @@ ITERATION_S, SIGNAL_AT = 0.02, 150  # a 20 ms iteration: about 50 a second; rank
 
 LOOP = f"""
 import os, signal, time
+import torch
 from accelerate import Accelerator
 from gan_platform.training.stopping import StopRequest
 
@@ -37,6 +38,8 @@ while step < 10000:
     if stop.should_stop(step, log_step=False):
         print(f"rank {{acc.process_index}} stopped at {{step}} ({{stop.status}}) after agreements at {{agreements}}", flush=True)
         break
+acc.wait_for_everyone()
+torch.distributed.destroy_process_group()  # a clean end of the process group: no teardown race between the ranks
 """
 
 

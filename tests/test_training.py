@@ -24,10 +24,16 @@ GPU_SIZE = {"dcgan64": ["model.generator.width=4", "model.discriminator.width=4"
 
 # Presets of packed datasets (dataset=zip) train here on a small labelled zip made in the test, with the
 # networks narrowed and the features of the pixels (no Inception weights here).
-PACKED = {"r3gan_cifar10": (32, 3), "r3gan_ffhq64": (64, 3)}
-PACKED_SIZE = ["model.generator.widths=8", "model.discriminator.widths=8", "model.generator.cardinality=2",
-               "model.discriminator.cardinality=2", "model.generator.blocks=1", "model.discriminator.blocks=1",
-               "trainer.batch_size=4", "trainer.precision=no", "eval.features=identity", "eval.num_samples=16"]
+R3GAN_SIZE = ["model.generator.widths=8", "model.discriminator.widths=8", "model.generator.cardinality=2",
+              "model.discriminator.cardinality=2", "model.generator.blocks=1", "model.discriminator.blocks=1"]
+STYLEGAN2_SIZE = ["model.z_dim=16", "model.generator.w_dim=16", "model.generator.channel_base=256",
+                  "model.generator.channel_max=16", "model.discriminator.channel_base=256", "model.discriminator.channel_max=16",
+                  "model.discriminator.mbstd_group_size=4"]
+BIGGAN_SIZE = ["model.generator.width=4", "model.discriminator.width=4", "model.generator.attention=8",
+               "model.discriminator.attention=8"]
+PACKED = {"r3gan_cifar10": (32, R3GAN_SIZE), "r3gan_ffhq64": (64, R3GAN_SIZE), "stylegan2_cifar10": (32, STYLEGAN2_SIZE),
+          "stylegan2_ffhq64": (64, STYLEGAN2_SIZE), "biggan_cifar10": (32, BIGGAN_SIZE)}
+PACKED_RUN = ["trainer.batch_size=4", "trainer.precision=no", "eval.features=identity", "eval.num_samples=16"]
 
 
 def _packed(tmp_path, experiment: str) -> list[str]:
@@ -35,11 +41,11 @@ def _packed(tmp_path, experiment: str) -> list[str]:
 
     from dataset_sources import write_stylegan_zip
 
-    side, channels = PACKED[experiment]
+    side, narrow = PACKED[experiment]
     rng = np.random.default_rng(0)
-    images = [rng.integers(0, 256, (side, side, channels), dtype=np.uint8) for _ in range(8)]
+    images = [rng.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(8)]
     write_stylegan_zip(tmp_path / "set.zip", images, [i % 2 for i in range(8)])
-    return [f"dataset.path={tmp_path / 'set.zip'}", *PACKED_SIZE]
+    return [f"dataset.path={tmp_path / 'set.zip'}", *narrow, *PACKED_RUN]
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
