@@ -22,6 +22,11 @@ GPU_SIZE = {"dcgan64": ["model.generator.width=4", "model.discriminator.width=4"
                         "eval.features=identity"]}
 
 
+def tiny_experiment(experiment: str) -> list[str]:
+    """The overrides that run bundle `experiment` at test size (TINY, and narrow GPU-size networks)."""
+    return [f"+experiment={experiment}", *TINY, *GPU_SIZE.get(experiment, [])]
+
+
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_composes_and_trains(tmp_path, experiment):
     if experiment in MODERN and not HAS_EMA:
@@ -30,12 +35,10 @@ def test_every_experiment_composes_and_trains(tmp_path, experiment):
     assert cfg.name == experiment
     if experiment == "horse2zebra":
         pytest.skip("needs the downloaded set; test_cyclegan.py runs this bundle on small image folders")
+    overrides = tiny_experiment(experiment) + ["trainer.steps=3", "trainer.log_every=1"]
     if cfg.task.name != "gan" or cfg.dataset._target_.endswith("digits"):
-        overrides = [f"+experiment={experiment}", *TINY, "trainer.steps=3", "trainer.log_every=1",
-                     "trainer.sample_every=0", "eval.every=0"]
-    else:
-        overrides = [f"+experiment={experiment}", *TINY, "trainer.steps=3", "trainer.log_every=1"]
-    summary = train(tmp_path, overrides + GPU_SIZE.get(experiment, []))
+        overrides += ["trainer.sample_every=0", "eval.every=0"]
+    summary = train(tmp_path, overrides)
     assert summary["status"] == "finished" and summary["step"] == 3
     records = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "train/g_loss" in r or "train/loss_g" in r]
     assert [r["step"] for r in records] == [1, 2, 3]
