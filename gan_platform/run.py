@@ -136,6 +136,8 @@ def build_trainer(cfg: DictConfig, run_dir: str | os.PathLike) -> Trainer:
                       eval_cfg=cfg.eval, evaluator=evaluator, tracker=tracker, seed=int(cfg.seed), config=config,
                       callbacks=build_callbacks(cfg))
     resumed = trainer.resume()
+    if resumed is None and cfg.trainer.get("init_from"):  # a fresh run may start from a trained one (fine-tuning)
+        trainer.initialise_from(str(cfg.trainer.init_from))
     tracker.start(config, str(run_path), resumed.tracker_state if resumed else {})
     return trainer
 

@@ -98,6 +98,7 @@ class Trainer(Checkpointing):
         self.kept_records: list[dict[str, Any]] = []  # a resumed run's records before its checkpoint
         self.status, self.error = Status.RUNNING, None
         self.checkpoint_step: Optional[int] = None
+        self.init_from: Optional[dict[str, Any]] = None  # trainer.init_from: the checkpoint the networks started as
         # trainer.ema: G's average joins task.modules (checkpoints, resume) and samples (ema.py)
         self.ema = attach_ema(task, accelerator, self.cfg.get("ema"), self.cfg.batch_size * accelerator.num_processes)
         self.configured = configured_hyperparameters(task.optimizers)  # before a checkpoint overwrites them
@@ -327,6 +328,7 @@ class Trainer(Checkpointing):
             "warnings": self.health.warnings,
             **({"reason": reason(self.status)} if reason(self.status) and not self.error else {}),
             **({"replicas": self.replicas} if self.replicas else {}),
+            **({"init_from": self.init_from} if self.init_from else {}),
         }
 
     def check_replicas(self) -> None:
