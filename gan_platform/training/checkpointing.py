@@ -6,7 +6,9 @@ the trainer's: best value, loss window, metrics.jsonl's record count, tracker ru
 `save` (a collective: every rank calls it, the main one writes, runs/checkpoint.py says how) and
 `resume`, which returns what it found (`Resumed`) for the builder to hand on (the tracker's run).
 A run that does not resume may start from another run's networks instead (`initialise_from`,
-`trainer.init_from`: init_from.py); where it came from stays in every checkpoint.
+`trainer.init_from`: init_from.py); where it came from stays in every checkpoint. A run that starts
+in the dir of a `preempted` run continues it as `trainer.resume=auto` would, whatever its own
+`trainer.resume` says: it is the requeued job (preemption.py).
 On resume the config's optimizer hyperparameters win over the checkpoint's (state.py), and
 metrics.jsonl is cut back to the records the checkpoint counted (the trainer's docstring says why).
 """
@@ -18,8 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from accelerate.utils import broadcast_object_list
+
 from gan_platform.runs.checkpoint import load_checkpoint, load_for_resume, save_checkpoint, settle_resumed
 from gan_platform.runs.rundir import read_metrics
+from gan_platform.runs.status import continues
 from gan_platform.training.distributed import average_buffers
 from gan_platform.training.init_from import init_networks
 from gan_platform.training.state import load_training_state, training_state
@@ -82,8 +87,8 @@ class Checkpointing:
 
     def resume(self) -> Optional[Resumed]:
         """Continue from `trainer.resume` ("auto": this run dir's newest checkpoint that verifies, if
-        there is one); returns what it continued from, None when the run starts fresh."""
-        spec = self.cfg.resume
+        there is one, or the dir's preempted run); returns what it continued from, None when the run starts fresh."""
+        spec = self.cfg.resume or self._requeued()
         if not spec:
             return None
         found = None
@@ -108,3 +113,13 @@ class Checkpointing:
             self.kept_records = list(read_metrics(self.run_dir.metrics_path))
         log.info("Resumed from %s at step %d.", folder, self.step)
         return Resumed(Path(folder), self.step, meta, state["trainer"].get("tracker") or {})
+
+    def _requeued(self) -> Optional[str]:
+        """"auto" when this run dir holds a preempted run (this is its requeued job), decided by the
+        main process for all (a collective with several processes), else None."""
+        decision = ["auto" if self.main and continues(self.run_dir.read_summary().get("status")) else None]
+        if self.acc.num_processes > 1:
+            broadcast_object_list(decision, from_process=0)
+        if decision[0] and self.main:
+            log.warning("Continuing the preempted run in %s (its job was requeued).", self.run_dir.root)
+        return decision[0]

@@ -21,7 +21,8 @@ record logged just before a kill may not have reached W&B's files) and drops the
 How a run ends is always written to summary.json: `finished`, `early_stopped`, `diverged` (a
 NaN/inf in the logged losses or in the parameters and buffers, checked at every log step and
 before every checkpoint, so that no checkpoint holds a non-finite state), `interrupted`,
-`stopped_by_sweep` (SIGTERM in a sweep trial, see stopping.py; both with a `reason`), or
+`stopped_by_sweep` (SIGTERM in a sweep trial, see stopping.py), `preempted` (a cluster's
+SIGUSR1/SIGUSR2; the job is then requeued, preemption.py; the three with a `reason`), or
 `failed` with the error. `checkpoint_step` there says which step checkpoints/last holds.
 On resume the optimizer hyperparameters of the config (lr, betas, ...) win over the checkpoint's,
 so that "lower the learning rate and resume" does what it says.
