@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 import gan_platform.conf  # noqa: F401  (registers the config schema)
 from gan_platform.config.preflight import _rank, append_experiment, preflight
 from gan_platform.errors import EXIT_USER_ERROR, UserError, report_and_exit
-from gan_platform.runs.status import Status, exit_code
+from gan_platform.runs.status import Status, exit_code, succeeded
 
 
 
@@ -99,7 +99,7 @@ def ended_line(summary: dict, run_dir: str, overrides: list[str]) -> str:
     tracked = f"; {summary['tracker']}" if summary.get("tracker") else ""
     line = (f"gan_platform: run ended with status '{summary['status']}'"
             + (f": {summary['error']}" if summary.get("error") else "") + f" (run dir: {run_dir}{tracked})")
-    if summary["status"] == Status.INTERRUPTED and summary.get("checkpoint_step") is not None:
+    if summary["status"] in (Status.INTERRUPTED, Status.PREEMPTED) and summary.get("checkpoint_step") is not None:
         line += f"; continue it with: {resume_command(Path(run_dir), overrides)}"
     return line
 
@@ -133,9 +133,9 @@ def hydra_entry(cfg: DictConfig) -> int:
               + (f"; traceback in {where[0]}" if where else "") + ")", file=sys.stderr, flush=True)
         return exit_code(Status.FAILED)
     code = exit_code(summary["status"])
-    if not code and _rank() == 0:
+    if succeeded(summary["status"]) and _rank() == 0:
         print(closing_line(summary, run_dir), file=sys.stderr, flush=True)
-    if code and _rank() == 0:
+    elif _rank() == 0:  # preempted exits 0 too, and says so in this line
         print(ended_line(summary, run_dir, list(HydraConfig.get().overrides.task)), file=sys.stderr)
     if code and not HydraConfig.get().mode.name == "MULTIRUN":
         sys.exit(code)
@@ -143,7 +143,13 @@ def hydra_entry(cfg: DictConfig) -> int:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    from gan_platform.training.cluster import export_task_ranks
+
     argv = append_experiment(list(sys.argv[1:] if argv is None else argv))
+    try:
+        export_task_ranks()  # one task a GPU (srun): the ranks the cluster gave, before anything asks for this one's
+    except UserError as e:
+        report_and_exit(e)
     from gan_platform.sweep.multirun import is_checkable_multirun, preflight_sweep, report_failed_jobs
 
     multirun = is_checkable_multirun(argv)

@@ -26,14 +26,19 @@ from omegaconf import DictConfig, OmegaConf
 from gan_platform.config import validate
 from gan_platform.errors import ConfigError, instantiate
 from gan_platform.runs.rundir import RunDir
+from gan_platform.runs.status import Status
 from gan_platform.training.distributed import check_gpus_for_processes
+from gan_platform.training.preemption import requeue
 from gan_platform.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
 
 def make_accelerator(cfg: DictConfig) -> Accelerator:
-    """One CPU, one GPU or many, as `accelerate launch` (or nothing) says."""
+    """One CPU, one GPU or many, as `accelerate launch`, the cluster's tasks (training/cluster.py) or nothing says."""
+    from gan_platform.training.cluster import export_task_ranks
+
+    export_task_ranks()  # a submitit job's tasks start here, not through the command line
     # D's buffers (BatchNorm) must not be broadcast from rank 0 at every forward: G and D are
     # separate DDP modules, called several times per step.
     ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
@@ -139,6 +144,8 @@ def build_trainer(cfg: DictConfig, run_dir: str | os.PathLike, checked: bool = F
                       eval_cfg=cfg.eval, evaluator=evaluator, tracker=tracker, seed=int(cfg.seed), config=config,
                       callbacks=build_callbacks(cfg))
     resumed = trainer.resume()
+    if resumed is None and cfg.trainer.get("init_from"):  # a fresh run may start from a trained one (fine-tuning)
+        trainer.initialise_from(str(cfg.trainer.init_from))
     tracker.start(config, str(run_path), resumed.tracker_state if resumed else {})
     return trainer
 
@@ -154,4 +161,7 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike, checked: bool = False) -> d
     trainer.acc.end_training()
     if trainer.main:
         trainer.run_dir.unlock()
+    if summary["status"] == Status.PREEMPTED:  # the last thing: submitit's requeue exits the process
+        stop = trainer.stop_request
+        requeue(stop.previous, stop.signum, trainer.main)
     return summary

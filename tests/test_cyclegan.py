@@ -75,6 +75,20 @@ def test_image_pool_fills_then_swaps_half_the_time_and_resumes_exactly():
     assert 70 <= from_history <= 130  # probability 1/2
 
 
+def test_an_image_pool_saved_with_a_torch_generator_still_loads():
+    """Pools once drew from a torch generator; such a checkpoint continues with its images and a
+    Python generator seeded from that state: two loads of it draw alike, another state draws otherwise."""
+    images = torch.arange(4.0).view(4, 1)
+    legacy = {"size": 4, "images": images, "generator": torch.Generator().manual_seed(3).get_state()}
+    other = {**legacy, "generator": torch.Generator().manual_seed(4).get_state()}
+    pools = [ImagePool(4), ImagePool(4), ImagePool(4)]
+    for pool, state in zip(pools, (legacy, legacy, other)):
+        pool.load_state_dict(state)
+    assert torch.equal(torch.stack(pools[0].images), images)
+    draws = [[pool.query(torch.full((1, 1), 100.0 + i)).item() for i in range(40)] for pool in pools]
+    assert draws[0] == draws[1] != draws[2]
+
+
 def _small_task():
     """The SMALL config, its CycleGAN task built as a run builds it, and a batch of 4 (a, b)."""
     from gan_platform.run import build_dataset, build_task, make_accelerator

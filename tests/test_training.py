@@ -48,6 +48,13 @@ def _packed(tmp_path, experiment: str) -> list[str]:
     return [f"dataset.path={tmp_path / 'set.zip'}", *narrow, *PACKED_RUN]
 
 
+def tiny_experiment(experiment: str, tmp_path=None) -> list[str]:
+    """The overrides that run bundle `experiment` at test size (TINY, narrow GPU-size networks, and for a
+    preset of a packed dataset a small zip written under `tmp_path`)."""
+    extra = _packed(tmp_path, experiment) if experiment in PACKED else GPU_SIZE.get(experiment, [])
+    return [f"+experiment={experiment}", *TINY, *extra]
+
+
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_composes_and_trains(tmp_path, experiment):
     if experiment in MODERN and not HAS_EMA:
@@ -56,13 +63,10 @@ def test_every_experiment_composes_and_trains(tmp_path, experiment):
     assert cfg.name == experiment and cfg.get("name") == experiment
     if experiment == "horse2zebra":
         pytest.skip("needs the downloaded set; test_cyclegan.py runs this bundle on small image folders")
+    overrides = tiny_experiment(experiment, tmp_path) + ["trainer.steps=3", "trainer.log_every=1"]
     if cfg.task.name != "gan" or cfg.dataset._target_.endswith("digits"):
-        overrides = [f"+experiment={experiment}", *TINY, "trainer.steps=3", "trainer.log_every=1",
-                     "trainer.sample_every=0", "eval.every=0"]
-    else:
-        overrides = [f"+experiment={experiment}", *TINY, "trainer.steps=3", "trainer.log_every=1"]
-    extra = _packed(tmp_path, experiment) if experiment in PACKED else GPU_SIZE.get(experiment, [])
-    summary = train(tmp_path / "run", overrides + extra)
+        overrides += ["trainer.sample_every=0", "eval.every=0"]
+    summary = train(tmp_path / "run", overrides)
     assert summary["status"] == "finished" and summary["step"] == 3
     records = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "train/g_loss" in r or "train/loss_g" in r]
     assert [r["step"] for r in records] == [1, 2, 3]

@@ -43,6 +43,9 @@ SYM6 = (0.015404109327027373, 0.0034907120842174702, -0.11799011114819057, -0.04
         -0.021060292512300564, 0.04472490177066578, 0.0017677118642428036, -0.007800708325034148)
 TAPS = len(SYM6)
 OFFSET = TAPS // 2 - 1  # y[n] = sum_k 2 h[n - 2k + OFFSET] x[k]
+# the filter's centroid (its delay), sum_k k h[k] / sum_k h[k]: a number known before any tensor exists,
+# so that resampling reads nothing back from the device
+CENTRE = sum(k * c for k, c in enumerate(SYM6)) / sum(SYM6)
 
 
 def lowpass(device: torch.device, dtype: torch.dtype) -> Tensor:
@@ -143,14 +146,13 @@ def _grid(M: Tensor, size: tuple[int, int], pad: tuple[int, int], centre: float,
 
 @functools.lru_cache(maxsize=32)
 def _filters(h: int, w: int, pad: tuple[int, int], device: torch.device, dtype: torch.dtype) -> tuple[Tensor, ...]:
-    """The up- and downsampling matrices of an h x w image and the filter's centre (its delay), made once per shape
+    """The up- and downsampling matrices of an h x w image, made once per shape
     (outside inference mode, so that training can use them whenever they were first made)."""
     with torch.inference_mode(False), torch.no_grad():
         f = lowpass(device, torch.float64)
-        centre = float((torch.arange(TAPS, dtype=torch.float64, device=device) * f).sum())
         up = [upsampling_matrix(s, p, f).to(dtype) for s, p in ((h, pad[0]), (w, pad[1]))]
         down = [downsampling_matrix(s, f).to(dtype) for s in (h, w)]
-    return up[0], up[1].T.contiguous(), down[0], down[1].T.contiguous(), torch.tensor(centre)
+    return up[0], up[1].T.contiguous(), down[0], down[1].T.contiguous()
 
 
 def resample(x: Tensor, M: Tensor) -> Tensor:
@@ -159,7 +161,7 @@ def resample(x: Tensor, M: Tensor) -> Tensor:
     finds grid_sample's reflection of that."""
     _, _, h, w = x.shape
     pad = (h // 2 + TAPS // 4, w // 2 + TAPS // 4)
-    up_h, up_w_t, down_h, down_w_t, centre = _filters(h, w, pad, x.device, x.dtype)
-    grid = _grid(M, (h, w), pad, float(centre), x.dtype)
+    up_h, up_w_t, down_h, down_w_t = _filters(h, w, pad, x.device, x.dtype)
+    grid = _grid(M, (h, w), pad, CENTRE, x.dtype)
     sampled = F.grid_sample(up_h @ x @ up_w_t, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     return down_h @ sampled @ down_w_t

@@ -109,6 +109,7 @@ def check_ranges(cfg: DictConfig) -> None:
     for key in ("loss.gradient_penalty", "loss.weight_clip", "loss.r1_gamma", "loss.r2_gamma",
                 "task.mismatch_weight", "task.cycle.weight", "task.identity_weight", "task.pool_size"):  # absent keys are skipped
         _positive(cfg, key, allow_zero=True)
+    _positive(cfg, "model.discriminator.freeze", "whole number", allow_zero=True)  # beyond D's blocks: models/freeze.py
     for key in ("loss.reg_every", "augment.interval"):
         _positive(cfg, key, "whole number")
     _positive(cfg, "augment.speed_images", allow_zero=True)  # 0: ADA's p fixed (initial_p, or a schedule)
@@ -143,8 +144,10 @@ def check_ranges(cfg: DictConfig) -> None:
                           "D judges samples in packs, so make the per-process batch size a multiple of the pack.")
     check_compile(cfg)
     from gan_platform.training.ema import check_ema
+    from gan_platform.training.init_from import check_init_from
 
     check_ema(cfg.trainer.ema)
+    check_init_from(cfg.trainer.get("init_from"))
     check_optimizer(cfg)
     check_parts(cfg)
 

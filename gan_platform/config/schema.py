@@ -36,6 +36,7 @@ class TrainerConfig:
     checkpoint_every: int = 500
     grid_size: int = 64
     resume: Optional[str] = None
+    init_from: Optional[str] = None
     precision: str = "no"
     lr_decay: str = "none"
     lr_decay_start: float = 0.5

@@ -77,6 +77,8 @@ def r2_penalty(critic: Callable[..., Tensor], fake: Tensor, *cond: Tensor, scale
 
 @torch.no_grad()
 def clip_weights(module: nn.Module, clip_value: float) -> None:
-    """WGAN weight clipping: every parameter of the critic into [-c, c], after each critic step."""
+    """WGAN weight clipping: every parameter of the critic that trains into [-c, c], after each critic
+    step (a frozen block, models/freeze.py, keeps its weights)."""
     for p in module.parameters():
-        p.clamp_(-clip_value, clip_value)
+        if p.requires_grad:
+            p.clamp_(-clip_value, clip_value)

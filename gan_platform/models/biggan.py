@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_platform.errors import ConfigError
+from gan_platform.models.freeze import freeze_blocks
 from gan_platform.models.heads import ScoreHead, check_conditioning, image_input, spectral_normalise
 from gan_platform.models.resnet import Block
 from gan_platform.models.self_attention import SelfAttention
@@ -203,11 +204,12 @@ class BigGANGenerator(nn.Module):
 
 
 class BigGANDiscriminator(nn.Module):
-    """D(x, y) for images of `in_shape` (C, R, R): scores (N,), or (N / pack,) when packed."""
+    """D(x, y) for images of `in_shape` (C, R, R): scores (N,), or (N / pack,) when packed; `freeze`
+    stops the first residual blocks (with the self-attention after one) from training (FreezeD, freeze.py)."""
 
     def __init__(self, in_shape: Sequence[int], width: int = 8, num_classes: int = 0, conditioning: str = "projection",
                  attention: int = 8, dropout: float = 0.0, minibatch_std: bool = False, pack: int = 1,
-                 spectral_norm: bool = True):
+                 spectral_norm: bool = True, freeze: int = 0):
         super().__init__()
         channels, side, _ = _image(in_shape, width, "discriminator")
         check_conditioning(num_classes, conditioning, pack)
@@ -217,17 +219,18 @@ class BigGANDiscriminator(nn.Module):
         self.num_classes, self.pack = num_classes, pack
         self.concat = bool(num_classes) and conditioning == "concat"
         c = channels * pack + (num_classes if self.concat else 0)
-        blocks: list[nn.Module] = []
+        groups: list[list[nn.Module]] = []  # each residual block, with the self-attention after it (FreezeD's blocks)
         for i, (c_out, down) in enumerate(layout):
-            blocks.append(Block(c, c_out, down=down, first=i == 0))
+            groups.append([Block(c, c_out, down=down, first=i == 0)])
             c = c_out
             if i == attend:
-                blocks.append(SelfAttention(c))
-        self.blocks = nn.Sequential(*blocks)
+                groups[-1].append(SelfAttention(c))
+        self.blocks = nn.Sequential(*(m for group in groups for m in group))
         self.head = ScoreHead(c, num_classes, conditioning, dropout, minibatch_std)
         orthogonal_init(self)
         if spectral_norm:
             spectral_normalise(self)
+        freeze_blocks(groups, freeze, f"biggan's D for {side} x {side} images")
 
     def forward(self, x: Tensor, y: Optional[Tensor] = None) -> Tensor:
         x = image_input(x, y, self.pack, self.num_classes, self.concat)

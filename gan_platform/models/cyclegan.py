@@ -22,6 +22,7 @@ from typing import Optional, Sequence
 from torch import Tensor, nn
 
 from gan_platform.errors import ConfigError
+from gan_platform.models.freeze import freeze_blocks
 from gan_platform.models.heads import spectral_normalise
 from gan_platform.models.shapes import square_image
 
@@ -87,9 +88,12 @@ class ResnetGenerator(nn.Module):
 
 class PatchDiscriminator(nn.Module):
     """D: images of `in_shape` (C, R, R) -> a map of patch scores (N, 1, h, w); `spectral_norm`
-    normalises every convolution (models/heads.py)."""
+    normalises every convolution (models/heads.py); `freeze` stops the first `freeze` of its
+    `layers` + 1 convolutions before the last (each with its norm and activation) from training
+    (FreezeD, freeze.py)."""
 
-    def __init__(self, in_shape: Sequence[int], width: int = 16, layers: int = 2, spectral_norm: bool = False):
+    def __init__(self, in_shape: Sequence[int], width: int = 16, layers: int = 2, spectral_norm: bool = False,
+                 freeze: int = 0):
         super().__init__()
         channels, resolution = square_image(in_shape, "cyclegan", SQUARE_FIX)
         if width < 1 or layers < 1:
@@ -108,6 +112,9 @@ class PatchDiscriminator(nn.Module):
         init_normal(self)
         if spectral_norm:
             spectral_normalise(self)
+        starts = [0, *range(2, 3 * layers + 2, 3)]  # [conv, act], then layers x [conv, IN, act]; the last conv scores
+        freeze_blocks([self.body[a:b] for a, b in zip(starts, starts[1:] + [len(self.body) - 1])], freeze,
+                      f"cyclegan's PatchGAN D of {layers} layers")
 
     def forward(self, x: Tensor) -> Tensor:
         return self.body(x)

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_platform.errors import ConfigError
+from gan_platform.models.freeze import freeze_blocks
 from gan_platform.models.heads import ScoreHead, check_conditioning, image_input, one_hot, spectral_normalise
 from gan_platform.models.shapes import image_network
 
@@ -56,11 +57,12 @@ def _d_norm(kind: str, channels: int) -> nn.Module:
 
 class DCGANDiscriminator(nn.Module):
     """D(x, y) for images of `in_shape` (C, R, R). `spectral_norm` normalises every layer, the head
-    included; ``norm: spectral`` normalises the convolutions only."""
+    included; ``norm: spectral`` normalises the convolutions only. `freeze` stops the first blocks
+    (each strided convolution with its norm and activation) from training (FreezeD, freeze.py)."""
 
     def __init__(self, in_shape: Sequence[int], width: int = 32, norm: str = "none", num_classes: int = 0,
                  conditioning: str = "concat", dropout: float = 0.0, minibatch_std: bool = False, pack: int = 1,
-                 spectral_norm: bool = False):
+                 spectral_norm: bool = False, freeze: int = 0):
         super().__init__()
         channels, resolution, n = image_network(in_shape, width, "dcgan", "discriminator")
         check_conditioning(num_classes, conditioning, pack)
@@ -81,6 +83,8 @@ class DCGANDiscriminator(nn.Module):
         self.head = ScoreHead((c // 2) * 16, num_classes, conditioning, dropout, minibatch_std)
         if spectral_norm:
             spectral_normalise(self)
+        freeze_blocks([self.body[3 * i:3 * i + 3] for i in range(n)], freeze,
+                      f"dcgan's D for {resolution} x {resolution} images")
 
     def forward(self, x: Tensor, y: Optional[Tensor] = None) -> Tensor:
         x = image_input(x, y, self.pack, self.num_classes, self.concat)

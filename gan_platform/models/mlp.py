@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_platform.errors import ConfigError
+from gan_platform.models.freeze import freeze_blocks
 from gan_platform.models.heads import ScoreHead, check_conditioning, one_hot, pack_samples, spectral_normalise
 
 
@@ -60,11 +61,12 @@ class MLPGenerator(nn.Module):
 
 class MLPDiscriminator(nn.Module):
     """D(x, y): `depth` hidden LeakyReLU layers -> a score; options fight mode collapse
-    (dropout, minibatch-std diversity feature, PacGAN packing); `spectral_norm` normalises every layer."""
+    (dropout, minibatch-std diversity feature, PacGAN packing); `spectral_norm` normalises every layer;
+    `freeze` stops the first hidden layers from training (FreezeD, freeze.py)."""
 
     def __init__(self, in_shape: Sequence[int], hidden: int = 128, depth: int = 3, num_classes: int = 0,
                  conditioning: str = "concat", dropout: float = 0.0, minibatch_std: bool = False, pack: int = 1,
-                 scale: float = 1.0, spectral_norm: bool = False):
+                 scale: float = 1.0, spectral_norm: bool = False, freeze: int = 0):
         super().__init__()
         _check_size(hidden, depth)
         _scale_buffer(self, scale)
@@ -77,6 +79,7 @@ class MLPDiscriminator(nn.Module):
         self.head = ScoreHead(hidden, num_classes, conditioning, dropout, minibatch_std)
         if spectral_norm:
             spectral_normalise(self)
+        freeze_blocks([self.body[2 * i:2 * i + 2] for i in range(depth)], freeze, f"the MLP D of depth {depth}")
 
     def forward(self, x: Tensor, y: Optional[Tensor] = None) -> Tensor:
         h = pack_samples(x.flatten(1) / self.scale, self.pack)

@@ -42,6 +42,7 @@ from omegaconf import OmegaConf
 from torch import Tensor, nn
 
 from gan_platform.errors import ConfigError
+from gan_platform.models.freeze import freeze_blocks
 from gan_platform.models.heads import check_conditioning, check_dropout, image_input
 from gan_platform.models.r3gan_blocks import (
     DiscriminativeHead, DownTransition, GenerativeBasis, ResidualBlock, UpTransition, pointwise,
@@ -155,12 +156,13 @@ class R3GANGenerator(nn.Module):
 
 
 class R3GANDiscriminator(nn.Module):
-    """D(x, y) for images of `in_shape` (C, R, R): scores (N,), or (N / pack,) when packed."""
+    """D(x, y) for images of `in_shape` (C, R, R): scores (N,), or (N / pack,) when packed; `freeze`
+    stops the first stages (the first with the input convolution) from training (FreezeD, freeze.py)."""
 
     def __init__(self, in_shape: Sequence[int], widths: Any = CIFAR10["widths"], blocks: Any = CIFAR10["blocks"],
                  cardinality: Any = CIFAR10["cardinality"], expansion: int = 2, num_classes: int = 0,
                  conditioning: str = "projection", embed_dim: Optional[int] = None, dropout: float = 0.0,
-                 minibatch_std: bool = False, pack: int = 1, spectral_norm: bool = False):
+                 minibatch_std: bool = False, pack: int = 1, spectral_norm: bool = False, freeze: int = 0):
         super().__init__()
         channels, side = square_image(in_shape, "r3gan")
         stages = stage_plan(widths, blocks, cardinality, expansion, "discriminator", side)
@@ -179,6 +181,7 @@ class R3GANDiscriminator(nn.Module):
         width = stages[-1].width
         out = (width if embed_dim is None else embed_dim) if projection else 1
         self.head = DiscriminativeHead(width, out, num_classes if projection else 0, dropout, minibatch_std)
+        freeze_blocks([[self.extract, self.stages[0]], *self.stages[1:]], freeze, f"r3gan's D for {side} x {side} images")
 
     def forward(self, x: Tensor, y: Optional[Tensor] = None) -> Tensor:
         x = self.extract(image_input(x, y, self.pack, self.num_classes, self.concat))

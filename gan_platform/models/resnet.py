@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_platform.models.freeze import freeze_blocks
 from gan_platform.models.heads import ScoreHead, check_conditioning, image_input, one_hot, spectral_normalise
 from gan_platform.models.shapes import image_network
 
@@ -94,10 +95,12 @@ class ResNetGenerator(nn.Module):
 
 
 class ResNetDiscriminator(nn.Module):
-    """D(x, y) for images of `in_shape` (C, R, R): scores (N,), or (N / pack,) when packed."""
+    """D(x, y) for images of `in_shape` (C, R, R): scores (N,), or (N / pack,) when packed; `freeze`
+    stops the first residual blocks from training (FreezeD, freeze.py)."""
 
     def __init__(self, in_shape: Sequence[int], width: int = 128, num_classes: int = 0, conditioning: str = "concat",
-                 dropout: float = 0.0, minibatch_std: bool = False, pack: int = 1, spectral_norm: bool = False):
+                 dropout: float = 0.0, minibatch_std: bool = False, pack: int = 1, spectral_norm: bool = False,
+                 freeze: int = 0):
         super().__init__()
         channels, side, doublings = image_network(in_shape, width, "resnet", "discriminator")
         check_conditioning(num_classes, conditioning, pack)
@@ -113,6 +116,7 @@ class ResNetDiscriminator(nn.Module):
         nn.init.xavier_uniform_(self.head.linear.weight)
         if spectral_norm:
             spectral_normalise(self)
+        freeze_blocks(list(self.blocks), freeze, f"resnet's D for {side} x {side} images")
 
     def forward(self, x: Tensor, y: Optional[Tensor] = None) -> Tensor:
         x = image_input(x, y, self.pack, self.num_classes, self.concat)

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_platform.errors import ConfigError
+from gan_platform.models.freeze import freeze_blocks
 from gan_platform.models.heads import check_conditioning, image_input, one_hot
 from gan_platform.models.shapes import doublings, square_image
 from gan_platform.models.stylegan2_layers import (NOISE_MODES, EqualConv2d, EqualLinear, MinibatchStd, ModulatedConv,
@@ -208,13 +209,15 @@ class StyleGAN2Discriminator(nn.Module):
     `mbstd_group_size`, `mbstd_channels` maps); `pack` and `dropout` (before the output layer) work
     as in the other networks; conditioning is the projection on a mapped class embedding
     (`mapping_layers`, learning rate x `mapping_lr`); spectral norm is refused (equalised learning
-    rate scales every weight instead).
+    rate scales every weight instead); `freeze` stops the first resolution blocks from training
+    (FreezeD, freeze.py; the 4 x 4 epilogue always trains).
     """
 
     def __init__(self, in_shape: Sequence[int], num_classes: int = 0, conditioning: str = "projection",
                  architecture: str = "resnet", channel_base: int = 32768, channel_max: int = 512,
                  mapping_layers: int = 8, mapping_lr: float = 0.01, minibatch_std: bool = True, mbstd_group_size: int = 4,
-                 mbstd_channels: int = 1, dropout: float = 0.0, pack: int = 1, spectral_norm: bool = False):
+                 mbstd_channels: int = 1, dropout: float = 0.0, pack: int = 1, spectral_norm: bool = False,
+                 freeze: int = 0):
         super().__init__()
         channels, side = square_image(in_shape, "stylegan2")
         _check_discriminator(num_classes, conditioning, pack, architecture, spectral_norm, dropout,
@@ -235,6 +238,7 @@ class StyleGAN2Discriminator(nn.Module):
         self.cmap_dim = c if num_classes else 0
         self.out = EqualLinear(c, self.cmap_dim or 1)
         self.mapping = MappingNetwork(0, num_classes, c, mapping_layers, mapping_lr, None) if num_classes else None
+        freeze_blocks(list(self.blocks), freeze, f"stylegan2's D for {side} x {side} images")
 
     def forward(self, x: Tensor, y: Optional[Tensor] = None) -> Tensor:
         img = image_input(x, y, self.pack, self.num_classes, concat=False)

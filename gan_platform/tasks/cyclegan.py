@@ -93,9 +93,10 @@ class CycleGANTask:
         self.modules = modules
         self.g_a2b, self.g_b2a = modules["generator_a2b"], modules["generator_b2a"]
         self.d_a, self.d_b = modules["discriminator_a"], modules["discriminator_b"]
-        # both Ds unwrapped (no DDP sync in G's step) and their parameters listed once, to freeze them
+        # both Ds unwrapped (no DDP sync in G's step) and the parameters that train listed once, to freeze
+        # them in G's step (a block FreezeD froze, models/freeze.py, stays frozen)
         self._d_frozen = (accelerator.unwrap_model(self.d_a), accelerator.unwrap_model(self.d_b))
-        self._d_params = [p for d in self._d_frozen for p in d.parameters()]
+        self._d_params = [p for d in self._d_frozen for p in d.parameters() if p.requires_grad]
         self.optimizers = {"generator": g_optimizer, "discriminator": d_optimizer}
         self._step_optimizers = {k: hot_optimizer(accelerator, o) for k, o in self.optimizers.items()}
         self.num_classes = 0  # unconditional: translation is the task

@@ -116,8 +116,9 @@ class GANTask:
         self.sample_shape, self.class_names = tuple(sample_shape), class_names
         self._d_frozen = accelerator.unwrap_model(discriminator)
         # D's parameters, listed once: freezing them for each G step loops over this list instead of
-        # Module.requires_grad_'s walk of the module tree (~0.1 ms a call on the MLPs, per call)
-        self._d_params = list(self._d_frozen.parameters())
+        # Module.requires_grad_'s walk of the module tree (~0.1 ms a call on the MLPs, per call); those
+        # that train: a G step must not wake the blocks FreezeD froze (models/freeze.py)
+        self._d_params = [p for p in self._d_frozen.parameters() if p.requires_grad]
         self.one_pass = judges_samples_alone(self._d_frozen)  # the critic step's D pass over real and fakes together
         self._g_unwrapped = accelerator.unwrap_model(generator)
         self.mixes_styles = float(getattr(self._g_unwrapped, "style_mixing", 0.0) or 0.0) > 0  # StyleGAN2's mixing

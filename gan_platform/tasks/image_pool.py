@@ -5,12 +5,18 @@ the newest: for each new image, while the pool is not full it is stored and show
 probability 1/2 it replaces a random stored image and the stored one is shown, else the new image is
 shown. This damps the oscillation where D only remembers G's latest trick.
 
-The pool draws from its own seeded generator and its whole state (images and generator) is
-`state_dict()`, so a resumed run continues bit for bit.
+The pool's choices (swap or not, which stored image) are drawn from its own seeded Python random
+generator, not from tensors: reading a drawn tensor back (`.item()`) is a host-device sync, one per
+image, which a training step must not make (tests/test_sync_guard.py). Its whole state (images and
+generator) is `state_dict()`, so a resumed run continues bit for bit. A checkpoint written when the
+pool drew from a torch generator continues with a Python generator seeded from that state: the same
+kind of draws, another sequence.
 """
 
 from __future__ import annotations
 
+import hashlib
+import random
 from typing import Any
 
 import torch
@@ -25,7 +31,7 @@ class ImagePool:
             raise ValueError(f"an image pool holds zero or more images, got size {size}")
         self.size = int(size)
         self.images: list[Tensor] = []
-        self.generator = torch.Generator().manual_seed(int(seed))
+        self.rng = random.Random(int(seed))
 
     def __len__(self) -> int:
         return len(self.images)
@@ -39,8 +45,8 @@ class ImagePool:
             if len(self.images) < self.size:
                 self.images.append(image.clone())
                 shown.append(image)
-            elif torch.rand((), generator=self.generator).item() < 0.5:
-                j = int(torch.randint(self.size, (), generator=self.generator).item())
+            elif self.rng.random() < 0.5:
+                j = self.rng.randrange(self.size)
                 shown.append(self.images[j])
                 self.images[j] = image.clone()
             else:
@@ -49,9 +55,14 @@ class ImagePool:
 
     def state_dict(self) -> dict[str, Any]:
         stored = torch.stack(self.images).cpu() if self.images else torch.zeros(0)
-        return {"size": self.size, "images": stored, "generator": self.generator.get_state()}
+        version, internal, gauss = self.rng.getstate()
+        return {"size": self.size, "images": stored, "rng": [version, list(internal), gauss]}
 
     def load_state_dict(self, state: dict[str, Any], device: torch.device | str = "cpu") -> None:
         self.size = int(state["size"])
         self.images = [img.to(device) for img in state["images"]] if state["images"].numel() else []
-        self.generator.set_state(state["generator"])
+        if "rng" in state:
+            version, internal, gauss = state["rng"]
+            self.rng.setstate((int(version), tuple(int(x) for x in internal), gauss))
+        else:  # a checkpoint from when the pool drew from a torch generator (module docstring)
+            self.rng.seed(int.from_bytes(hashlib.sha256(state["generator"].numpy().tobytes()).digest()[:8], "big"))

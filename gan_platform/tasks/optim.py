@@ -4,7 +4,8 @@
   `optimizer.generator.*` and `optimizer.discriminator.*` (lr, betas, weight_decay; null by
   default) override them for G or D, so `optimizer.lr=1e-4` still sets both and
   `optimizer.discriminator.lr=4e-4` gives D its own (the two time-scale update rule, Heusel et al. 2017).
-- `build_optimizer`: the config's optimizer (a `_partial_` node) with ``fused=True`` when the
+- `build_optimizer`: the config's optimizer (a `_partial_` node) over the parameters that train (a
+  frozen one, FreezeD's `model.discriminator.freeze`, is not the optimizer's), with ``fused=True`` when the
   class takes it (Adam, AdamW, SGD, Adagrad on CPU and GPU): one kernel for all parameters instead
   of a loop of small ops, about 3x faster an Adam step on the CPU for this platform's networks.
   A config that sets ``fused`` or ``foreach`` itself (``+optimizer.fused=false``) is left alone.
@@ -40,12 +41,13 @@ def optimizer_config(node: DictConfig, side: Optional[str] = None) -> DictConfig
 
 
 def build_optimizer(node: DictConfig, params: Iterable[torch.nn.Parameter], side: Optional[str] = None) -> torch.optim.Optimizer:
-    """Instantiate the optimizer config `node` for `side` (see `optimizer_config`) on `params`, fused where that is supported."""
+    """Instantiate the optimizer config `node` for `side` (see `optimizer_config`) on those of `params`
+    that require gradients, fused where that is supported."""
     from gan_platform.errors import instantiate
 
     node = optimizer_config(node, side)
     factory = instantiate(node)
-    params = list(params)
+    params = [p for p in params if p.requires_grad]
     cls = getattr(factory, "func", factory)
     wants_default = "fused" not in node and "foreach" not in node
     if wants_default and "fused" in inspect.signature(cls).parameters:

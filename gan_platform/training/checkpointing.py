@@ -5,6 +5,10 @@
 the trainer's: best value, loss window, metrics.jsonl's record count, tracker run, warnings),
 `save` (a collective: every rank calls it, the main one writes, runs/checkpoint.py says how) and
 `resume`, which returns what it found (`Resumed`) for the builder to hand on (the tracker's run).
+A run that does not resume may start from another run's networks instead (`initialise_from`,
+`trainer.init_from`: init_from.py); where it came from stays in every checkpoint. A run that starts
+in the dir of a `preempted` run continues it as `trainer.resume=auto` would, whatever its own
+`trainer.resume` says: it is the requeued job (preemption.py).
 On resume the config's optimizer hyperparameters win over the checkpoint's (state.py), and
 metrics.jsonl is cut back to the records the checkpoint counted (the trainer's docstring says why).
 """
@@ -16,9 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from accelerate.utils import broadcast_object_list
+
 from gan_platform.runs.checkpoint import load_checkpoint, load_for_resume, save_checkpoint, settle_resumed
 from gan_platform.runs.rundir import read_metrics
+from gan_platform.runs.status import continues
 from gan_platform.training.distributed import average_buffers
+from gan_platform.training.init_from import init_networks
 from gan_platform.training.state import load_training_state, training_state
 
 log = logging.getLogger("gan_platform.training.trainer")  # the training loop's messages keep one logger name
@@ -46,7 +54,8 @@ class Checkpointing:
             "trainer": {"best": self.best, "bad_evals": self.early_stopping.bad_evals, "fixed": self.fixed,
                         "last_eval": self.last_eval, "last_train": self.last_train, "metrics_records": self.records,
                         "loss_window": self.losses.state(),  # collective with several processes
-                        "tracker": self.tracker.state(), "warnings": self.health.warnings},
+                        "tracker": self.tracker.state(), "warnings": self.health.warnings,
+                        "init_from": self.init_from},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -56,6 +65,7 @@ class Checkpointing:
         self.early_stopping.best, self.early_stopping.bad_evals, self.fixed = t["best"], t["bad_evals"], t["fixed"]
         self.last_eval, self.last_train = t.get("last_eval", {}), t.get("last_train", {})
         self.health.warnings = list(t.get("warnings", []))
+        self.init_from = t.get("init_from")
         self.records = t.get("metrics_records")  # None in checkpoints from before it was kept
         if "loss_window" in t:
             self.losses.load_state(t["loss_window"])
@@ -71,10 +81,14 @@ class Checkpointing:
         if name == "last":
             self.checkpoint_step = self.step
 
+    def initialise_from(self, spec: str) -> None:
+        """A fresh run starts from the networks of the checkpoint `spec` names (init_from.py)."""
+        self.init_from = init_networks(self.acc, self.task, spec)
+
     def resume(self) -> Optional[Resumed]:
         """Continue from `trainer.resume` ("auto": this run dir's newest checkpoint that verifies, if
-        there is one); returns what it continued from, None when the run starts fresh."""
-        spec = self.cfg.resume
+        there is one, or the dir's preempted run); returns what it continued from, None when the run starts fresh."""
+        spec = self.cfg.resume or self._requeued()
         if not spec:
             return None
         found = None
@@ -99,3 +113,13 @@ class Checkpointing:
             self.kept_records = list(read_metrics(self.run_dir.metrics_path))
         log.info("Resumed from %s at step %d.", folder, self.step)
         return Resumed(Path(folder), self.step, meta, state["trainer"].get("tracker") or {})
+
+    def _requeued(self) -> Optional[str]:
+        """"auto" when this run dir holds a preempted run (this is its requeued job), decided by the
+        main process for all (a collective with several processes), else None."""
+        decision = ["auto" if self.main and continues(self.run_dir.read_summary().get("status")) else None]
+        if self.acc.num_processes > 1:
+            broadcast_object_list(decision, from_process=0)
+        if decision[0] and self.main:
+            log.warning("Continuing the preempted run in %s (its job was requeued).", self.run_dir.root)
+        return decision[0]

@@ -1,4 +1,5 @@
-"""Ctrl-C and SIGTERM during training: a request to stop cleanly after the current iteration.
+"""Ctrl-C, SIGTERM and a cluster's preemption signal during training: a request to stop cleanly
+after the current iteration.
 
 The first signal only sets a flag; the trainer asks `should_stop(step, log_step)` after every
 iteration. One process stops at once: the flag is a plain Python bool, read on the CPU, so the
@@ -15,6 +16,12 @@ sweep's own stop: W&B's agent sends it to a run the server stops (hyperband earl
 the local runner does the same. Such a trial ends with status `stopped_by_sweep` and exit code 0,
 so that the agent does not count a stop it asked for as a failed run. Ctrl-C (SIGINT) stays an
 interruption everywhere (`interrupted`, exit 130), and so does SIGTERM outside a sweep.
+
+SIGUSR1 and SIGUSR2 are a cluster's warning before it stops the job (SLURM's `--signal=USR1@180`,
+submitit's `USR2`): the run stops the same way with status `preempted`, and once its checkpoint and
+summary are written the job is requeued (preemption.py), with the handler that was installed for
+the signal before training (submitit's) when there is one (`previous`). When processes disagree,
+an interruption wins over a sweep's stop, which wins over a preemption.
 """
 
 from __future__ import annotations
@@ -32,9 +39,10 @@ from gan_platform.runs.status import Status
 
 log = logging.getLogger("gan_platform.training.trainer")  # the training loop's messages keep one logger name
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+PREEMPT_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)  # SLURM's --signal=USR1@..., submitit's USR2
+SIGNALS = (signal.SIGINT, signal.SIGTERM, *PREEMPT_SIGNALS)
 # Why a run stopped, as summary.json's status; in order of precedence when processes disagree.
-STOPS = (Status.INTERRUPTED, Status.STOPPED_BY_SWEEP)
+STOPS = (Status.INTERRUPTED, Status.STOPPED_BY_SWEEP, Status.PREEMPTED)
 LOCAL_SWEEP_ENV = "GAN_SWEEP_TRIAL"  # set by gan_platform.sweep's runner in each trial's environment
 
 
@@ -49,7 +57,10 @@ def in_sweep_trial() -> bool:
 
 
 def stop_status(signum: int) -> str:
-    """The status a run stopped by `signum` ends with: SIGTERM in a sweep trial is the sweep's stop."""
+    """The status a run stopped by `signum` ends with: SIGTERM in a sweep trial is the sweep's stop,
+    SIGUSR1/SIGUSR2 the cluster's preemption."""
+    if signum in PREEMPT_SIGNALS:
+        return Status.PREEMPTED
     return Status.STOPPED_BY_SWEEP if signum == signal.SIGTERM and in_sweep_trial() else Status.INTERRUPTED
 
 
@@ -62,8 +73,10 @@ class StopRequest:
         self.acc = accelerator
         self.requested = False
         self.status = Status.INTERRUPTED  # what the first signal asked for (stop_status)
+        self.signum: Optional[int] = None  # the first signal this process received
         self.time = 0.0
         self._old_handlers: dict[int, Any] = {}
+        self.previous: dict[int, Any] = {}  # the preemption signals' handlers before training (submitit's)
         self.agree_every_s = agree_every_s  # several processes: seconds between agreements
         self.start(0)
 
@@ -78,6 +91,7 @@ class StopRequest:
                 self._old_handlers[sig] = signal.signal(sig, self.on_signal)
             except ValueError:  # not the main thread
                 pass
+        self.previous = {sig: h for sig, h in self._old_handlers.items() if sig in PREEMPT_SIGNALS}
 
     def restore(self) -> None:
         """Put back the handlers `install` replaced."""
@@ -94,9 +108,12 @@ class StopRequest:
             raise KeyboardInterrupt
         if self.requested:
             return
-        self.requested, self.time, self.status = True, time.monotonic(), stop_status(signum)
+        self.requested, self.time, self.status, self.signum = True, time.monotonic(), stop_status(signum), signum
         if self.acc.is_main_process and self.status == Status.STOPPED_BY_SWEEP:
             log.warning("Stopped by the sweep: stopping after this iteration and saving a checkpoint.")
+        elif self.acc.is_main_process and self.status == Status.PREEMPTED:
+            log.warning("Preempted (%s): stopping after this iteration, saving a checkpoint and requeueing the job.",
+                        signal.Signals(signum).name)
         elif self.acc.is_main_process:
             log.warning("Stop requested: stopping after this iteration and saving a checkpoint (press Ctrl-C again to quit now).")
 

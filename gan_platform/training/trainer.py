@@ -21,7 +21,8 @@ record logged just before a kill may not have reached W&B's files) and drops the
 How a run ends is always written to summary.json: `finished`, `early_stopped`, `diverged` (a
 NaN/inf in the logged losses or in the parameters and buffers, checked at every log step and
 before every checkpoint, so that no checkpoint holds a non-finite state), `interrupted`,
-`stopped_by_sweep` (SIGTERM in a sweep trial, see stopping.py; both with a `reason`), or
+`stopped_by_sweep` (SIGTERM in a sweep trial, see stopping.py), `preempted` (a cluster's
+SIGUSR1/SIGUSR2; the job is then requeued, preemption.py; the three with a `reason`), or
 `failed` with the error. `checkpoint_step` there says which step checkpoints/last holds.
 On resume the optimizer hyperparameters of the config (lr, betas, ...) win over the checkpoint's,
 so that "lower the learning rate and resume" does what it says.
@@ -99,6 +100,7 @@ class Trainer(Checkpointing):
         self.kept_records: list[dict[str, Any]] = []  # a resumed run's records before its checkpoint
         self.status, self.error = Status.RUNNING, None
         self.checkpoint_step: Optional[int] = None
+        self.init_from: Optional[dict[str, Any]] = None  # trainer.init_from: the checkpoint the networks started as
         # trainer.ema: G's average joins task.modules (checkpoints, resume) and samples (ema.py)
         self.ema = attach_ema(task, accelerator, self.cfg.get("ema"), self.cfg.batch_size * accelerator.num_processes)
         self.schedules = Schedules(config.get("schedules"))  # values moved with the images seen (schedules.py)
@@ -337,6 +339,7 @@ class Trainer(Checkpointing):
             "warnings": self.health.warnings,
             **({"reason": reason(self.status)} if reason(self.status) and not self.error else {}),
             **({"replicas": self.replicas} if self.replicas else {}),
+            **({"init_from": self.init_from} if self.init_from else {}),
         }
 
     def check_replicas(self) -> None:
