@@ -1,15 +1,17 @@
-"""R3GAN's network against SNGAN's and the DCGAN with R3GAN's loss, on the bundled digits at 32 x 32.
+"""The networks of the platform's papers on the bundled digits at 32 x 32, each with its paper's recipe.
 
 Every variant is class-conditional and sees the same images (iterations x batch 32); each is scored
 by FID on digit features (the shipped 32 x 32 classifier: docs/evaluation.md) at the end, on 2,000
 samples against all 1,797 digits, and timed as whole runs (images per second of G's batches,
 measurement included):
 
-    r3gan_digits32   +experiment=r3gan_digits32: R3GAN's network and recipe (schedules over the run)
-    sngan32          +experiment=sngan32, G and D width 32, 5 critic steps, hinge (SNGAN's recipe)
-    dcgan_r3gan      +experiment=r3gan at 32 x 32: RpGAN + R1 + R2 and EMA on the DCGAN networks
+    r3gan_digits32      +experiment=r3gan_digits32: R3GAN's network and recipe (schedules over the run)
+    stylegan2_digits32  +experiment=stylegan2_digits32: StyleGAN2's (style mixing, lazy R1, path length, ADA)
+    biggan_digits32     +experiment=biggan_digits32: BigGAN's (hinge, 5 D steps, orthogonal regularisation)
+    sngan32             +experiment=sngan32, G and D width 32, 5 critic steps, hinge (SNGAN's recipe)
+    dcgan_r3gan         +experiment=r3gan at 32 x 32: RpGAN + R1 + R2 and EMA on the DCGAN networks
 
-    OMP_NUM_THREADS=1 python benchmarks/r3gan_digits.py --seeds 3 --jobs 2 --out results.json
+    OMP_NUM_THREADS=1 python benchmarks/networks_digits32.py --seeds 3 --jobs 2 --out results.json
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CONDITIONAL = ["task.conditional=true", "trainer.batch_size=32"]
 VARIANTS = {
     "r3gan_digits32": ["+experiment=r3gan_digits32"],
+    "stylegan2_digits32": ["+experiment=stylegan2_digits32"],
+    "biggan_digits32": ["+experiment=biggan_digits32"],
     "sngan32": ["+experiment=sngan32", "model.generator.width=32", "model.discriminator.width=32", "model.conditioning=projection"],
     "dcgan_r3gan": ["+experiment=r3gan", "dataset.resolution=32"],
 }
@@ -73,7 +77,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1, help="runs at once, one CPU thread each")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="r3gan_digits_"))
+    workdir = Path(tempfile.mkdtemp(prefix="networks_digits32_"))
     jobs = [(v, s) for s in range(args.seeds) for v in args.variants]
     print(f"{len(jobs)} runs of {args.steps} iterations in {workdir}", flush=True)
 
