@@ -36,6 +36,7 @@ import logging
 import os
 import secrets
 import string
+from enum import Enum
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -74,14 +75,16 @@ def new_run_id() -> str:
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"final": {"eval/fid": 3}} -> {"final/eval/fid": 3}: nested summary values as W&B summary keys."""
+    """{"final": {"eval/fid": 3}} -> {"final/eval/fid": 3}: nested summary values as W&B summary keys.
+    Enum members (the run's `Status`) go as their values: W&B writes a str-enum by its name, so the
+    dashboard would read "FINISHED" where summary.json says "finished"."""
     out: dict[str, Any] = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
             out.update(flatten(value, name + "/"))
         elif value is not None:
-            out[name] = value
+            out[name] = value.value if isinstance(value, Enum) else value
     return out
 
 
