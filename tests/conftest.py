@@ -92,6 +92,27 @@ def run_cli(args: list[str], cwd: Path, env: Optional[dict] = None, timeout: flo
                                            out.read_text(errors="replace"), err.read_text(errors="replace"))
 
 
+def pytest_configure(config):
+    """pytest-randomly shuffles the order (kept: that is how order dependence shows) and would reseed
+    `random` and numpy at every test from this session's random seed, a different draw on every run;
+    torch it leaves alone, so a test's torch draws were whatever the tests before it left. Both are
+    replaced by the fixed seeds of `pytest_runtest_setup` below."""
+    if hasattr(config.option, "randomly_reset_seed"):
+        config.option.randomly_reset_seed = False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Every test, in any order, on any run, starts from the same random state, before its fixtures."""
+    import random
+
+    import numpy as np
+
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_accelerate_state():
     """Accelerate keeps its state (device, precision) for the life of the process: a test that made

@@ -13,7 +13,8 @@ from gan_platform.augment import AdaptiveAugment, NoAugment
 from gan_platform.config import validate
 from gan_platform.errors import ConfigError
 from gan_platform.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from gan_platform.tasks.gan import GANTask, real_side
+from gan_platform.tasks.gan import GANTask
+from gan_platform.tasks.signals import real_side
 from gan_platform.losses import LOSSES
 
 

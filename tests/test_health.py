@@ -12,7 +12,8 @@ from accelerate import Accelerator
 from conftest import TINY, train
 from gan_platform.models.mlp import MLPDiscriminator, MLPGenerator
 from gan_platform.runs.rundir import read_metrics
-from gan_platform.tasks.gan import GANTask, gradient_norm
+from gan_platform.tasks.gan import GANTask
+from gan_platform.tasks.signals import gradient_norm
 from gan_platform.training.health import HealthLog, evaluation_failures, training_failures
 
 HEALTH_KEYS = {"train/g_grad_norm", "train/d_grad_norm", "train/d_acc_real", "train/d_acc_fake"}

@@ -39,18 +39,20 @@ RING = ["dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discri
 # `interrupt` the first launch is stopped by Ctrl-C (SIGINT to `accelerate launch`) once it logs,
 # and a second launch resumes it for `steps` more iterations; otherwise one launch trains `steps`.
 TASKS: dict[str, tuple[list[str], int, bool]] = {
-    # conditional WGAN-GP with wrong-label rejection: three D forwards and a double backward per D step
+    # conditional WGAN-GP with wrong-label rejection: three D forwards and a double backward per D step,
+    # each batch in two rounds (trainer.micro_batch: the first round's backward skips DDP's all-reduce)
     "cgan_wgan_gp_ring8": (RING + ["loss=wasserstein", "loss.gradient_penalty=10", "task.conditional=true",
-                                   "task.mismatch_weight=1", "trainer.d_steps=2"], 3, True),
+                                   "task.mismatch_weight=1", "trainer.d_steps=2", "trainer.micro_batch=8"], 3, True),
     # DCGAN on digits: BatchNorm in G, whose statistics each rank keeps and the trainer averages; with
     # the moving average of G (its BatchNorm buffers copied from each rank's G), spectral norm in D
     # (power-iteration vectors as buffers), a D learning rate of its own, and ADA, whose p both ranks
-    # move together (one all-reduce of r_t per interval; ADA_STEP below)
+    # move together (one all-reduce of r_t per interval; ADA_STEP below), in rounds of 4 (ADA observes
+    # the whole batch once, after the last round)
     "nsgan_digits_ema_sn_ada": (["+experiment=nsgan", "model.generator.width=8", "model.discriminator.width=8",
                                  "trainer.batch_size=8", "trainer.sample_every=2", "trainer.ema.decay=0.9",
                                  "model.discriminator.spectral_norm=true", "optimizer.discriminator.lr=4e-4",
                                  "augment=ada", "augment.interval=1", "augment.initial_p=0.5", "augment.target=0",
-                                 "augment.speed_images=1000"], 3, False),
+                                 "augment.speed_images=1000", "trainer.micro_batch=4"], 3, False),
     # CycleGAN on the embedded digit pair: four networks, image pools, instance norm
     "cyclegan_digits": (["+experiment=cyclegan", "trainer.batch_size=4", "trainer.grid_size=4", "model.generator.width=8",
                          "model.generator.blocks=1", "model.generator.downsample=1", "model.discriminator.width=8",

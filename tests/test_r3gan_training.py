@@ -59,9 +59,11 @@ def test_trains_on_digits_at_32_and_a_checkpoint_alone_rebuilds_g(tmp_path):
     assert torch.equal(x, load_generator(run).sample(20, labels=labels, seed=1))  # the run dir gives the same G
 
 
-def test_resume_continues_bit_for_bit(tmp_path):
-    """Stop at step 3, resume to 6: the same G, D, EMA, optimizer state and losses as 6 straight."""
-    common = [*R3GAN32, "seed=5", "trainer.log_every=3"]
+@pytest.mark.parametrize("rounds", [[], ["trainer.micro_batch=4"]], ids=["whole", "micro_batch"])
+def test_resume_continues_bit_for_bit(tmp_path, rounds):
+    """Stop at step 3, resume to 6: the same G, D, EMA, optimizer state and losses as 6 straight;
+    with whole batches and with each batch in rounds of 4 (gradient accumulation)."""
+    common = [*R3GAN32, "seed=5", "trainer.log_every=3", *rounds]
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     train(straight, [*common, "trainer.steps=6"])
     assert train(stopped, [*common, "trainer.steps=3"])["step"] == 3

@@ -15,7 +15,7 @@ class NoAugment(nn.Module):
     def observe(self, evidence: Tensor, num_images: int) -> None:
         """Per real image of one D step, a number whose sign says on which side of its decision D
         put the (augmented) image: positive for "real". The task derives it from D's scores and the
-        loss (tasks/gan.py, `real_side`); adaptive pipelines steer by it (ada.py)."""
+        loss (tasks/signals.py, `real_side`); adaptive pipelines steer by it (ada.py)."""
 
     def logs(self) -> dict[str, Tensor]:
         """0-d tensors for the trainer's log (kept on the device)."""

@@ -46,6 +46,7 @@ class TrainerConfig:
     compile_backend: str = "inductor"
     channels_last: bool = False
     ema: EMAConfig = field(default_factory=EMAConfig)
+    micro_batch: Optional[int] = None  # gradient accumulation: rounds of this many samples, one step (None: the batch)
 
 
 @dataclass

@@ -15,10 +15,11 @@ from gan_platform.losses.objectives import (
 )
 from gan_platform.losses.orthogonal import off_diagonal_gram, orthogonal_regularisation, orthogonal_weights
 from gan_platform.losses.path_length import path_length_penalty
-from gan_platform.losses.regularizers import clip_weights, gradient_penalty, r1_penalty, r2_penalty, squared_gradient_norm
+from gan_platform.losses.regularizers import (clip_weights, gp_weights, gradient_penalty, r1_penalty, r2_penalty,
+                                              squared_gradient_norm)
 
 __all__ = [
-    "LOSSES", "AdversarialLoss", "get_loss", "cyclegan_objective", "clip_weights", "gradient_penalty", "r1_penalty",
+    "LOSSES", "AdversarialLoss", "get_loss", "cyclegan_objective", "clip_weights", "gp_weights", "gradient_penalty", "r1_penalty",
     "r2_penalty", "squared_gradient_norm", "d_minimax_real", "d_minimax_fake", "g_minimax", "g_nonsaturating",
     "d_wasserstein_real", "d_wasserstein_fake", "g_wasserstein", "d_hinge_real", "d_hinge_fake", "d_least_squares_real",
     "d_least_squares_fake", "g_least_squares", "g_least_squares_cyclegan", "d_relativistic", "g_relativistic",

@@ -12,14 +12,14 @@ a condition) to scores.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 from torch import Tensor, nn
 
 
 def gradient_penalty(critic: Callable[..., Tensor], real: Tensor, fake: Tensor, *cond: Tensor,
-                     scale: float = 1.0, pack: int = 1) -> Tensor:
+                     scale: float = 1.0, pack: int = 1, eps: Optional[Tensor] = None) -> Tensor:
     """WGAN-GP: E[(||grad f(x_hat)||_2 - 1)^2] on x_hat = eps x + (1 - eps) G(z), eps ~ U[0, 1] per critic input.
 
     A critic input is one sample, or with PacGAN packing (`pack` > 1, the critic judging `pack`
@@ -31,13 +31,15 @@ def gradient_penalty(critic: Callable[..., Tensor], real: Tensor, fake: Tensor, 
     underflow; the mean, as in PyTorch's AMP recipe, keeps the scaler's initial 2^16 from
     overflowing fp16 at the critic's output) and unscaled before the norm. Critic inputs must be
     independent (no batch statistics: no BatchNorm, no minibatch-std feature), so m * grad(mean)
-    over the m inputs is each input's own gradient.
+    over the m inputs is each input's own gradient. `eps` (m, 1, ...) gives the interpolation
+    weights (default: fresh draws; gradient accumulation passes its round's share of the step's).
     """
     n = real.shape[0]
     if pack < 1 or n % pack:
         raise ValueError(f"gradient_penalty: {n} samples cannot be split into packs of {pack}")
     m = n // pack
-    eps = torch.rand((m,) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    if eps is None:
+        eps = gp_weights(m, real)
     eps = eps.repeat_interleave(pack, dim=0)
     x_hat = (eps * real.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)
     scores = critic(x_hat, *cond)
@@ -47,6 +49,11 @@ def gradient_penalty(critic: Callable[..., Tensor], real: Tensor, fake: Tensor, 
     (grad,) = torch.autograd.grad(scores.float().mean() * scale, x_hat, create_graph=True)
     norms = (grad.float() * (m / scale)).reshape(m, -1).norm(2, dim=1)
     return (norms - 1.0).pow(2).mean()
+
+
+def gp_weights(m: int, like: Tensor) -> Tensor:
+    """The gradient penalty's interpolation weights eps ~ U[0, 1] for m critic inputs shaped like `like`."""
+    return torch.rand((m,) + (1,) * (like.dim() - 1), device=like.device, dtype=like.dtype)
 
 
 def squared_gradient_norm(scores: Tensor, inputs: Tensor, scale: float = 1.0) -> Tensor:

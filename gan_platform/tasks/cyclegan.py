@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from gan_platform.errors import ConfigError, instantiate
 from gan_platform.losses import clip_weights, cyclegan_objective, get_loss, gradient_penalty
-from gan_platform.tasks.gan import DECISION_THRESHOLDS, decision_accuracies, gradient_norm
+from gan_platform.tasks.signals import DECISION_THRESHOLDS, decision_accuracies, gradient_norm
 from gan_platform.tasks.image_pool import ImagePool
 from gan_platform.tasks.optim import build_optimizer, descend, hot_optimizer, loss_scale
 from gan_platform.tasks.speed import prepare_networks, set_requires_grad
@@ -248,6 +248,9 @@ class CycleGANTask:
 # -- building --------------------------------------------------------------------------------------
 def check(cfg: Any) -> None:
     """The CycleGAN task's own rules, checked before any work (its weights' ranges are generic: config/checks.py)."""
+    if cfg.trainer.get("micro_batch") is not None:
+        raise ConfigError("trainer.micro_batch accumulates the GAN step's gradients, and task=cyclegan trains whole "
+                          "batches: set trainer.micro_batch=null, or a smaller trainer.batch_size.")
     from omegaconf import OmegaConf
 
     check_norm(OmegaConf.select(cfg, "task.cycle.norm"))

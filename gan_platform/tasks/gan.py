@@ -50,39 +50,15 @@ from torch import Tensor, nn
 
 from gan_platform.errors import ConfigError, UserError
 from gan_platform.augment import NoAugment
-from gan_platform.losses import (clip_weights, get_loss, gradient_penalty, orthogonal_regularisation, path_length_penalty,
-                                 squared_gradient_norm)
+from gan_platform.losses import (clip_weights, get_loss, gp_weights, gradient_penalty, orthogonal_regularisation,
+                                 path_length_penalty, squared_gradient_norm)
 from gan_platform.tasks.optim import descend, hot_optimizer, loss_scale
 from gan_platform.tasks.phases import LOG_NAMES, Phase, Phases
+from gan_platform.tasks.rounds import Rounds
+from gan_platform.tasks.signals import DECISION_THRESHOLDS, decision_accuracies, gradient_norm, real_side
 from gan_platform.tasks.speed import judges_samples_alone, set_requires_grad
 
 log = logging.getLogger(__name__)
-
-# The score at which D's loss says "real" rather than "fake": the sign of a logit or a hinge score,
-# 1/2 between least squares' targets 0 and 1. A loss not listed (a critic) has no accuracy.
-DECISION_THRESHOLDS = {"minimax": 0.0, "nonsaturating": 0.0, "hinge": 0.0, "least_squares": 0.5}
-
-
-def real_side(loss: Any, real_scores: Tensor, fake_scores: Tensor) -> Tensor:
-    """Per real image, how far D's score lies on the "real" side of its decision: D(x) - D(G(z)) of
-    its pair for a pairing loss (RpGAN: the sign R3GAN logs), D(x) minus the loss's threshold
-    otherwise (0 for logits and hinge scores, 1/2 for least squares). ADA's r_t is E[sign(.)]."""
-    if loss.d_pair is not None:
-        return real_scores - fake_scores
-    return real_scores - DECISION_THRESHOLDS.get(loss.name, 0.0)
-
-
-def decision_accuracies(real_scores: Tensor, fake_scores: Tensor, threshold: float) -> dict[str, Tensor]:
-    """D's accuracy on real and on fake samples: the share of each on its side of `threshold`."""
-    return {"d_acc_real": (real_scores.detach().float() > threshold).float().mean(),
-            "d_acc_fake": (fake_scores.detach().float() < threshold).float().mean()}
-
-
-def gradient_norm(module: nn.Module, scale: float = 1.0) -> Tensor:
-    """||grad|| over all parameters of `module` that have one (divided by a gradient scaler's scale), on the device."""
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).float() / scale
-
 
 class GANTask:
     """Adversarial training of `generator` against `discriminator` with a named loss."""
@@ -93,7 +69,7 @@ class GANTask:
                  gp_weight: float = 0.0, clip_value: float = 0.0, r1_gamma: float = 0.0, r2_gamma: float = 0.0,
                  reg_every: int = 1, augment: Optional[nn.Module] = None, sample_shape: tuple[int, ...] = (),
                  class_names: Optional[list[str]] = None, model_args: Optional[dict[str, dict[str, Any]]] = None,
-                 phases: Optional[Phases] = None, path_length_decay: float = 0.01):
+                 phases: Optional[Phases] = None, path_length_decay: float = 0.01, micro_batch: Optional[int] = None):
         if mismatch_weight > 0 and num_classes < 2:
             raise ConfigError("task.mismatch_weight > 0 needs a conditional run with at least 2 classes: set task.conditional=true or task.mismatch_weight=0.")
         self.accelerator = accelerator
@@ -110,6 +86,7 @@ class GANTask:
                                                                 Phase("gradient_penalty", float(gp_weight))])
         self.d_steps_done = self.g_steps_done = 0  # for the phases' intervals; in the checkpoint (extra_state)
         self.path_length_decay = float(path_length_decay)
+        self.micro_batch = int(micro_batch) if micro_batch else None  # gradient accumulation (`rounds`)
         self.path_length_mean = torch.zeros((), device=accelerator.device)  # StyleGAN2's running a
         self.augment = augment if augment is not None else NoAugment()
         self.device = accelerator.device
@@ -153,13 +130,27 @@ class GANTask:
         return self.generator(z, y)
 
     def d_step(self, real: Tensor, labels: Optional[Tensor]) -> dict[str, Tensor]:
-        G, D, A, acc = self.generator, self.discriminator, self.augment, self.accelerator
+        """One D update on the batch, in rounds of `trainer.micro_batch` whose gradients add up (rounds.py)."""
         n = real.shape[0]
         cond = labels if self.num_classes else None  # the fakes get the same classes
         self.d_steps_done += 1
         due = self.phases.due("D", self.d_steps_done)  # the regularisers of this step (phases.py)
+        out, D = Rounds(n, self.micro_batch), self.discriminator
+        losses = (self._d_round(real[p], cond[p] if cond is not None else None, cond, due, out) for p in out.each())
+        measure = (lambda: self._health(D, out.cat("real"), out.cat("fake"), "d")) if self.measure_health else None
+        logs = descend(self.accelerator, self._step_optimizers["discriminator"], losses, measure, len(out), D)
+        if self.clip_value > 0:
+            clip_weights(D, self.clip_value)
+        return {**out.logs, **logs, "d_loss": out.loss}
+
+    def _d_round(self, real: Tensor, cond: Optional[Tensor], labels: Optional[Tensor], due: list[Phase],
+                 out: Rounds) -> Tensor:
+        """One round's D loss (main, wrong labels, the due phases), weighted by its share of the batch
+        (`labels`: the whole batch's, for the step-wide draws); its logs and scores go to `out`. ADA
+        observes the whole batch's real images at the last round."""
+        D, A, acc = self.discriminator, self.augment, self.accelerator
         with torch.no_grad(), acc.autocast():
-            fake = self.generate(self.noise(n), cond)
+            fake = self.generate(out.drawn("z", lambda: self.noise(out.n)), cond)
         if any(p.name == "r1" for p in due):
             real = real.detach().requires_grad_(True)
         if any(p.name == "r2" for p in due):
@@ -175,26 +166,23 @@ class GANTask:
             loss = self.loss.d(real_scores, fake_scores)
             logs = {"d_real": real_scores.detach().float().mean(), "d_fake": fake_scores.detach().float().mean()}
             if self.mismatch_weight > 0:
-                wrong_scores = D(seen_real, self.wrong_labels(cond))
+                wrong_scores = D(seen_real, out.drawn("wrong", lambda: self.wrong_labels(labels)))
                 loss = loss + self.mismatch_weight * self.loss.d_wrong_label(real_scores, wrong_scores)
                 logs["d_wrong_label"] = wrong_scores.detach().float().mean()
             if self.loss.name == "wasserstein":
                 logs["wasserstein"] = logs["d_real"] - logs["d_fake"]
-        A.observe(real_side(self.loss, real_scores, fake_scores), n)
-        logs.update(A.logs())
+        out.keep(real=real_scores.detach(), fake=fake_scores.detach(), evidence=real_side(self.loss, real_scores, fake_scores))
+        if out.last:
+            A.observe(out.cat("evidence"), out.n)
+            out.logs.update(A.logs())
         for phase in due:  # R1, R2, the gradient penalty, in this order
-            term = self._d_term(phase.name, real, fake, real_scores, fake_scores, cond)
+            term = self._d_term(phase.name, real, fake, real_scores, fake_scores, cond, out)
             loss = loss + phase.factor * term
             logs[LOG_NAMES[phase.name]] = term.detach()
-        measure = (lambda: self._health(D, real_scores, fake_scores, "d")) if self.measure_health else None
-        logs.update(descend(acc, self._step_optimizers["discriminator"], loss, measure))
-        if self.clip_value > 0:
-            clip_weights(D, self.clip_value)
-        logs["d_loss"] = loss.detach().float()
-        return logs
+        return out.add(loss, logs)
 
     def _d_term(self, name: str, real: Tensor, fake: Tensor, real_scores: Tensor, fake_scores: Tensor,
-                cond: Optional[Tensor]) -> Tensor:
+                cond: Optional[Tensor], out: Rounds) -> Tensor:
         """A D phase's term (phases.py): R1 on the real images (under their true label), R2 on the
         fakes, both before augmentation; or the gradient penalty on interpolates (per pack under PacGAN)."""
         scale = loss_scale(self.accelerator)
@@ -203,34 +191,47 @@ class GANTask:
         if name == "r2":
             return squared_gradient_norm(fake_scores, fake, scale)
         D, A, extra = self.discriminator, self.augment, ((cond,) if self.num_classes else ())
+        pack = getattr(self._d_frozen, "pack", 1)
+        eps = out.drawn("eps", lambda: gp_weights(out.n // pack, real), per=pack)  # the step's, per pack
         with self.accelerator.autocast():
-            return gradient_penalty(lambda x, *c: D(A(x), *c), real, fake, *extra, scale=scale,
-                                    pack=getattr(self._d_frozen, "pack", 1))
+            return gradient_penalty(lambda x, *c: D(A(x), *c), real, fake, *extra, scale=scale, pack=pack, eps=eps)
 
     def g_step(self, real: Tensor, labels: Optional[Tensor]) -> dict[str, Tensor]:
-        G, A, acc = self.generator, self.augment, self.accelerator
+        """One G update, in rounds as `d_step` (path length per round, weighted; the orthogonal
+        regularisation of G's weights once, at the last round)."""
         n = real.shape[0]
         y = labels if self.num_classes else None
-        D = self._d_frozen  # unwrapped and frozen: no DDP sync of D's (unused) gradients
         self.g_steps_done += 1
+        due = self.phases.due("G", self.g_steps_done)
+        out, G = Rounds(n, self.micro_batch), self.generator
+        losses = (self._g_round(real[p], y[p] if y is not None else None, due, out) for p in out.each())
+        measure = (lambda: self._health(G, None, None, "g")) if self.measure_health else None
         set_requires_grad(self._d_params, False)
         try:
-            with acc.autocast():
-                fake_scores = D(A(self.generate(self.noise(n), y)), y)
-                real_scores = None
-                if self.loss.g_uses_real:  # a pairing objective: D(x) of this real batch, a constant for G
-                    with torch.no_grad():
-                        real_scores = D(A(real), y)
-                loss = self.loss.g(real_scores, fake_scores)
-            terms = {}
-            for phase in self.phases.due("G", self.g_steps_done):  # path length, orthogonal
-                terms[LOG_NAMES[phase.name]] = term = self._g_term(phase.name, n, y)
-                loss = loss + phase.factor * term
-            measure = (lambda: self._health(G, None, None, "g")) if self.measure_health else None
-            logs = descend(acc, self._step_optimizers["generator"], loss, measure)
+            logs = descend(self.accelerator, self._step_optimizers["generator"], losses, measure, len(out), G)
         finally:
             set_requires_grad(self._d_params, True)
-        return {"g_loss": loss.detach().float(), **{k: v.detach() for k, v in terms.items()}, **logs}
+        return {"g_loss": out.loss, **out.logs, **logs}
+
+    def _g_round(self, real: Tensor, y: Optional[Tensor], due: list[Phase], out: Rounds) -> Tensor:
+        """One round's G loss (D frozen and unwrapped: no DDP sync of D's unused gradients), weighted."""
+        A, acc, D = self.augment, self.accelerator, self._d_frozen
+        with acc.autocast():
+            fake_scores = D(A(self.generate(out.drawn("z", lambda: self.noise(out.n)), y)), y)
+            real_scores = None
+            if self.loss.g_uses_real:  # a pairing objective: D(x) of this real batch, a constant for G
+                with torch.no_grad():
+                    real_scores = D(A(real), y)
+            loss = self.loss.g(real_scores, fake_scores)
+        terms = {}
+        for phase in due:  # path length (each round's), orthogonal (G's weights: once, at the last round)
+            if phase.name == "orthogonal" and not out.last:
+                continue
+            term = self._g_term(phase.name, len(real), y)
+            factor = phase.factor / out.share if phase.name == "orthogonal" else phase.factor  # once, unweighted
+            loss = loss + factor * term
+            (out.logs if phase.name == "orthogonal" else terms)[LOG_NAMES[phase.name]] = term.detach()
+        return out.add(loss, terms)
 
     def _g_term(self, name: str, n: int, y: Optional[Tensor]) -> Tensor:
         """A G phase's term (phases.py): StyleGAN2's path length on half a batch of fresh latents

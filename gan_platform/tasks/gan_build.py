@@ -36,10 +36,25 @@ def check(cfg: DictConfig) -> None:
         raise ConfigError("augment=ada steers p by which side of its decision D puts real images, and a Wasserstein "
                           "critic has no decision (adding a constant to it changes nothing): use augment=diffaug, or another loss.")
     check_batch_mixing(cfg)
+    check_micro_batch(cfg)
     Phases.from_config(OmegaConf.to_container(cfg.task.phases, resolve=True) if "phases" in cfg.task else {})
     if (OmegaConf.select(cfg, "loss.path_length") or 0) > 0 and not str(OmegaConf.select(cfg, "model.generator._target_") or "").endswith("StyleGAN2Generator"):
         raise ConfigError("loss.path_length regularises how G's images move with w, and this generator has no mapping "
                           "network to W: use model=stylegan2, or set loss.path_length=0.")
+
+
+def check_micro_batch(cfg: DictConfig) -> None:
+    """`trainer.micro_batch` splits each step's batch into whole rounds, each a whole number of packs."""
+    m = cfg.trainer.get("micro_batch")
+    if m is None:
+        return
+    batch, pack = int(cfg.trainer.batch_size), int(OmegaConf.select(cfg, "model.discriminator.pack") or 1)
+    if isinstance(m, bool) or not isinstance(m, int) or m < 1 or batch % m:
+        raise ConfigError(f"trainer.micro_batch must divide trainer.batch_size={batch} into whole rounds, got {m!r}: "
+                          f"choose a divisor of {batch} (or null for one round).")
+    if m % pack:
+        raise ConfigError(f"trainer.micro_batch={m} is not a whole number of packs of {pack} "
+                          "(model.discriminator.pack): choose a multiple of the pack.")
 
 
 def check_batch_mixing(cfg: DictConfig) -> None:
@@ -132,5 +147,5 @@ def build_gan_task(cfg: DictConfig, dataset: Any, acc: Accelerator) -> GANTask:
                    r1_gamma=float(cfg.loss.r1_gamma), r2_gamma=float(cfg.loss.r2_gamma),
                    reg_every=int(cfg.loss.reg_every), augment=build_augment(cfg, dataset).to(acc.device),
                    sample_shape=shape, class_names=dataset.class_names if conditional else None, model_args=args,
-                   phases=phases,
+                   phases=phases, micro_batch=cfg.trainer.get("micro_batch"),
                    path_length_decay=float(cfg.loss.path_length_decay))

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from typing import Any, Callable, Iterable, Optional
 
@@ -63,13 +64,19 @@ def loss_scale(acc: Accelerator) -> float:
     return acc.scaler.get_scale() if acc.scaler is not None else 1.0
 
 
-def descend(acc: Accelerator, optimizer: Any, loss: torch.Tensor,
-            measure: Optional[Callable[[], dict[str, torch.Tensor]]] = None) -> dict[str, torch.Tensor]:
-    """One update of one side, the same in every task: clear the gradients, backpropagate `loss`, take
-    the health signals from the fresh gradients (`measure`, before the step changes the weights), step.
-    `optimizer` is the step's (`hot_optimizer`). Returns what `measure` measured ({} without it)."""
+def descend(acc: Accelerator, optimizer: Any, losses: Any, measure: Optional[Callable[[], dict[str, torch.Tensor]]] = None,
+            rounds: int = 1, module: Optional[torch.nn.Module] = None) -> dict[str, torch.Tensor]:
+    """One update of one side, the same in every task: clear the gradients, backpropagate the loss,
+    take the health signals from the fresh gradients (`measure`, before the step changes the
+    weights), step. `optimizer` is the step's (`hot_optimizer`). With gradient accumulation `losses`
+    is an iterator of `rounds` losses (each computed when its turn comes, so one round's graph is
+    freed before the next is built) whose gradients add up; every round but the last skips DDP's
+    gradient all-reduce of `module`. Returns what `measure` measured ({} without it)."""
     optimizer.zero_grad(set_to_none=True)
-    acc.backward(loss)
+    losses = iter([losses]) if isinstance(losses, torch.Tensor) else iter(losses)
+    for i in range(rounds):
+        with acc.no_sync(module) if module is not None and i < rounds - 1 else contextlib.nullcontext():
+            acc.backward(next(losses))
     logs = measure() if measure is not None else {}
     optimizer.step()
     return logs

@@ -260,9 +260,10 @@ class Trainer(Checkpointing):
         window's parameters checked for NaN/inf."""
         self.last_train = {**self.losses.flush(self.step, self.checkpoint_step), **self.schedules.values()}
         self._warn(training_failures(self.last_train))
-        if self.main:
-            self.append_metrics({"step": self.step, **self.last_train})
-            self.tracker.log(self.last_train, self.step)
+        if self.main:  # images seen: every process's whole batch (micro_batch rounds included), stylegan2-ada's kimg
+            seen = {"images_seen": self.images_seen}
+            self.append_metrics({"step": self.step, **seen, **self.last_train})
+            self.tracker.log({**seen, **self.last_train}, self.step)
             self._pbar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in self.last_train.items() if k in SHOWN_LOSSES})
         self._check_finite()
 
