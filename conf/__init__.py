@@ -1,4 +1,4 @@
-"""Hydra config groups. Importing this package registers the structured schema (`config.py`)."""
+"""Hydra config groups. Importing this package registers the structured schema (`gan_platform/config/schema.py`)."""
 
 from gan_platform.config.schema import register_schema
 

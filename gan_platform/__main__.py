@@ -158,7 +158,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             from gan_platform.sweep.agent import agent_overrides  # a trial of `wandb agent`: see there
 
             argv += preflight(argv, agent_overrides)
-        elif multirun:  # -m: every job of the sweep is checked before any starts (gan_platform/multirun.py)
+        elif multirun:  # -m: every job of the sweep is checked before any starts (gan_platform/sweep/multirun.py)
             preflight_sweep(argv)
     except UserError as e:
         if _rank() > 0:  # every process composed the same config: rank 0 says what is wrong, once

@@ -2,7 +2,7 @@
 
 Layers, highest first (a module may import its own package and any lower layer, never a higher one):
 
-    entry points   __main__ > cli > sweep/; sample, translate, report, evaluate   what people type
+    entry points   __main__ > sweep/; sample, translate, report, evaluate   what people type
     run            run.py                                                builds the parts from the config
     config         conf/ (gan_platform.conf), config/                    schema, checks, pre-flight
     training       training/                                             the loop and its parts

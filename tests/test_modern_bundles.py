@@ -4,31 +4,13 @@ import math
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import ROOT, TINY, compose, train
-from gan_platform.config.schema import TrainerConfig
+from conftest import TINY, compose, train
 from gan_platform.runs.rundir import read_metrics
 
-# The bundles set trainer.ema.decay (the EMA generator). Where the schema has no trainer.ema yet, they
-# run here as copies without those lines, found on Hydra's search path.
-HAS_EMA = "ema" in TrainerConfig.__dataclass_fields__
-MODERN = ("r3gan", "dcgan_ada")
-
-
 def bundle(name: str, tmp_path: Path) -> list[str]:
-    """The overrides that select bundle `name` (without trainer.ema where it does not exist yet)."""
-    if HAS_EMA:
-        return [f"+experiment={name}"]
-    raw = yaml.safe_load((ROOT / "conf" / "experiment" / f"{name}.yaml").read_text())
-    assert raw["trainer"]["ema"]["decay"] > 0  # the bundle turns the EMA on
-    del raw["trainer"]["ema"]
-    if not raw["trainer"]:
-        del raw["trainer"]
-    folder = tmp_path / "conf" / "experiment"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}_here.yaml").write_text("# @package _global_\n" + yaml.safe_dump(raw))
-    return [f"+experiment={name}_here", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", f"name={name}"]
+    """The overrides that select bundle `name`."""
+    return [f"+experiment={name}"]
 
 
 def test_r3gan_is_rpgan_with_r1_r2_and_ema(tmp_path):
@@ -36,16 +18,14 @@ def test_r3gan_is_rpgan_with_r1_r2_and_ema(tmp_path):
     assert (cfg.name, cfg.loss.name, cfg.loss.r1_gamma, cfg.loss.r2_gamma) == ("r3gan", "relativistic", 0.1, 0.1)
     assert cfg.model.generator._target_.endswith("DCGANGenerator") and cfg.augment.name == "none"
     assert list(cfg.optimizer.betas) == [0.0, 0.99]
-    if HAS_EMA:
-        assert cfg.trainer.ema.decay > 0
+    assert cfg.trainer.ema.decay > 0
 
 
 def test_dcgan_ada_is_dcgan_with_ada_and_ema(tmp_path):
     cfg = compose(bundle("dcgan_ada", tmp_path))
     assert (cfg.name, cfg.loss.name, cfg.augment.name, cfg.augment.target) == ("dcgan_ada", "nonsaturating", "ada", 0.6)
     assert cfg.model.discriminator._target_.endswith("DCGANDiscriminator")
-    if HAS_EMA:
-        assert cfg.trainer.ema.decay > 0
+    assert cfg.trainer.ema.decay > 0
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ import torch
 from PIL import Image
 
 from conftest import EXPERIMENTS, TINY, compose, train
-from test_modern_bundles import HAS_EMA, MODERN
 from gan_platform.runs.checkpoint import load_checkpoint
 from gan_platform.runs.rundir import read_metrics
 
@@ -57,8 +56,6 @@ def tiny_experiment(experiment: str, tmp_path=None) -> list[str]:
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_composes_and_trains(tmp_path, experiment):
-    if experiment in MODERN and not HAS_EMA:
-        pytest.skip("sets trainer.ema, which this schema lacks; test_modern_bundles.py runs it without those lines")
     cfg = compose([f"+experiment={experiment}"])
     assert cfg.name == experiment and cfg.get("name") == experiment
     if experiment == "horse2zebra":

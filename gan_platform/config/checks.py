@@ -169,7 +169,7 @@ def check_compile(cfg: DictConfig) -> None:
 
 def check_parts(cfg: DictConfig) -> None:
     """The rules of each pluggable part, kept beside it: the module that a task's or a tracker's
-    `_target_` names may define `check(cfg)` (tasks/gan.py, tasks/cyclegan.py, tracking/wandb.py), and
+    `_target_` names may define `check(cfg)` (tasks/gan_build.py, tasks/cyclegan.py, tracking/wandb.py), and
     so may the module of a network of `model` (models/r3gan.py), once however many networks it builds."""
     nodes = [cfg.get(group) for group in ("task", "tracker")]
     if isinstance(cfg.get("model"), DictConfig):
