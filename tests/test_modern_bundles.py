@@ -4,8 +4,9 @@ import math
 from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import TINY, compose, train
+from conftest import ROOT, TINY, compose, train
 from gan_platform.runs.rundir import read_metrics
 
 def bundle(name: str, tmp_path: Path) -> list[str]:
