@@ -19,7 +19,6 @@ import argparse
 import collections
 import sys
 import tempfile
-import traceback
 import warnings
 from pathlib import Path
 

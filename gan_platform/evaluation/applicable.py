@@ -57,7 +57,7 @@ def check_flags(args: Any) -> None:
         raise UserError(f"--neighbours must be 0 (no picture) or more, got {args.neighbours}.")
 
 
-def check_metrics(metrics: Optional[set[str]], s: Session) -> None:
+def check_metrics(metrics: Optional[set[str]], s: Any) -> None:
     """One sentence for a metric asked for that cannot be measured here."""
     if not metrics:
         return
@@ -77,7 +77,7 @@ def check_metrics(metrics: Optional[set[str]], s: Session) -> None:
                         "its training samples afresh: drop memorization from --metrics.")
 
 
-def applicable_metrics(metrics: Optional[set[str]], s: Session) -> set[str]:
+def applicable_metrics(metrics: Optional[set[str]], s: Any) -> set[str]:
     """The metric groups to measure: those asked for (or all) that apply here; one sentence when none does."""
     name, no_ref = s.extractor_name, s.reference is None
     applies = {"fid": s.fits, "fd_inf": s.fits, "kid": s.fits and no_ref, "is": s.fits and name == "inception",
