@@ -73,12 +73,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1 (to add seeds later)")
     ap.add_argument("--steps", type=int, default=1500, help="iterations of every run (48k images at 1,500)")
     ap.add_argument("--jobs", type=int, default=1, help="runs at once, one CPU thread each")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--table", type=Path, nargs="+", default=None, help="no runs: the table of earlier --out files together")
     args = ap.parse_args()
+    if args.table:
+        results = [r for path in args.table for r in json.loads(path.read_text())]
+        for v in [v for v in VARIANTS if any(r["variant"] == v for r in results)]:
+            print(f"{v:<20}{row([r for r in results if r['variant'] == v])}")
+        return
     workdir = Path(tempfile.mkdtemp(prefix="networks_digits32_"))
-    jobs = [(v, s) for s in range(args.seeds) for v in args.variants]
+    jobs = [(v, s) for s in range(args.first_seed, args.first_seed + args.seeds) for v in args.variants]
     print(f"{len(jobs)} runs of {args.steps} iterations in {workdir}", flush=True)
 
     def go(job):

@@ -33,6 +33,8 @@ BIGGAN_SIZE = ["model.generator.width=4", "model.discriminator.width=4", "model.
 PACKED = {"r3gan_cifar10": (32, R3GAN_SIZE), "r3gan_ffhq64": (64, R3GAN_SIZE), "stylegan2_cifar10": (32, STYLEGAN2_SIZE),
           "stylegan2_ffhq64": (64, STYLEGAN2_SIZE), "biggan_cifar10": (32, BIGGAN_SIZE)}
 PACKED_RUN = ["trainer.batch_size=4", "trainer.precision=no", "eval.features=identity", "eval.num_samples=16"]
+# The papers' recipes at digits size train here narrower still, with a small final evaluation.
+DIGITS32 = {"r3gan_digits32": R3GAN_SIZE, "stylegan2_digits32": STYLEGAN2_SIZE, "biggan_digits32": BIGGAN_SIZE}
 
 
 def _packed(tmp_path, experiment: str) -> list[str]:
@@ -50,6 +52,8 @@ def _packed(tmp_path, experiment: str) -> list[str]:
 def tiny_experiment(experiment: str, tmp_path=None) -> list[str]:
     """The overrides that run bundle `experiment` at test size (TINY, narrow GPU-size networks, and for a
     preset of a packed dataset a small zip written under `tmp_path`)."""
+    if experiment in DIGITS32:
+        return [f"+experiment={experiment}", *TINY, *DIGITS32[experiment], "eval.num_samples=64"]
     extra = _packed(tmp_path, experiment) if experiment in PACKED else GPU_SIZE.get(experiment, [])
     return [f"+experiment={experiment}", *TINY, *extra]
 
