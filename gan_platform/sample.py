@@ -158,7 +158,8 @@ def export_samples(trained: TrainedGenerator, n: int, out: Optional[str], seed: 
     return export_images(images, labels, protocol, out)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `python -m gan_platform.sample` (`gan-sample`)."""
     parser = argparse.ArgumentParser(prog="python -m gan_platform.sample", description=__doc__.splitlines()[0])
     parser.add_argument("path", help="a run dir (outputs/NAME/TIME) or a checkpoint folder in one")
     parser.add_argument("--classes", default=None, help="conditional runs: class indices or names, e.g. 3,7 (default: all)")
@@ -178,7 +179,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="write a GIF of N frames (and the frames) walking between random latents")
     parser.add_argument("--export", type=int, default=None, metavar="N",
                         help="write N samples as uint8 images to --out (a folder, FILE.zip or FILE.npz) with their protocol")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         if args.n < 1:
             raise UserError(f"--n must be at least 1, got {args.n}.")
