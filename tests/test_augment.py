@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from conftest import TINY, compose, train
+from helpers import TINY, compose, train
 from gan_platform.augment import AdaptiveAugment, DiffAugment, NoAugment
 from gan_platform.augment.diffaug import color, cutout, translation
 from gan_platform.config import validate

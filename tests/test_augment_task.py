@@ -8,7 +8,7 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 
-from conftest import TINY, compose, train
+from helpers import TINY, compose, train
 from gan_platform.augment import AdaptiveAugment, NoAugment
 from gan_platform.config import validate
 from gan_platform.errors import ConfigError

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import TINY, train
+from helpers import TINY, train
 from gan_platform.errors import ConfigError
 from gan_platform.losses import off_diagonal_gram, orthogonal_regularisation, orthogonal_weights
 from gan_platform.models.biggan import BigGANDiscriminator, BigGANGenerator, ConditionalBatchNorm, UpBlock
@@ -250,11 +250,11 @@ def test_biggan_on_unlabelled_images_trains_unconditionally_and_a_conditional_ru
 
 @pytest.mark.slow
 def test_conditional_biggan_trains_on_two_cpu_processes_with_replicas_in_step(tmp_path):
-    """Two real processes (test_multiprocess.py's launcher): G's conditional BatchNorm statistics,
+    """Two real processes (the launcher of helpers/launch.py): G's conditional BatchNorm statistics,
     kept per rank under broadcast_buffers=False, are averaged before the checkpoint, so both ranks
     end bit-identical, the statistics included."""
     from gan_platform.runs.rundir import read_metrics
-    from test_multiprocess import finish, launch
+    from helpers.launch import finish, launch
 
     scratch = tmp_path / "tmp"
     scratch.mkdir()

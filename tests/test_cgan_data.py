@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY, compose, run_cli, train
+from helpers import TINY, compose, run_cli, train
 from gan_platform.data.folders import image_folder
 from gan_platform.data.torchvision_sets import cifar10, fashion_mnist, mnist
 from gan_platform.errors import ConfigError, UserError

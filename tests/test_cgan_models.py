@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 
-from conftest import TINY, train
+from helpers import TINY, train
 from gan_platform.errors import ConfigError
 from gan_platform.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_platform.models.mlp import MLPDiscriminator, MLPGenerator
@@ -148,7 +148,7 @@ def test_conditioning_works_with_every_loss(tmp_path, experiment, conditioning):
 
 
 def test_cgan_bundles_are_conditional_with_mismatched_pairs_on():
-    from conftest import compose
+    from helpers import compose
 
     cgan = compose(["+experiment=cgan"])
     assert cgan.task.conditional and cgan.task.mismatch_weight == 1.0

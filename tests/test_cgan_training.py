@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY, run_cli, train
+from helpers import TINY, run_cli, train
 from gan_platform.runs.checkpoint import load_checkpoint, save_checkpoint
 from gan_platform.data.mixtures import ring_means
 from gan_platform.runs.rundir import read_metrics

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from helpers import run_cli
 
 BAD_INPUTS = [
     (["+experiment=wgann"], "Unknown experiment 'wgann': choose one of"),

@@ -11,7 +11,7 @@ from typing import Any, Optional
 import pytest
 import torch
 
-from conftest import ROOT, TINY, cli_env, compose, train
+from helpers import ROOT, TINY, cli_env, compose, train
 from gan_platform.errors import ConfigError
 from gan_platform.evaluation.features import FeatureExtractor
 from gan_platform.tracking import Tracker

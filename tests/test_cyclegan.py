@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY, compose, run_cli, train
+from helpers import TINY, compose, run_cli, train
 from gan_platform.runs.checkpoint import load_checkpoint
 from gan_platform.errors import ConfigError, UserError
 from gan_platform.evaluation.digit_classifier import load_digit_classifier
@@ -16,7 +16,7 @@ from gan_platform.evaluation.features import INCEPTION_FILE
 from gan_platform.runs.rundir import read_metrics
 from gan_platform.tasks.cyclegan import cycle_loss
 from gan_platform.tasks.image_pool import ImagePool
-from test_eval_features import _inception_shaped_weights
+from helpers.evaluation import inception_shaped_weights
 
 # A tiny CycleGAN on the embedded digit-style pair.
 SMALL = ["+experiment=cyclegan", *TINY, "trainer.batch_size=8", "trainer.grid_size=12",
@@ -231,7 +231,7 @@ def test_horse2zebra_bundle_runs_on_small_folders_with_inception_fid_and_its_has
     assert (cfg.dataset.resolution, cfg.dataset.load_size, cfg.dataset.crop, cfg.task.cycle.norm) == (256, 286, "random", "l1")
     assert cfg.eval.features == "inception"  # photos: FID on Inception features or no run
     (tmp_path / "weights").mkdir()
-    weights = _inception_shaped_weights(tmp_path / "weights" / INCEPTION_FILE)
+    weights = inception_shaped_weights(tmp_path / "weights" / INCEPTION_FILE)
     assert (cfg.model.generator.blocks, cfg.model.discriminator.layers, cfg.trainer.batch_size) == (9, 3, 1)
     root = tmp_path / "horse2zebra"
     rng = np.random.default_rng(0)

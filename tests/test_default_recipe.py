@@ -3,7 +3,7 @@ the plain non-saturating GAN (the groups' own defaults) stays one override away 
 
 import json
 
-from conftest import run_cli
+from helpers import run_cli
 from gan_platform.config.preflight import append_experiment
 
 QUIET = ["trainer.progress=false", "tracker=none", "report=false", "trainer.sample_every=0", "eval.every=500"]

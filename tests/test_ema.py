@@ -10,7 +10,7 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 
-from conftest import TINY, compose, train
+from helpers import TINY, compose, train
 from gan_platform.config import validate
 from gan_platform.errors import ConfigError
 from gan_platform.runs.checkpoint import load_checkpoint
@@ -211,7 +211,7 @@ def test_inside_training_the_average_follows_the_rampup_betas_of_each_step(tmp_p
 def test_on_two_processes_the_average_counts_both_ranks_images(tmp_path):
     """Two CPU processes, a half-life of 64 images, batch 16 each: beta = 0.5^(32/64) per step (one
     process would use 0.5^(16/64)). Stopped after 1 step and resumed to 2, the average is the closed form."""
-    from test_multiprocess import finish, launch
+    from helpers.launch import finish, launch
 
     tmp = tmp_path / "tmp"
     tmp.mkdir()

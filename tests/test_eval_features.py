@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from conftest import run_cli
+from helpers import run_cli
+from helpers.evaluation import inception_shaped_weights
 from gan_platform.errors import UserError
 from gan_platform.evaluation.features import (INCEPTION_FILE, DigitFeatures, IdentityFeatures, InceptionFeatures,
                                               build_extractor, fid_applies, find_inception_weights, inception_cache_path,
@@ -18,21 +19,6 @@ def hub(tmp_path, monkeypatch):
     """An empty torch hub cache."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     return tmp_path / "torch_home" / "hub" / "checkpoints"
-
-
-def _inception_shaped_weights(path):
-    """A file with the keys and shapes of torch-fidelity's Inception (random values, not the real file)."""
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
-    class Blank(FeatureExtractorInceptionV3):
-        def load_state_dict(self, *args, **kwargs):  # build the architecture without any weights file
-            return None
-
-    empty = path.parent / "empty.pt"
-    torch.save({}, empty)
-    torch.manual_seed(0)
-    torch.save(Blank("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(empty)).state_dict(), path)
-    return path
 
 
 def test_missing_weights_that_cannot_be_downloaded_name_the_file_and_the_place(hub, tmp_path):
@@ -58,7 +44,7 @@ def test_a_file_that_is_not_the_inception_network_is_refused(tmp_path, content, 
 
 
 def test_inception_weights_are_downloaded_checked_and_hashed(hub, tmp_path):
-    source = _inception_shaped_weights(tmp_path / "release.pth")
+    source = inception_shaped_weights(tmp_path / "release.pth")
     found = find_inception_weights(url=source.as_uri())                # the real download path, from a file URL
     assert found == hub / INCEPTION_FILE and found.read_bytes() == source.read_bytes()
     extractor = build_extractor("inception", (1, 8, 8), {"inception_download": False})
@@ -190,7 +176,7 @@ def test_the_two_resizes_run_and_differ_on_an_image_that_aliases(tmp_path):
     smooth = (resize_clean(ramp, 299).float() - interpolate_bilinear_2d_like_tensorflow1x(
         ramp.float(), size=(299, 299), align_corners=False)).abs().mean()
     assert smooth < 1  # on a smooth image the two agree
-    weights = _inception_shaped_weights(tmp_path / INCEPTION_FILE)
+    weights = inception_shaped_weights(tmp_path / INCEPTION_FILE)
     x = torch.cat([checker, ramp]).float() / 127.5 - 1
     by_mode = {mode: build_extractor("inception", (3, 400, 400), {"inception_weights": str(weights), "resize": mode})
                for mode in ("torchmetrics", "clean")}
@@ -211,7 +197,7 @@ def test_photos_without_inception_weights_get_no_fid_but_the_metrics_that_hold(h
     import numpy as np
     from PIL import Image
 
-    from conftest import TINY, train
+    from helpers import TINY, train
 
     rng = np.random.default_rng(0)
     (tmp_path / "photos").mkdir()
@@ -233,7 +219,7 @@ def test_photos_without_inception_weights_get_no_fid_but_the_metrics_that_hold(h
 @pytest.mark.parametrize("override, phrase", [("eval.resize=nearest", "eval.resize must be one of torchmetrics, clean, got 'nearest'"),
                                               ("eval.is_splits=0", "eval.is_splits must be a whole number of at least 1")])
 def test_resize_and_is_splits_are_checked_before_any_work(override, phrase):
-    from conftest import compose
+    from helpers import compose
     from gan_platform.config import validate
 
     with pytest.raises(UserError, match=phrase):

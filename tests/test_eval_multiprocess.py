@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT, cli_env
+from helpers import ROOT, cli_env
 
 
 def test_metrics_use_the_samples_of_both_processes(tmp_path):

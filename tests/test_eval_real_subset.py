@@ -11,11 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY, train
+from helpers import TINY, train
 from gan_platform.data.base import TensorDataset
 from gan_platform.data.folders import image_folder
 from gan_platform.evaluation.build import default_num_real
-from test_eval_features import _inception_shaped_weights
+from helpers.evaluation import inception_shaped_weights
 
 CLASSES, PER_CLASS = ("a", "b", "c"), 20
 
@@ -51,7 +51,7 @@ def test_auto_caps_only_inception_on_images_and_keeps_small_sets_whole():
 
 @pytest.fixture(scope="module")
 def inception_file(tmp_path_factory):
-    return _inception_shaped_weights(tmp_path_factory.mktemp("inception") / "inception.pth")
+    return inception_shaped_weights(tmp_path_factory.mktemp("inception") / "inception.pth")
 
 
 @pytest.mark.slow

@@ -8,39 +8,17 @@ import sys
 import pytest
 import torch
 
-from conftest import cli_env, train
-from test_multiprocess import _free_port
-from test_eval_features import _inception_shaped_weights
-from test_evaluator import DIGITS, RING
+from helpers import cli_env
+from helpers.evaluation import evaluate, inception_shaped_weights
+from helpers.launch import free_port
 from gan_platform.evaluate import main as evaluate_main
 from gan_platform.evaluation.features import INCEPTION_FILE
 from gan_platform.runs.generator import load_generator, truncated_noise
 from gan_platform.runs.metrics import best_mode
 
 
-@pytest.fixture(scope="module")
-def digit_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("digits") / "run"
-    train(run_dir, DIGITS + ["task.conditional=true", "trainer.steps=3", "eval.every=0", "eval.num_samples=100"])
-    return run_dir
-
-
-@pytest.fixture(scope="module")
-def ring_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("ring") / "run"
-    train(run_dir, RING + ["trainer.steps=30", "eval.every=0", "eval.num_samples=200"])
-    return run_dir
-
-
-def _evaluate(args, capsys=None):
-    assert evaluate_main([str(a) for a in args]) == 0
-    out = capsys.readouterr().out if capsys else ""
-    path = out.strip().splitlines()[-1].removeprefix("wrote ") if out else None
-    return out, path
-
-
 def test_evaluate_writes_mean_and_std_over_sample_sets_with_the_protocol(digit_run, capsys):
-    out, path = _evaluate([digit_run, "--num-samples", 120, "--seeds", 3, "--name", "three"], capsys)
+    out, path = evaluate([digit_run, "--num-samples", 120, "--seeds", 3, "--name", "three"], capsys)
     assert path == str(digit_run / "eval_three.json")
     report = json.loads((digit_run / "eval_three.json").read_text())
     fid = report["metrics"]["eval/fid"]
@@ -54,7 +32,7 @@ def test_evaluate_writes_mean_and_std_over_sample_sets_with_the_protocol(digit_r
     assert (p["extractor"], p["generator"], p["step"], p["truncation"], p["num_real"]) == ("digits", "generator", 3, None, 1797)
     assert p["real_sha256"] and p["weights_sha256"] and "eval/fid" in out and "over 3 sample sets" in out
     # the same seed gives the same set; a run measured twice gives the same numbers
-    _evaluate([digit_run, "--num-samples", 120, "--seeds", 1, "--name", "one", "--metrics", "fid,class_accuracy"])
+    evaluate([digit_run, "--num-samples", 120, "--seeds", 1, "--name", "one", "--metrics", "fid,class_accuracy"])
     one = json.loads((digit_run / "eval_one.json").read_text())
     assert one["metrics"]["eval/fid"]["values"] == [fid["values"][0]]
     assert set(one["metrics"]) == {"eval/fid", "eval/class_accuracy"} | {f"eval/fid_class_{c}" for c in range(10)} | {"eval/fid_class_mean"}
@@ -62,8 +40,8 @@ def test_evaluate_writes_mean_and_std_over_sample_sets_with_the_protocol(digit_r
 
 def test_fid_against_a_saved_reference_equals_fid_against_the_real_data(digit_run, tmp_path):
     ref = tmp_path / "digits_ref.npz"
-    _evaluate([digit_run, "--num-samples", 100, "--save-ref", ref, "--metrics", "fid", "--name", "real"])
-    _evaluate([digit_run, "--num-samples", 100, "--ref", ref, "--metrics", "fid", "--name", "ref"])
+    evaluate([digit_run, "--num-samples", 100, "--save-ref", ref, "--metrics", "fid", "--name", "real"])
+    evaluate([digit_run, "--num-samples", 100, "--ref", ref, "--metrics", "fid", "--name", "ref"])
     real = json.loads((digit_run / "eval_real.json").read_text())
     from_ref = json.loads((digit_run / "eval_ref.json").read_text())
     assert from_ref["metrics"]["eval/fid"]["mean"] == pytest.approx(real["metrics"]["eval/fid"]["mean"], rel=1e-6)
@@ -83,8 +61,8 @@ def test_a_checkpoint_alone_needs_a_reference_and_then_gives_the_same_fid(digit_
         evaluate_main([str(ckpt), "--num-samples", "100"])
     assert e.value.code == 2
     ref = tmp_path / "ref.npz"
-    _evaluate([digit_run, "--num-samples", 100, "--save-ref", ref, "--metrics", "fid", "--name", "inrun"])
-    _evaluate([ckpt, "--num-samples", 100, "--ref", ref, "--metrics", "fid", "--name", "alone"])
+    evaluate([digit_run, "--num-samples", 100, "--save-ref", ref, "--metrics", "fid", "--name", "inrun"])
+    evaluate([ckpt, "--num-samples", 100, "--ref", ref, "--metrics", "fid", "--name", "alone"])
     alone = json.loads((tmp_path / "eval_alone.json").read_text())["metrics"]["eval/fid"]["mean"]
     assert alone == pytest.approx(json.loads((digit_run / "eval_inrun.json").read_text())["metrics"]["eval/fid"]["mean"], rel=1e-6)
 
@@ -99,8 +77,8 @@ def test_truncation_keeps_latents_within_the_threshold_and_is_recorded(ring_run,
     assert z.abs().max() <= 0.5 and z.std() < 0.35  # a normal cut at +-0.5: std 0.28 (its law: test_metric_values.py)
     plain = truncated_noise(2000, 16, None, torch.Generator().manual_seed(0))
     assert torch.equal(truncated_noise(2000, 16, 100.0, torch.Generator().manual_seed(0)), plain)
-    _evaluate([ring_run, "--num-samples", 300, "--truncation", 0.5, "--name", "psi"])
-    _evaluate([ring_run, "--num-samples", 300, "--name", "plain"])
+    evaluate([ring_run, "--num-samples", 300, "--truncation", 0.5, "--name", "psi"])
+    evaluate([ring_run, "--num-samples", 300, "--name", "plain"])
     psi = json.loads((ring_run / "eval_psi.json").read_text())
     untruncated = json.loads((ring_run / "eval_plain.json").read_text())
     assert psi["protocol"]["truncation"] == 0.5 and untruncated["protocol"]["truncation"] is None
@@ -141,11 +119,11 @@ def test_inception_path_gives_fid_and_is_with_its_splits_and_both_resizes(digit_
     from gan_platform.evaluation.image_sets import to_uint8
     from gan_platform.evaluation.resize import resize_clean
 
-    weights = _inception_shaped_weights(tmp_path / INCEPTION_FILE)
+    weights = inception_shaped_weights(tmp_path / INCEPTION_FILE)
     common = [digit_run, "--num-samples", 3, "--num-real", 3, "--features", "inception", "--inception-weights", weights,
               "--is-splits", 2, "--metrics", "fid,is"]
-    _evaluate([*common, "--name", "tm"])
-    _evaluate([*common, "--resize", "clean", "--name", "clean"])
+    evaluate([*common, "--name", "tm"])
+    evaluate([*common, "--resize", "clean", "--name", "clean"])
     tm, clean = (json.loads((digit_run / f"eval_{n}.json").read_text()) for n in ("tm", "clean"))
     assert set(tm["metrics"]) == {"eval/fid", "eval/is", "eval/is_std"}
     assert tm["protocol"]["is_splits"] == 2 and "population" in tm["protocol"]["is_std"]
@@ -163,9 +141,9 @@ def test_inception_path_gives_fid_and_is_with_its_splits_and_both_resizes(digit_
 @pytest.mark.slow
 def test_two_processes_split_the_sampling_and_give_the_one_process_numbers(digit_run, tmp_path):
     args = [str(digit_run), "--num-samples", "101", "--seeds", "2", "--metrics", "fid,kid,prdc,class_accuracy"]
-    _evaluate([*args, "--name", "one_process"])
+    evaluate([*args, "--name", "one_process"])
     cmd = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
            "-m", "gan_platform.evaluate", *args, "--name", "two_processes"]
     proc = subprocess.run(cmd, env=cli_env({"ACCELERATE_USE_CPU": "1", "CUDA_VISIBLE_DEVICES": "", "TMPDIR": str(tmp_path)}),
                           capture_output=True, text=True, timeout=600, cwd=tmp_path)

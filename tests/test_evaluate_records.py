@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY, train
-from test_evaluate import _evaluate, digit_run  # noqa: F401 - fixture
+from helpers import TINY, train
+from helpers.evaluation import evaluate
 from gan_platform.evaluate import main as evaluate_main
 
 
@@ -29,16 +29,16 @@ def test_re_evaluating_never_replaces_an_earlier_evaluation(digit_run, tmp_path,
     run = tmp_path / "run"
     __import__("shutil").copytree(digit_run, run)
     args = [run, "--num-samples", 120, "--seeds", 2]
-    _, first = _evaluate(args, capsys)
+    _, first = evaluate(args, capsys)
     before = (run / "eval_last_generator_120.json").read_bytes()
-    _, second = _evaluate([*args[:-1], 3], capsys)   # the same checkpoint and count, other sets
+    _, second = evaluate([*args[:-1], 3], capsys)   # the same checkpoint and count, other sets
     assert (first, second) == (str(run / "eval_last_generator_120.json"), str(run / "eval_last_generator_120_2.json"))
     assert (run / "eval_last_generator_120.json").read_bytes() == before
     assert len(json.loads(before)["metrics"]["eval/fid"]["values"]) == 2
     assert len(json.loads((run / "eval_last_generator_120_2.json").read_text())["metrics"]["eval/fid"]["values"]) == 3
     (run / "summary.json").write_text(json.dumps({"status": "finished"}))
     (run / "report.html").write_text("a dashboard")   # a run with a dashboard: evaluate rebuilds it
-    _evaluate([run, "--num-samples", 120, "--name", "paper"], capsys)
+    evaluate([run, "--num-samples", 120, "--name", "paper"], capsys)
     kept = (run / "eval_paper.json").read_bytes()
     err = _fails([run, "--num-samples", 60, "--name", "paper"], capsys)
     assert "eval_paper.json already exists" in err and "--name" in err and (run / "eval_paper.json").read_bytes() == kept
@@ -70,7 +70,7 @@ def test_no_metric_that_applies_is_one_sentence_and_nothing_is_overwritten(photo
     from gan_platform.evaluation.reference import ReferenceStats, save_reference
 
     with caplog.at_level(logging.WARNING):
-        _evaluate([photo_run, "--num-samples", 40, "--seeds", 3], capsys)  # the pixel metrics that hold
+        evaluate([photo_run, "--num-samples", 40, "--seeds", 3], capsys)  # the pixel metrics that hold
     earlier = json.loads((photo_run / "eval_last_generator_ema_40.json").read_text())
     assert "eval/pixel_precision" in earlier["metrics"] and "eval/fid" not in earlier["metrics"]
     files = sorted(p.name for p in photo_run.iterdir())
@@ -108,7 +108,7 @@ def test_checkpoint_best_and_seed_pick_the_checkpoint_and_the_sets(digit_run, tm
     save_checkpoint(run / "checkpoints" / "best", state, 2)
     for args in (["--name", "last"], ["--checkpoint", "best", "--name", "best"], ["--seeds", 2, "--name", "two"],
                  ["--seed", 1, "--name", "seed1"]):
-        _evaluate([run, "--num-samples", 100, "--metrics", "fid,class_accuracy", *args])
+        evaluate([run, "--num-samples", 100, "--metrics", "fid,class_accuracy", *args])
     last, best, two, seed1 = (json.loads((run / f"eval_{n}.json").read_text()) for n in ("last", "best", "two", "seed1"))
     assert (best["protocol"]["step"], last["protocol"]["step"]) == (2, 3)
     assert best["protocol"]["checkpoint"].endswith("best") and last["protocol"]["checkpoint"].endswith("last")

@@ -5,17 +5,12 @@ import json
 import math
 
 import pytest
-import torch
 from accelerate import Accelerator
 
-from conftest import TINY, compose, train
+from helpers import compose, train
+from helpers.evaluation import DIGITS, RING, PerfectSampler
 from gan_platform.evaluation.build import build_gan_evaluator
 from gan_platform.runs.rundir import read_metrics
-
-RING = TINY + ["+experiment=none", "dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32",
-               "trainer.sample_every=0", "trainer.log_every=5"]
-DIGITS = TINY + ["+experiment=none", "dataset=digits", "model=dcgan", "model.generator.width=8",
-                 "model.discriminator.width=8", "trainer.sample_every=0", "trainer.log_every=5"]
 
 
 def _evals(run_dir):
@@ -77,18 +72,6 @@ def test_stacked_digits_count_modes_out_of_1000(tmp_path):
     assert 1 <= last["collapse/modes"] <= 300 and 0 < last["collapse/reverse_kl"] <= math.log(1000) + 1e-9
     p = json.loads((tmp_path / "summary.json").read_text())["protocol"]
     assert p["num_features"] == 192 and p["num_real"] == 300
-
-
-class PerfectSampler:
-    """Hands out the dataset's own samples: a generator with no error, in generator form ([-1, 1])."""
-
-    def __init__(self, dataset, generator_seed=0):
-        self.dataset, self.z_dim, self.num_classes = dataset, 4, 0
-        self.g = torch.Generator().manual_seed(generator_seed)
-
-    def sample(self, n, labels=None, z=None):
-        x, _ = self.dataset.sample(n, self.g)
-        return x
 
 
 @pytest.mark.parametrize("dataset,modes", [("ring8", 8), ("grid25", 25)])

@@ -10,7 +10,7 @@ import hashlib
 import pytest
 import torch
 
-from conftest import TINY, compose, train
+from helpers import TINY, compose, train
 from gan_platform.config import validate
 from gan_platform.errors import ConfigError, UserError
 from gan_platform.runs.checkpoint import load_checkpoint

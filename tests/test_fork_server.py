@@ -1,4 +1,4 @@
-"""The test fork server (fork_server.py) against a real interpreter: the command-line contracts the
+"""The test fork server (helpers/fork_server.py) against a real interpreter: the command-line contracts the
 suite checks through forked runs hold the same in a fresh `python -m gan_platform` (exit codes, the
 one-sentence error on stderr, the closing line, Ctrl-C), so what the fork server shows is what a user
 gets."""
@@ -10,8 +10,8 @@ import signal
 
 import pytest
 
-from conftest import TINY, run_cli
-from live_run import LiveRun, logged_steps, run_dirs
+from helpers import TINY, run_cli
+from helpers.live_run import LiveRun, logged_steps, run_dirs
 
 pytestmark = pytest.mark.slow
 

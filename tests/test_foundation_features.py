@@ -13,8 +13,8 @@ import torch
 pytest.importorskip("timm", reason="the features extra (pip install -e '.[features]'; scripts/test installs it)")
 pytest.importorskip("open_clip", reason="the features extra (pip install -e '.[features]'; scripts/test installs it)")
 
-from conftest import TINY, train  # noqa: E402
-from test_evaluate import _evaluate, digit_run  # noqa: F401,E402 - fixture
+from helpers import TINY, train  # noqa: E402
+from helpers.evaluation import evaluate  # noqa: E402
 from gan_platform.errors import ConfigError, UserError  # noqa: E402
 from gan_platform.evaluation.foundation import (clip_features, clip_network, dinov2_features, dinov2_network,
                                                 resample_dinov2_positions)  # noqa: E402
@@ -120,13 +120,13 @@ def test_fd_from_a_supplied_weights_file_end_to_end(digit_run, tmp_path, feature
     args = SMALL_DINO if features == "dinov2" else SMALL_CLIP
     common = [f"eval.features={features}", f"eval.{features}_weights={weights}",
               f"eval.{features}_model_args={json.dumps(args)}", "--num-real", 200, "--metrics", "fid,kid,prdc"]
-    _evaluate([digit_run, "--num-samples", 60, "--name", f"g_{features}", *common])
+    evaluate([digit_run, "--num-samples", 60, "--name", f"g_{features}", *common])
     from gan_platform.data.digits import load_digit_images
     from gan_platform.data.base import TensorDataset
 
     real = TensorDataset("digits", load_digit_images(16)[0]).all(200)[0]  # the seeded subset the statistics use
     export_images(((real + 1) * 127.5).round().byte(), None, {}, tmp_path / "real.npz")
-    _evaluate([digit_run, "--fake", tmp_path / "real.npz", "--name", f"r_{features}", *common])
+    evaluate([digit_run, "--fake", tmp_path / "real.npz", "--name", f"r_{features}", *common])
     made, itself = (json.loads((digit_run / f"eval_{n}_{features}.json").read_text()) for n in ("g", "r"))
     fd = f"eval/fd_{features}"
     assert set(made["metrics"]) >= {fd, f"eval/kd_{features}", "eval/precision"} and "eval/fid" not in made["metrics"]
@@ -153,7 +153,7 @@ def test_a_cyclegan_refuses_features_whose_distance_it_would_misname():
     from accelerate import Accelerator
     from hydra.utils import instantiate
 
-    from conftest import compose
+    from helpers import compose
     from gan_platform.evaluation.cyclegan_metrics import CycleGANEvaluator
 
     cfg = compose(["+experiment=cyclegan", "eval.features=dinov2"])

@@ -7,7 +7,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import compose
+from helpers import compose
 from gan_platform.config import validate
 from gan_platform.errors import ConfigError
 from gan_platform.losses import clip_weights

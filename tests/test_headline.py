@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import TINY, run_cli
+from helpers import TINY, run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from conftest import TINY, train
+from helpers import TINY, train
 from gan_platform.models.mlp import MLPDiscriminator, MLPGenerator
 from gan_platform.runs.rundir import read_metrics
 from gan_platform.tasks.gan import GANTask

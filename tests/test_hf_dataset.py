@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from dataset_sources import make_hf
+from helpers.dataset_sources import make_hf
 
 pytest.importorskip("datasets")
 

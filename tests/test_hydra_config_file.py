@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from conftest import TINY, run_cli, train
+from helpers import TINY, run_cli, train
 from gan_platform.errors import ConfigError
 
 OVERRIDES = [*TINY, "+experiment=toy2d", "loss=hinge", "optimizer.lr=0.0005", "model.generator.hidden=32",

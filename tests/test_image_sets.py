@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from test_evaluate import _evaluate, digit_run  # noqa: F401 - fixture
+from helpers.evaluation import evaluate
 from gan_platform.errors import UserError
 from gan_platform.evaluate import main as evaluate_main
 from gan_platform.evaluation.image_sets import export_images, read_image_set
@@ -75,9 +75,9 @@ def test_exported_samples_scored_through_fake_give_the_in_process_fid(digit_run,
     their uint8 images read back differ only by the rounding to uint8."""
     assert sample_main([str(digit_run), "--export", "300", "--out", str(tmp_path / "s.zip")]) == 0
     assert sample_main([str(digit_run), "--export", "300", "--out", str(tmp_path / "s.npz")]) == 0
-    _evaluate([digit_run, "--num-samples", 300, "--name", "inproc", "--metrics", "fid,class_accuracy"])
-    _evaluate([digit_run, "--fake", tmp_path / "s.zip", "--name", "viazip", "--metrics", "fid,class_accuracy"])
-    _evaluate([digit_run, "--fake", tmp_path / "s.npz", "--name", "vianpz", "--metrics", "fid,class_accuracy"])
+    evaluate([digit_run, "--num-samples", 300, "--name", "inproc", "--metrics", "fid,class_accuracy"])
+    evaluate([digit_run, "--fake", tmp_path / "s.zip", "--name", "viazip", "--metrics", "fid,class_accuracy"])
+    evaluate([digit_run, "--fake", tmp_path / "s.npz", "--name", "vianpz", "--metrics", "fid,class_accuracy"])
     inproc, viazip, vianpz = (json.loads((digit_run / f"eval_{n}.json").read_text()) for n in ("inproc", "viazip", "vianpz"))
     fid = inproc["metrics"]["eval/fid"]["mean"]
     assert viazip["metrics"]["eval/fid"]["mean"] == pytest.approx(fid, rel=2e-4)
@@ -111,9 +111,9 @@ def test_a_set_is_scored_against_a_dataset_config_or_a_reference_file_alone(digi
     `--fake SET --ref FILE` needs neither; both give the FID the run's data gives."""
     monkeypatch.chdir(tmp_path)
     assert sample_main([str(digit_run), "--export", "200", "--out", str(tmp_path / "s.npz")]) == 0
-    _evaluate([digit_run, "--fake", tmp_path / "s.npz", "--name", "run", "--metrics", "fid", "--save-ref", tmp_path / "ref.npz"])
-    _evaluate(["--fake", tmp_path / "s.npz", "dataset=digits", "--name", "config", "--metrics", "fid"])
-    _evaluate(["--fake", tmp_path / "s.npz", "--ref", tmp_path / "ref.npz", "--name", "ref", "--metrics", "fid"])
+    evaluate([digit_run, "--fake", tmp_path / "s.npz", "--name", "run", "--metrics", "fid", "--save-ref", tmp_path / "ref.npz"])
+    evaluate(["--fake", tmp_path / "s.npz", "dataset=digits", "--name", "config", "--metrics", "fid"])
+    evaluate(["--fake", tmp_path / "s.npz", "--ref", tmp_path / "ref.npz", "--name", "ref", "--metrics", "fid"])
     run = json.loads((digit_run / "eval_run.json").read_text())["metrics"]["eval/fid"]["mean"]
     config, ref = (json.loads((tmp_path / f"eval_{n}.json").read_text()) for n in ("config", "ref"))
     assert config["metrics"]["eval/fid"]["mean"] == pytest.approx(run, rel=1e-9) and config["protocol"]["extractor"] == "digits"

@@ -172,7 +172,7 @@ def test_least_squares_keeps_lsgans_halves_and_cyclegan_weighs_g_as_its_paper():
 
 
 def test_the_gan_tasks_critic_step_takes_the_penalty_of_its_packs():
-    from conftest import TINY, compose
+    from helpers import TINY, compose
     from gan_platform.run import build_dataset, build_task, make_accelerator
 
     cfg = compose(["+experiment=toy2d_wgan_gp", "model.discriminator.pack=2", *TINY])

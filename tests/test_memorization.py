@@ -5,7 +5,7 @@ while one that returns held-out real images is not."""
 import pytest
 import torch
 
-from conftest import compose
+from helpers import compose
 from gan_platform.data.digits import load_digit_images
 from gan_platform.evaluation.image_sets import export_images
 from gan_platform.evaluation.memorization.copying import mann_whitney_z

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import compose
+from helpers import compose
 from gan_platform.evaluation.inception_score import inception_score
 from gan_platform.runs.generator import truncated_noise
 
@@ -54,11 +54,11 @@ def test_the_platforms_inception_score_is_torchmetrics_on_the_same_images(tmp_pa
     from torchmetrics.image.fid import NoTrainInceptionV3
     from torchmetrics.image.inception import InceptionScore
 
-    from test_eval_features import _inception_shaped_weights
+    from helpers.evaluation import inception_shaped_weights
     from gan_platform.evaluation.features import INCEPTION_FILE, InceptionFeatures
     from gan_platform.evaluation.image_sets import to_uint8
 
-    weights = _inception_shaped_weights(tmp_path / INCEPTION_FILE)
+    weights = inception_shaped_weights(tmp_path / INCEPTION_FILE)
     images = torch.rand(6, 3, 24, 24, generator=torch.Generator().manual_seed(1)) * 2 - 1
     _, logits = InceptionFeatures(weights).features_and_logits(images)
     network = NoTrainInceptionV3(name="inception-v3-compat", features_list=["logits_unbiased"],
@@ -112,7 +112,7 @@ def test_the_fid_on_ones_own_features_is_the_distance_of_those_features():
     from accelerate import Accelerator
     from hydra.utils import instantiate
 
-    from test_evaluator import PerfectSampler
+    from helpers.evaluation import PerfectSampler
     from gan_platform.evaluation.build import build_gan_evaluator
 
     cfg = compose(["dataset=ring8", "model=mlp", "eval.num_samples=5000", "eval.features=mine",
@@ -149,7 +149,7 @@ def test_the_stacked_digit_floor_beside_the_numbers_is_what_real_triples_score()
     from accelerate import Accelerator
     from hydra.utils import instantiate
 
-    from test_evaluator import PerfectSampler
+    from helpers.evaluation import PerfectSampler
     from gan_platform.evaluation.build import build_gan_evaluator
 
     floors = {}
@@ -169,7 +169,7 @@ def test_fd_at_infinity_reaches_training_through_the_builder():
     from accelerate import Accelerator
     from hydra.utils import instantiate
 
-    from test_evaluator import PerfectSampler
+    from helpers.evaluation import PerfectSampler
     from gan_platform.evaluation.build import build_gan_evaluator
 
     cfg = compose(["dataset=ring8", "model=mlp", "eval.num_samples=1000", "eval.fd_inf=true", "eval.fd_inf_points=5"])

@@ -10,7 +10,7 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from conftest import TINY, compose, train
+from helpers import TINY, compose, train
 from gan_platform.config import validate
 from gan_platform.errors import ConfigError
 from gan_platform.models.mlp import MLPDiscriminator, MLPGenerator
@@ -125,7 +125,7 @@ def test_health_signals_are_the_whole_batchs():
 def test_orthogonal_regularisation_counts_once_per_step_and_path_length_per_round():
     """BigGAN's orthogonal term is G's weights' (not the batch's): once a step, at its full weight.
     StyleGAN2's path length is taken per round, each round updating the running mean."""
-    from test_phases import _task as built
+    from helpers import built_task as built
 
     x = torch.zeros(8, 1, 8, 8)
     biggan = ["+experiment=hinge", "model=biggan", "task.conditional=true", "dataset.resolution=8",

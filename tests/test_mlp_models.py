@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from conftest import compose, run_cli
+from helpers import compose, run_cli
 from gan_platform.errors import ConfigError
 from gan_platform.models.mlp import MLPDiscriminator, MLPGenerator
 from gan_platform.errors import instantiate

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, TINY, compose, train
+from helpers import ROOT, TINY, compose, train
 from gan_platform.runs.rundir import read_metrics
 
 def bundle(name: str, tmp_path: Path) -> list[str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,8 @@ import pytest
 import yaml
 import torch
 
-from conftest import TINY, cli_env, train
+from helpers import TINY, cli_env, train
+from helpers.launch import finish, free_port, launch, only_run_dir
 from gan_platform.training.distributed import check_gpus_for_processes
 from gan_platform.errors import ConfigError
 from gan_platform.runs.checkpoint import load_checkpoint
@@ -63,36 +63,6 @@ TASKS: dict[str, tuple[list[str], int, bool]] = {
 ADA_STEP = 2 * 8 / 1000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def launch(args: list[str], cwd: Path, tmp: Path) -> subprocess.Popen:
-    """`accelerate launch` with two CPU processes, as the README says; scratch files go to `tmp`."""
-    cmd = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()), "-m", "gan_platform", *args]
-    env = cli_env({"ACCELERATE_USE_CPU": "1", "CUDA_VISIBLE_DEVICES": "", "TMPDIR": str(tmp)})
-    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def finish(proc: subprocess.Popen) -> tuple[int, str]:
-    try:
-        out, _ = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    return proc.returncode, out
-
-
-def _only_run_dir(cwd: Path, name: str) -> Path:
-    runs = [p for p in (cwd / "outputs").rglob("summary.json")]
-    assert [p.parent.parent.name for p in runs] == [name], f"expected one run dir of {name}, found {runs}"
-    return runs[0].parent
-
-
 def interrupt_when_logging(proc: subprocess.Popen, cwd: Path, name: str) -> None:
     """Ctrl-C the launcher once the run has logged a few iterations."""
     deadline = time.monotonic() + 240
@@ -115,7 +85,7 @@ def test_two_processes_train_one_run(tmp_path, task):
         first = launch(common + ["trainer.steps=100000"], tmp_path, tmp)
         interrupt_when_logging(first, tmp_path, task)
         code, out = finish(first)
-        run_dir = _only_run_dir(tmp_path, task)
+        run_dir = only_run_dir(tmp_path, task)
         stopped = json.loads((run_dir / "summary.json").read_text())
         assert stopped["status"] == "interrupted", out[-3000:]
         assert stopped["error"] is None  # one clean stop: the launcher's echo of Ctrl-C did not cut it short
@@ -124,13 +94,13 @@ def test_two_processes_train_one_run(tmp_path, task):
         final = at + steps
         code, out = finish(launch(common + [f"trainer.steps={final}", "trainer.resume=auto"], tmp_path, tmp))
         assert code == 0, out[-3000:]
-        assert _only_run_dir(tmp_path, task) == run_dir  # the same run dir, continued from the checkpoint
+        assert only_run_dir(tmp_path, task) == run_dir  # the same run dir, continued from the checkpoint
         assert f"at step {at}." in out
     else:
         final = steps
         code, out = finish(launch(common + [f"trainer.steps={steps}"], tmp_path, tmp))
         assert code == 0, out[-3000:]
-        run_dir = _only_run_dir(tmp_path, task)
+        run_dir = only_run_dir(tmp_path, task)
 
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["step"] == final
@@ -232,7 +202,7 @@ def test_processes_on_a_machine_without_gpus_and_without_use_cpu_are_refused_bef
     (four progress bars, three run dirs deleted after) and exited 0. Now: one sentence, naming
     ACCELERATE_USE_CPU=1, from rank 0 only, no run dir, a non-zero exit."""
     cmd = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch", "--multi_gpu", "--num_processes", "4",
-           "--main_process_port", str(_free_port()), "-m", "gan_platform", "trainer.steps=5"]
+           "--main_process_port", str(free_port()), "-m", "gan_platform", "trainer.steps=5"]
     env = cli_env({"CUDA_VISIBLE_DEVICES": "", "TMPDIR": str(tmp_path)})
     env.pop("ACCELERATE_USE_CPU", None)
     done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
@@ -259,7 +229,7 @@ def test_two_processes_stop_within_about_a_second_at_the_same_iteration(tmp_path
     time.sleep(2.0)  # a few agreements between the processes have passed
     first.send_signal(signal.SIGINT)
     code, out = finish(first)  # at the old next log step, 100,000 iterations later, it would not be done
-    run_dir = _only_run_dir(tmp_path, "stop")
+    run_dir = only_run_dir(tmp_path, "stop")
     stopped = json.loads((run_dir / "summary.json").read_text())
     at = stopped["step"]
     assert stopped["status"] == "interrupted" and stopped["error"] is None, out[-3000:]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 import yaml
 
-from conftest import run_cli
+from helpers import hydra_compose, installed, run_cli
 from gan_platform.config.preflight import append_experiment
 from gan_platform.sweep.multirun import sweep_jobs
 
@@ -17,13 +16,6 @@ pytestmark = pytest.mark.slow
 TINY = ["dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32",
         "trainer.steps=10", "trainer.batch_size=16", "trainer.log_every=5", "trainer.progress=false",
         "trainer.sample_every=0", "tracker=none"]
-
-
-def hydra_compose(overrides, **kwargs):
-    from hydra import compose, initialize_config_module
-
-    with initialize_config_module(config_module="gan_platform.conf", version_base="1.3"):
-        return compose("config", overrides=list(overrides), **kwargs)
 
 
 def jobs(sweep_dir):
@@ -80,15 +72,7 @@ def test_a_bad_value_in_a_sweep_is_refused_before_any_job_runs(tmp_path, sweep, 
     assert not (tmp_path / "mr").exists()  # not even the first, good job ran
 
 
-def _installed(module: str) -> bool:
-    """find_spec of a dotted name imports its parent, which need not exist (no Hydra plugin at all)."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-@pytest.mark.skipif(not _installed("hydra_plugins.hydra_submitit_launcher"),
+@pytest.mark.skipif(not installed("hydra_plugins.hydra_submitit_launcher"),
                     reason="hydra-submitit-launcher is not installed (pip install '.[slurm]')")
 def test_submitit_launcher_runs_a_job(tmp_path):
     """The SLURM launcher's local twin: the same plugin, config and pickled job, run as a local process."""

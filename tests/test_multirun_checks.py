@@ -4,7 +4,7 @@ import pytest
 
 from gan_platform.errors import UserError
 from gan_platform.sweep.multirun import is_checkable_multirun, preflight_sweep, sweep_jobs
-from test_multirun import hydra_compose
+from helpers import hydra_compose
 
 
 def test_the_jobs_are_the_cartesian_product_in_hydras_order():
@@ -45,7 +45,7 @@ def test_a_launcher_whose_plugin_is_not_installed_says_which_extra_brings_it(tmp
     import subprocess
     import sys
 
-    from conftest import cli_env
+    from helpers import cli_env
 
     hidden = tmp_path / "hidden" / "hydra_plugins"
     hidden.mkdir(parents=True)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_cli
+from helpers import run_cli
 
 # A path component longer than the file system allows (255 bytes): os.stat raises
 # OSError(ENAMETOOLONG) inside the dataset code (data/images.py check_folder), which no check expects.

@@ -9,7 +9,7 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 
-from conftest import compose
+from helpers import compose
 from gan_platform.training.distributed import fingerprint
 from gan_platform.tasks.optim import build_optimizer, hot_optimizer
 
@@ -78,7 +78,7 @@ def _lrs(run_dir) -> dict:
 
 @pytest.mark.slow
 def test_each_side_gets_its_own_settings_and_the_shared_ones_set_both(tmp_path):
-    from conftest import TINY, train
+    from helpers import TINY, train
 
     ring = TINY + ["+experiment=none", "dataset=ring8", "model.generator.hidden=16", "model.discriminator.hidden=16", "trainer.steps=2",
                    "trainer.sample_every=0", "eval.every=0"]
@@ -86,7 +86,7 @@ def test_each_side_gets_its_own_settings_and_the_shared_ones_set_both(tmp_path):
                                      "optimizer.generator.betas=[0.0,0.99]", "optimizer.discriminator.weight_decay=0.01"])
     assert _lrs(tmp_path / "ttur") == {"generator": (1e-4, (0.0, 0.99), 0.0), "discriminator": (4e-4, (0.5, 0.999), 0.01)}
     # by network, not by the optimizers' names: every parameter of D is stepped at D's rate, every one of G at G's
-    from conftest import compose
+    from helpers import compose
     from gan_platform.run import build_trainer
 
     trainer = build_trainer(compose(ring + ["optimizer.discriminator.lr=4e-4", "optimizer.generator.lr=1e-4"]),

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dataset_sources import (encode, make_cifar10, make_cifar100, make_folder, make_hf, make_idx, make_lmdb, pixels,
-                             write_stylegan_zip)
+from helpers.dataset_sources import (encode, make_cifar10, make_cifar100, make_folder, make_hf, make_idx, make_lmdb, pixels,
+                                     write_stylegan_zip)
 from gan_platform.data.pack.__main__ import main
 from gan_platform.data.packed.archive import ZipReader, content_sha256, open_archive
 from gan_platform.data.packed.png import decode_plain, encode_plain
@@ -278,7 +278,7 @@ def _start_slow_pack(tmp_path, dest, *extra):
     import sys
     import time
 
-    from conftest import cli_env
+    from helpers import cli_env
 
     make_idx(tmp_path / "idx", count=3000)
     proc = subprocess.Popen([sys.executable, "-m", "gan_platform.data.pack", str(tmp_path / "idx"), str(dest), "--resolution",

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from conftest import EXPERIMENTS, ROOT, cli_env
+from helpers import EXPERIMENTS, ROOT, cli_env
 
 COMPOSE_ALL = """
 import sys

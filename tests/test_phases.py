@@ -9,7 +9,7 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 
-from conftest import TINY, compose
+from helpers import built_task, compose
 from gan_platform.config import validate
 from gan_platform.errors import ConfigError
 from gan_platform.tasks.gan import GANTask
@@ -82,19 +82,10 @@ def test_wrong_phases_are_one_sentence(override, phrase):
         validate(compose(["+experiment=r3gan", override]))
 
 
-def _task(overrides):
-    from gan_platform.run import build_dataset, build_task, make_accelerator
-
-    cfg = compose(TINY + overrides)
-    validate(cfg)
-    acc = make_accelerator(cfg)
-    return build_task(cfg, build_dataset(cfg, acc), acc)
-
-
 def test_path_length_joins_every_fourth_g_step_and_its_running_mean_is_kept():
-    task = _task(["+experiment=nsgan", "model=stylegan2", "dataset.resolution=8", "model.generator.channel_base=64",
-                  "model.discriminator.channel_base=64", "model.z_dim=8", "model.generator.w_dim=8",
-                  "model.generator.mapping_layers=2", "loss.path_length=2"])
+    task = built_task(["+experiment=nsgan", "model=stylegan2", "dataset.resolution=8", "model.generator.channel_base=64",
+                       "model.discriminator.channel_base=64", "model.z_dim=8", "model.generator.w_dim=8",
+                       "model.generator.mapping_layers=2", "loss.path_length=2"])
     x = torch.zeros(4, 1, 8, 8)
     seen = [("path_length_penalty" in task.g_step(x, None)) for _ in range(8)]
     assert seen == [False, False, False, True] * 2
@@ -103,8 +94,8 @@ def test_path_length_joins_every_fourth_g_step_and_its_running_mean_is_kept():
 
 
 def test_orthogonal_regularisation_joins_every_g_step_with_its_weight():
-    task = _task(["+experiment=hinge", "model=biggan", "task.conditional=true", "dataset.resolution=8",
-                  "model.generator.width=4", "model.discriminator.width=4", "loss.orthogonal=1e-4"])
+    task = built_task(["+experiment=hinge", "model=biggan", "task.conditional=true", "dataset.resolution=8",
+                       "model.generator.width=4", "model.discriminator.width=4", "loss.orthogonal=1e-4"])
     logs = task.g_step(torch.zeros(4, 1, 8, 8), torch.arange(4))
     from gan_platform.losses import orthogonal_regularisation
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TINY, train
+from helpers import TINY, train
 from gan_platform.runs.checkpoint import load_checkpoint
 from gan_platform.runs.rundir import read_metrics
-from live_run import LiveRun, logged_steps
-from test_multirun import _installed
+from helpers.live_run import LiveRun, logged_steps
+from helpers import installed
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +75,7 @@ def submitit_tasks(folder: Path) -> list[int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the submitit tasks in /proc")
-@pytest.mark.skipif(not _installed("hydra_plugins.hydra_submitit_launcher"),
+@pytest.mark.skipif(not installed("hydra_plugins.hydra_submitit_launcher"),
                     reason="hydra-submitit-launcher is not installed (pip install '.[slurm]')")
 def test_a_submitit_job_of_two_tasks_preempted_is_requeued_and_continues(tmp_path):
     """One task a process (`hydra.launcher.tasks_per_node=2`, CPU processes here, one a GPU on a

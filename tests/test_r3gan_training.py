@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import TINY, compose, run_cli, train
+from helpers import TINY, compose, run_cli, train
 from gan_platform.errors import ConfigError, UserError
 from gan_platform.models.r3gan import R3GANGenerator
 from gan_platform.runs.checkpoint import load_checkpoint
@@ -84,9 +84,9 @@ def test_resume_continues_bit_for_bit(tmp_path, rounds):
 
 @pytest.mark.slow
 def test_two_cpu_processes_train_one_run(tmp_path):
-    """`accelerate launch` with two CPU processes (tests/test_multiprocess.py's way): one run dir,
+    """`accelerate launch` with two CPU processes (tests/helpers/launch.py): one run dir,
     both ranks' replicas bit-identical at the end, each step logged once."""
-    from test_multiprocess import finish, launch
+    from helpers.launch import finish, launch
 
     scratch = tmp_path / "tmp"
     scratch.mkdir()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TINY, run_cli, train
+from helpers import TINY, run_cli, train
 from gan_platform.runs.checkpoint import (FORMAT, find_checkpoint, load_checkpoint, read_meta, save_checkpoint,
                                      settle_checkpoint)
 from gan_platform.errors import UserError

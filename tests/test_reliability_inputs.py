@@ -5,7 +5,7 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from conftest import compose
+from helpers import compose
 from gan_platform.config import validate
 from gan_platform.data.base import TensorDataset
 from gan_platform.errors import ConfigError

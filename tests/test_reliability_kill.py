@@ -9,10 +9,10 @@ import signal
 import pytest
 import torch
 
-from conftest import TINY, run_cli, train
+from helpers import TINY, run_cli, train
 from gan_platform.runs.checkpoint import find_checkpoint, load_checkpoint, read_meta
 from gan_platform.runs.rundir import RunDir, read_metrics
-from live_run import LiveRun, logged_steps, run_dirs
+from helpers.live_run import LiveRun, logged_steps, run_dirs
 
 STEPS = 60
 # lr_decay=linear: the schedule depends on trainer.steps, which is the same for every process here.

@@ -8,10 +8,10 @@ import random
 
 import pytest
 
-from conftest import TINY, train
+from helpers import TINY, train
 from gan_platform.runs.checkpoint import find_checkpoint, read_meta
 from gan_platform.runs.rundir import read_metrics
-from live_run import LiveRun, logged_steps, run_dirs
+from helpers.live_run import LiveRun, logged_steps, run_dirs
 
 pytestmark = pytest.mark.slow
 

@@ -7,10 +7,10 @@ import resource
 import pytest
 import torch
 
-from conftest import TINY, train
+from helpers import TINY, train
 from gan_platform.runs.checkpoint import load_checkpoint, read_meta
 from gan_platform.runs.rundir import read_metrics
-from live_run import LiveRun, logged_steps
+from helpers.live_run import LiveRun, logged_steps
 
 # the plain groups (+experiment=none): a constant lr 2e-4
 ARGS = TINY + ["+experiment=none", "dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32",

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-from conftest import TINY, run_cli, train
+from helpers import TINY, run_cli, train
 from gan_platform.tracking.report import ReportWriter, write_comparison, write_run_report
 from gan_platform.runs.rundir import RunDir, read_metrics
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY, run_cli, train
+from helpers import TINY, run_cli, train
 from gan_platform.runs.checkpoint import (CorruptCheckpoint, load_for_resume, read_meta, save_checkpoint,
                                      settle_resumed)
 from gan_platform.errors import UserError

@@ -10,10 +10,10 @@ import signal
 
 import pytest
 
-from conftest import TINY, compose, run_cli
+from helpers import TINY, compose, run_cli
 from gan_platform.config.resume import config_differences, find_resumable, resume_command
 from gan_platform.errors import UserError
-from live_run import LiveRun, logged_steps, run_dirs
+from helpers.live_run import LiveRun, logged_steps, run_dirs
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from test_evaluate import _evaluate, digit_run, ring_run  # noqa: F401 - fixtures
+from helpers.evaluation import evaluate
 from gan_platform.runs.checkpoint import load_checkpoint, save_checkpoint
 from gan_platform.runs.generator import load_generator, slerp
 from gan_platform.sample import main as sample_main
@@ -72,8 +72,8 @@ def test_the_ema_generator_is_used_where_the_checkpoint_holds_one(ring_run, tmp_
     assert (ema.network, plain.network) == ("generator_ema", "generator")
     assert not torch.equal(ema.sample(50, seed=3), plain.sample(50, seed=3))
     assert torch.equal(plain.sample(50, seed=3), load_generator(ring_run).sample(50, seed=3))
-    _evaluate([run, "--num-samples", 100, "--metrics", "fid", "--name", "ema"])
-    _evaluate([run, "--num-samples", 100, "--metrics", "fid", "--name", "raw", "--raw"])
+    evaluate([run, "--num-samples", 100, "--metrics", "fid", "--name", "ema"])
+    evaluate([run, "--num-samples", 100, "--metrics", "fid", "--name", "raw", "--raw"])
     protocols = [json.loads((run / f"eval_{n}.json").read_text())["protocol"]["generator"] for n in ("ema", "raw")]
     assert protocols == ["generator_ema", "generator"]
 

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from conftest import TINY, compose, train
+from helpers import TINY, compose, train
 from gan_platform.config import validate
 from gan_platform.errors import ConfigError
 from gan_platform.runs.checkpoint import load_checkpoint

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import TINY, compose, train
+from helpers import TINY, compose, train
 from gan_platform.errors import ConfigError
 from gan_platform.models.resnet import Block, ResNetDiscriminator, ResNetGenerator, UpBlock
 

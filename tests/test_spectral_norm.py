@@ -49,7 +49,7 @@ def test_every_layer_of_a_spectrally_normalised_discriminator_has_largest_singul
 
 
 def test_spectral_norm_is_a_checked_model_key():
-    from conftest import compose
+    from helpers import compose
     from gan_platform.config import validate
     from gan_platform.errors import ConfigError
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import compose, run_cli
+from helpers import compose, run_cli
 from gan_platform.config import validate
 from gan_platform.data.stacked_digits import stacked_digits
 from gan_platform.errors import ConfigError

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from conftest import cli_env
-from test_multiprocess import _free_port
+from helpers import cli_env
+from helpers.launch import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +48,7 @@ def test_a_stop_on_one_rank_stops_both_at_the_same_iteration_within_about_a_seco
     script.write_text(LOOP)
     cmd = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()), str(script)]
+           "--main_process_port", str(free_port()), str(script)]
     env = cli_env({"ACCELERATE_USE_CPU": "1", "CUDA_VISIBLE_DEVICES": "", "TMPDIR": str(tmp_path)})
     done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY, train
+from helpers import TINY, train
 from gan_platform.data.folders import image_folder
 from gan_platform.data.streaming import StreamingImages
 from gan_platform.errors import UserError

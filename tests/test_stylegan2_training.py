@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 
-from conftest import TINY, train
+from helpers import TINY, train
 from gan_platform.errors import UserError
 from gan_platform.evaluate import main as evaluate_main
 from gan_platform.models.dcgan import DCGANGenerator
@@ -112,7 +112,7 @@ def test_evaluate_records_a_truncation_in_w(sg2_run):
 
 
 def test_the_config_builds_the_cpu_sized_default():
-    from conftest import compose
+    from helpers import compose
     from gan_platform.config import validate
     from gan_platform.errors import instantiate
     from gan_platform.tasks.gan_build import network_args
@@ -130,16 +130,16 @@ def test_the_config_builds_the_cpu_sized_default():
 @pytest.mark.slow
 def test_two_cpu_processes_train_one_stylegan2_run(tmp_path):
     """`ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 -m gan_platform model=stylegan2 ...`
-    (tests/test_multiprocess.py's launcher): one run dir, two ranks that drew different data, and
+    (the launcher of tests/helpers/launch.py): one run dir, two ranks that drew different data, and
     replicas bit-identical at the end, W's average (each rank tracks its own batches; the trainer
     averages float buffers over the ranks) and G's moving average included."""
-    from test_multiprocess import _only_run_dir, finish, launch
+    from helpers.launch import finish, launch, only_run_dir
 
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     code, out = finish(launch([*SG2, "name=stylegan2_two", "trainer.steps=3", "trainer.ema.decay=0.9"], tmp_path, tmp))
     assert code == 0, out[-3000:]
-    run_dir = _only_run_dir(tmp_path, "stylegan2_two")
+    run_dir = only_run_dir(tmp_path, "stylegan2_two")
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["step"] == 3 and summary["num_processes"] == 2
     assert summary["replicas"]["in_sync"] is True and len(set(summary["replicas"]["sha256"])) == 1

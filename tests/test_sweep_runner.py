@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import cli_env, run_cli
+from helpers import cli_env, run_cli
 
 pytestmark = pytest.mark.slow
 

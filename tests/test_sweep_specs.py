@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, run_cli
+from helpers import ROOT, run_cli
 
 SWEEP_FILES = sorted((ROOT / "sweeps").glob("*.yaml"))
 

@@ -19,8 +19,8 @@ from typing import Iterator
 import pytest
 import torch
 
-from conftest import EXPERIMENTS, compose
-from test_training import tiny_experiment
+from helpers import EXPERIMENTS, compose
+from helpers.experiments import tiny_experiment
 from gan_platform.config import validate
 
 # The papers' networks that no bundle uses yet, at CPU sizes: held to the same rule.

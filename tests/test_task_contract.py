@@ -12,7 +12,7 @@ import torch
 from accelerate import Accelerator
 from torch import Tensor, nn
 
-from conftest import TINY, compose
+from helpers import TINY, compose
 from gan_platform.evaluation.evaluator import Evaluator, Samples, Translates
 from gan_platform.runs.checkpoint import load_checkpoint
 from gan_platform.runs.rundir import RunDir, read_metrics

@@ -6,13 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TINY, compose, run_cli, train
+from helpers import TINY, compose, run_cli, train
 from gan_platform.runs.checkpoint import load_checkpoint
 from gan_platform.config import validate
 from gan_platform.errors import ConfigError
 from gan_platform.runs.rundir import read_metrics
 from gan_platform.tracking.wandb import as_uint8
-from wandb_offline import offline_runs, read_run
+from helpers.wandb_offline import offline_runs, read_run
 
 WANDB = [o for o in TINY if not o.startswith("tracker=")] + [
     "tracker=wandb", "dataset=ring8", "model=mlp", "model.generator.hidden=32", "model.discriminator.hidden=32"]
@@ -289,7 +289,7 @@ def test_workspace_for_gan_runs_is_built_and_checked_without_saving(tmp_path):
     proc = run_cli(["--entity", "team", "--project", "gans", "--print"], cwd=tmp_path, module="gan_platform.tracking.workspace", timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == shown
-    from conftest import ROOT
+    from helpers import ROOT
 
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["gan-dashboard"] == "gan_platform.tracking.workspace:main"

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY
+from helpers import TINY
 from gan_platform.runs.rundir import read_metrics
 from gan_platform.tracking.wandb_files import history_steps, sync_command
-from live_run import LiveRun, logged_steps, run_dirs
-from wandb_offline import offline_runs, read_run
+from helpers.live_run import LiveRun, logged_steps, run_dirs
+from helpers.wandb_offline import offline_runs, read_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]  # kills a live run at chosen moments: alone
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from conftest import TINY, train
+from helpers import TINY, train
 from gan_platform.data.digit_styles import GROUND, INK, digit_styles, to_style_b, view_a, view_b
 from gan_platform.data.digits import load_digit_images
 from gan_platform.data.unpaired import unpaired_folders

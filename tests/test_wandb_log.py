@@ -1,4 +1,4 @@
-"""W&B's offline files, read by an independent reader (tests/wandb_log.py) that checks every record's
+"""W&B's offline files, read by an independent reader (tests/helpers/wandb_log.py) that checks every record's
 CRC-32 and the 32 KiB block framing: a real run's file passes and reads as the platform reads it; a
 flipped byte is caught; and a file cut at every byte offset of its last record (what a kill leaves)
 reads as all the records before it, by both readers, and `settle_parts` cuts it back exactly there."""
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY, train
+from helpers import TINY, train
 from gan_platform.tracking.wandb_files import payloads, settle_parts
-from wandb_log import BLOCK, FIRST, LAST, FormatError, _fragments, record_starts, records
-from wandb_offline import offline_runs
+from helpers.wandb_log import BLOCK, FIRST, LAST, FormatError, _fragments, record_starts, records
+from helpers.wandb_offline import offline_runs
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY, run_cli, train
-from dataset_sources import pixels, write_stylegan_zip
+from helpers import TINY, run_cli, train
+from helpers.dataset_sources import pixels, write_stylegan_zip
 from gan_platform.data.base import TensorDataset
 from gan_platform.data.packed.build import zip_dataset
 from gan_platform.data.packed.png import encode_plain
@@ -242,7 +242,7 @@ def test_a_streamed_mirrored_zip_run_equals_the_in_memory_run_and_resumes_exactl
 def test_two_processes_stream_their_own_shards_of_a_mirrored_zip(packed, tmp_path):
     """`accelerate launch` with two CPU processes, each streaming the zip through its own reader
     worker: the run finishes with both replicas in step and each rank's data stream its own."""
-    from test_multiprocess import finish, launch
+    from helpers.launch import finish, launch
 
     scratch = tmp_path / "scratch"
     scratch.mkdir()

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from wandb_log import records
+from helpers.wandb_log import records
 
 
 def _payloads(path: Path) -> Iterator[bytes]:

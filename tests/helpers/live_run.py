@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from conftest import cli_env
-from fork_server import server
+from helpers import cli_env
+from helpers.fork_server import server
 
 PAUSE_ENV = "GAN_PLATFORM_TEST_PAUSE_IN_SAVE"
 
