@@ -29,7 +29,25 @@ def wandb_file(tmp_path_factory) -> bytes:
             "tracker=wandb", "dataset=ring8", "model=mlp", "model.generator.hidden=16", "model.discriminator.hidden=16",
             "trainer.steps=150", "trainer.log_every=1", "trainer.sample_every=0", "eval.every=50", "eval.num_samples=200"])
     (path,) = offline_runs(run_dir)
-    return path.read_bytes()
+    return whole_file(path)
+
+
+def whole_file(path: Path, timeout: float = 60.0) -> bytes:
+    """The file once W&B's service has written its last record: `wandb.finish` can return while the
+    service still writes the tail (seen on a loaded machine: the file ended inside a split record
+    for a moment), so a strict reader waits for the file to end on a record's end."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        data = path.read_bytes()
+        try:
+            records(data)
+            return data
+        except FormatError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def test_a_real_run_file_checks_record_by_record_and_reads_as_the_platform_reads_it(wandb_file):
