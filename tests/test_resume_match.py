@@ -77,6 +77,22 @@ def test_what_a_resume_may_change_and_what_it_may_not():
     assert ("seed", 0, 3) in changed
 
 
+def test_a_run_made_before_a_key_existed_still_matches_and_a_key_it_had_still_counts():
+    """A run saved by an earlier version lacks the keys added since (micro_batch, the phases, FreezeD):
+    they are not compared, so an upgrade finds its unfinished runs; a key the run had and this
+    command lacks, or sets otherwise, still counts."""
+    from omegaconf import OmegaConf
+
+    cfg = compose(RING)
+    old = OmegaConf.to_container(cfg, resolve=False)
+    del old["trainer"]["micro_batch"], old["task"]["phases"], old["model"]["discriminator"]["freeze"]
+    assert config_differences(OmegaConf.create(old), cfg) == []
+    old["model"]["discriminator"]["retired_option"] = 1  # a key this version no longer has
+    old["seed"] = 7
+    assert config_differences(OmegaConf.create(old), cfg) == [("model.discriminator.retired_option", 1, None),
+                                                             ("seed", 7, 0)]
+
+
 def test_without_any_unfinished_run_auto_starts_fresh_and_a_refusal_is_one_sentence(tmp_path):
     assert find_resumable("none", 10, tmp_path / "outputs", cfg=compose(RING)) is None
     with pytest.raises(UserError) as info:

@@ -8,7 +8,8 @@ cadences and progress bar, the optimizer's hyperparameters (the config wins over
 "lower the learning rate and resume"), evaluation, tracking and the report. Everything else (the
 networks, the data, the loss, the task, augmentation, the seed, batch size, critic steps, EMA,
 precision, the learning-rate schedule) must match; a run that differs is another experiment's
-even under the same name (a wgan_gp run on photos is not the wgan_gp run on digits).
+even under the same name (a wgan_gp run on photos is not the wgan_gp run on digits). Keys the
+run's saved config lacks came with a later version of the platform and are not compared.
 
 When the newest unfinished run of the experiment differs and no other matches, the command is
 refused in one sentence that names the keys that differ and gives the exact command that continues
@@ -59,16 +60,19 @@ def _container(cfg: Any) -> dict[str, Any]:
 
 def config_differences(saved: DictConfig, cfg: DictConfig) -> list[tuple[str, Any, Any]]:
     """(key, the run's value, this command's value) for every key that must match and does not
-    (a key one side lacks counts, its value shown as None)."""
+    (a key this command lacks counts, its value shown as None). A key the run's saved config lacks
+    is not compared: the platform gained it after the run was made (`trainer.micro_batch`,
+    `task.phases`, `model.discriminator.freeze`, ...), and the run trained as its default says, so
+    an upgrade does not orphan the runs it finds unfinished."""
     a, b = flatten(_container(saved)), flatten(_container(cfg))
     missing = object()
     rows = []
-    for key in sorted(set(a) | set(b)):
+    for key in sorted(a):
         if _may_change(key) or key.startswith("hydra."):
             continue
-        mine, theirs = a.get(key, missing), b.get(key, missing)
+        mine, theirs = a[key], b.get(key, missing)
         if mine != theirs:
-            rows.append((key, None if mine is missing else mine, None if theirs is missing else theirs))
+            rows.append((key, mine, None if theirs is missing else theirs))
     return rows
 
 
