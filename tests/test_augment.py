@@ -93,6 +93,19 @@ def test_ada_p_rises_while_d_overfits_and_falls_when_it_does_not():
     assert ada.logs()["augment_rt"].item() == pytest.approx(0.2)  # the r_t that moved it
 
 
+def test_an_ada_state_from_before_r_t_was_kept_loads_with_r_t_0_and_p_and_counters_kept():
+    """Checkpoints written before ADA kept r_t for the log hold p, the sums and the counters only."""
+    ada = AdaptiveAugment(target=0.6, interval=4, speed_images=100)
+    ada.observe(torch.full((8,), 2.0), 8)
+    ada.p.fill_(0.3)
+    old = {k: v for k, v in ada.state_dict().items() if k != "r_t"}
+    fresh = AdaptiveAugment(target=0.6, interval=4, speed_images=100)
+    fresh.load_state_dict(old)
+    assert (fresh.p.item(), fresh.r_t.item(), fresh.sign_sum.item(), fresh.steps_observed) == (pytest.approx(0.3), 0.0, 8.0, 1)
+    with pytest.raises(RuntimeError, match="Missing key"):  # anything else missing is still an error
+        fresh.load_state_dict({k: v for k, v in old.items() if k != "sign_sum"})
+
+
 TINY_DIGITS = TINY + ["+experiment=nsgan", "dataset.fraction=0.05", "eval.every=0", "trainer.sample_every=0",
                       "trainer.log_every=2", "trainer.checkpoint_every=0", "model.generator.width=8",
                       "model.discriminator.width=8", "augment=ada", "augment.interval=1",

@@ -123,6 +123,13 @@ class AdaptiveAugment(NoAugment):
         """p and the r_t that last moved it (0 before the first interval ends)."""
         return {"augment_p": self.p.detach().clone(), "augment_rt": self.r_t.detach().clone()}
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        """Checkpoints written before r_t was kept for the log lack it: it starts at 0 (the value it has
+        before an interval ends), rather than refusing a resume of ADA by ADA."""
+        if prefix + "p" in state_dict and prefix + "r_t" not in state_dict:
+            state_dict[prefix + "r_t"] = torch.zeros(())
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     # the host-side counters travel in the state_dict, so resume continues the interval exactly
     def get_extra_state(self) -> Any:
         return {"steps_observed": self.steps_observed, "images_observed": self.images_observed}
