@@ -3,15 +3,14 @@ so a part of one's own plugs in by config alone; and a checkpoint alone rebuilds
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 import torch
 
-from helpers import ROOT, TINY, cli_env, compose, train
+from helpers import TINY, cli_env, compose, train
 from gan_platform.errors import ConfigError
 from gan_platform.evaluation.features import FeatureExtractor
 from gan_platform.tracking import Tracker

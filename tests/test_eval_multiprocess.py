@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from helpers import ROOT, cli_env
+from helpers import cli_env
 
 
 def test_metrics_use_the_samples_of_both_processes(tmp_path):
