@@ -78,6 +78,18 @@ class ImageReader:
         raise NotImplementedError
 
 
+class EncodedReader(ImageReader):
+    """A reader of stored encoded images (a zip's members, a Hugging Face dataset's rows): `member(i)`
+    gives image i's bytes (None when they cannot be had), decoded here as every such reader decodes."""
+
+    def member(self, i: int) -> Optional[bytes]:
+        raise NotImplementedError
+
+    def read(self, i: int) -> Optional[np.ndarray]:
+        data = self.member(i)
+        return None if data is None else decode_bytes(data, self.resolution, self.channels)
+
+
 class FileReader(ImageReader):
     """The files of an image folder, decoded as the in-memory folder decodes them (`images.to_array`)."""
 
@@ -158,4 +170,4 @@ def read_all(reader: ImageReader, indices: Sequence[int], on_corrupt: str = "ski
     return (out[: len(kept)].clone() if bad else out), kept
 
 
-__all__ = ["ImageReader", "FileReader", "decode_bytes", "image_array", "read_all", "check_reading"]
+__all__ = ["ImageReader", "EncodedReader", "FileReader", "decode_bytes", "image_array", "read_all", "check_reading"]

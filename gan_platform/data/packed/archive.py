@@ -38,7 +38,7 @@ from typing import Any, Optional
 import numpy as np
 
 from gan_platform.data.images import IMAGE_SUFFIXES
-from gan_platform.data.readers import ImageReader, decode_bytes
+from gan_platform.data.readers import EncodedReader
 from gan_platform.errors import UserError
 
 LABELS_FILE = "dataset.json"
@@ -155,7 +155,7 @@ def open_archive(path: str | Path) -> ArchiveIndex:
                         labels, class_names)
 
 
-class ZipReader(ImageReader):
+class ZipReader(EncodedReader):
     """The images of a checked zip by stored index. Stored members (what gan-dataset and stylegan2-ada
     write) are read with two `pread`s and their CRC checked; compressed ones through zipfile. Each
     process opens the file itself (see readers.py)."""
@@ -199,10 +199,6 @@ class ZipReader(ImageReader):
         if signature != b"PK\x03\x04" or len(data) != ix.sizes[i] or zlib.crc32(data) != ix.crcs[i]:
             return None
         return data
-
-    def read(self, i: int) -> Optional[np.ndarray]:
-        data = self.member(i)
-        return None if data is None else decode_bytes(data, self.resolution, self.channels)
 
     def where(self, i: int) -> str:
         return f"image '{self.index.names[i]}' of '{self.index.path}'"

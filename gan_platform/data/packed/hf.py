@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from gan_platform.data.readers import ImageReader, decode_bytes
+from gan_platform.data.readers import EncodedReader
 from gan_platform.errors import ConfigError, UserError
 
 
@@ -112,7 +112,7 @@ def iter_encoded(ds: Any, column: str) -> Iterator[Optional[bytes]]:
             yield encoded(value)
 
 
-class HFReader(ImageReader):
+class HFReader(EncodedReader):
     """The images of a saved Hugging Face dataset by row; each process loads it (memory-mapped) itself."""
 
     def __init__(self, path: str, split: Optional[str], column: str, count: int, resolution: int, channels: int):
@@ -131,10 +131,6 @@ class HFReader(ImageReader):
         if self._column is None:
             self._column = load_split(self.path, self.split)[0].data.column(self.column)
         return encoded(self._column[i].as_py())
-
-    def read(self, i: int) -> Optional[np.ndarray]:
-        data = self.member(i)
-        return None if data is None else decode_bytes(data, self.resolution, self.channels)
 
     def where(self, i: int) -> str:
         return f"row {i} of the Hugging Face dataset '{self.path}'"
